@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from scheduler_service import cron
+from scheduler_service.errors import InvalidSchedule
+
+
+def at(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+T0 = at(2024, 1, 1, 12, 0, 0)  # a Monday
+
+
+def jan1(hour: int, minute: int = 0, second: int = 0) -> datetime:
+    return at(2024, 1, 1, hour, minute, second)
+
+
+def nexts(expr: str, start: datetime, count: int) -> list[datetime]:
+    found, current = [], start
+    for _ in range(count):
+        current = cron.next_fire_time(expr, current)
+        found.append(current)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("expr", "start", "expected"),
+    [
+        ("0 */5 * * * *", jan1(12, 0, 1), [jan1(12, 5), jan1(12, 10)]),
+        ("*/30 * * * * *", jan1(12, 0, 10), [jan1(12, 0, 30), jan1(12, 1)]),
+        ("0 0 */2 * * *", jan1(1, 30), [jan1(2), jan1(4)]),
+        ("0 30 14 1 * *", at(2024, 1, 1, 15), [at(2024, 2, 1, 14, 30), at(2024, 3, 1, 14, 30)]),
+        # Friday 2024-01-05 after 9:00 -> Monday 2024-01-08, then Tuesday.
+        ("0 0 9 * * 1-5", at(2024, 1, 5, 9, 0, 1), [at(2024, 1, 8, 9), at(2024, 1, 9, 9)]),
+        # 5-field form fires at second 0.
+        ("*/15 * * * *", jan1(12, 0, 30), [jan1(12, 15), jan1(12, 30)]),
+        ("0 0 0 29 2 *", T0, [at(2024, 2, 29), at(2028, 2, 29)]),
+        ("0 0 0 * * 7", T0, [at(2024, 1, 7), at(2024, 1, 14)]),  # 7 is Sunday too
+        ("0 0 0 * * 0", T0, [at(2024, 1, 7), at(2024, 1, 14)]),
+        ("@hourly", T0, [jan1(13), jan1(14)]),
+    ],
+)
+def test_next_fire_times(expr: str, start: datetime, expected: list[datetime]) -> None:
+    assert nexts(expr, start, len(expected)) == expected
+
+
+def test_day_of_month_or_day_of_week() -> None:
+    # Both restricted: the 13th OR any Friday (Vixie cron OR semantics).
+    assert nexts("0 0 0 13 * 5", T0, 3) == [at(2024, 1, 5), at(2024, 1, 12), at(2024, 1, 13)]
+
+
+def test_strictly_after_a_tick() -> None:
+    assert cron.next_fire_time("0 */5 * * * *", at(2024, 1, 1, 12, 5)) == at(2024, 1, 1, 12, 10)
+    assert cron.next_fire_time("* * * * * *", T0) == T0 + timedelta(seconds=1)
+
+
+def test_sub_second_input_and_utc_output() -> None:
+    result = cron.next_fire_time("* * * * * *", T0 + timedelta(microseconds=999_999))
+    assert result == T0 + timedelta(seconds=1)
+    assert result.microsecond == 0
+    assert result.tzinfo is not None and result.utcoffset() == timedelta(0)
+
+
+def test_other_timezone_input_gives_utc() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    result = cron.next_fire_time("0 0 9 * * *", datetime(2024, 1, 1, 10, 0, tzinfo=plus_two))
+    assert result == at(2024, 1, 1, 9)
+    assert result.tzinfo == UTC
+
+
+def test_naive_datetime_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        cron.next_fire_time("* * * * * *", datetime(2024, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        ("0 */5 * * * *", "0 */5 * * * *"),
+        ("  0   */5\t* * *  *\n", "0 */5 * * * *"),
+        ("*/15 * * * *", "*/15 * * * *"),
+        ("0 0 0 29 2 *", "0 0 0 29 2 *"),
+        ("0 0 0 30 2 1", "0 0 0 30 2 1"),  # DOW makes it fire (OR)
+        ("0 0 9 * * mon-fri", "0 0 9 * * mon-fri"),
+        ("0 0 0 L * *", "0 0 0 L * *"),
+        ("@daily", "@daily"),
+    ],
+)
+def test_parse_accepts_and_normalizes(raw: str, normalized: str) -> None:
+    assert cron.parse(raw) == normalized
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "",
+        "   ",
+        "* * * *",
+        "* * * * * * *",  # year field
+        "61 * * * * *",
+        "* 60 * * * *",
+        "* * 24 * * *",
+        "* * * 0 * *",
+        "* * * 32 * *",
+        "* * * * 13 *",
+        "* * * * * 8",
+        "-1 * * * * *",
+        "*/0 * * * * *",
+        "1-60 * * * * *",
+        "a b c d e f",
+        "1,,2 * * * * *",
+        "0 0 0 30 2 *",  # never fires
+        "0 0 0 31 4 *",
+        "0 0 0 31 2,4 *",
+        "H * * * * *",
+        "h(0-5) * * * * *",
+        "R * * * * *",
+        "@reboot",
+        "@every 5s",
+        "0\u00a00 * * * *",
+        "0 0 * * *\x00",
+        "0 " * 200,
+    ],
+)
+def test_parse_rejects(expr: str) -> None:
+    with pytest.raises(InvalidSchedule) as info:
+        cron.parse(expr)
+    assert info.value.message
+    assert info.value.details == {"schedule": [info.value.message]}
+
+
+@pytest.mark.parametrize("value", [None, 5, ["* * * * * *"], b"* * * * * *"])
+def test_parse_rejects_non_strings(value: object) -> None:
+    with pytest.raises(InvalidSchedule, match="string"):
+        cron.parse(value)  # type: ignore[arg-type]
+
+
+def test_next_fire_time_raises_invalid_schedule_only() -> None:
+    with pytest.raises(InvalidSchedule):
+        cron.next_fire_time("0 0 0 30 2 *", T0)
+    with pytest.raises(InvalidSchedule):  # past datetime.max: croniter's OverflowError
+        cron.next_fire_time("0 0 0 1 1 *", at(9999, 6, 1))
+
+
+def test_latest_fire_time_over_a_long_gap() -> None:
+    until = at(2025, 1, 1, 0, 0, 0, 500_000)
+    year_before = until - timedelta(days=366)
+    assert cron.latest_fire_time("* * * * * *", year_before, until) == at(2025, 1, 1)
+    assert cron.latest_fire_time("0 30 14 1 * *", at(2024, 1, 1), until) == at(2024, 12, 1, 14, 30)
+
+
+def test_latest_fire_time_bounds() -> None:
+    tick = at(2024, 1, 1, 12, 5)
+    # until is inclusive, after is exclusive.
+    assert cron.latest_fire_time("0 */5 * * * *", T0, tick) == tick
+    assert cron.latest_fire_time("0 */5 * * * *", tick, tick + timedelta(minutes=4)) is None
+    assert cron.latest_fire_time("0 */5 * * * *", T0, T0) is None
+
+
+def test_fire_times() -> None:
+    expected = [at(2024, 1, 1, 12, 0, 30), at(2024, 1, 1, 12, 1), at(2024, 1, 1, 12, 1, 30)]
+    assert cron.fire_times("*/30 * * * * *", T0, at(2024, 1, 1, 12, 1, 30), 10) == expected
+    assert cron.fire_times("*/30 * * * * *", T0, at(2024, 1, 2), 2) == expected[:2]
+    assert cron.fire_times("*/30 * * * * *", T0, at(2024, 1, 2), 0) == []
+    assert cron.fire_times("0 0 0 1 1 *", T0, at(2024, 6, 1), 5) == []
