@@ -1,0 +1,102 @@
+"""Job request validation (create, update) and the job representation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from scheduler_service.schemas.fields import (
+    Headers,
+    HttpUrl,
+    IsoDateTime,
+    MaskedHeaders,
+    ObjectIdString,
+    Schedule,
+    StrictBoolean,
+    UpperString,
+)
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+EXECUTION_TYPES = ("AT_LEAST_ONCE", "AT_MOST_ONCE")
+CONCURRENCY_POLICIES = ("FORBID", "ALLOW")
+MISSED_RUN_POLICIES = ("COALESCE", "RUN_ALL", "SKIP")
+MAX_RETRY_ATTEMPTS = 10
+MAX_RETRY_DELAY_MS = 3_600_000
+
+
+# One constructor per field, so create and update share every rule and differ only in
+# ``required`` / ``load_default``.
+def _method(**kwargs: Any) -> fields.Field:
+    return UpperString(validate=validate.OneOf(METHODS), **kwargs)
+
+
+def _choice(choices: tuple[str, ...], **kwargs: Any) -> fields.Field:
+    return fields.String(validate=validate.OneOf(choices), **kwargs)
+
+
+def _retry_attempts() -> fields.Field:
+    return fields.Integer(strict=True, validate=validate.Range(0, MAX_RETRY_ATTEMPTS))
+
+
+def _retry_delay() -> fields.Field:
+    return fields.Integer(strict=True, validate=validate.Range(0, MAX_RETRY_DELAY_MS))
+
+
+class JobCreateSchema(Schema):
+    """``POST /api/jobs``. retryAttempts/retryDelay have no default here: the service
+    fills them from configuration."""
+
+    schedule = Schedule(required=True)
+    endpoint = HttpUrl(required=True)
+    method = _method(load_default="POST")
+    headers = Headers(load_default=dict)
+    body = fields.Raw(allow_none=True, load_default=None)
+    executionType = _choice(EXECUTION_TYPES, load_default="AT_LEAST_ONCE")
+    enabled = StrictBoolean(load_default=True)
+    retryAttempts = _retry_attempts()
+    retryDelay = _retry_delay()
+    concurrencyPolicy = _choice(CONCURRENCY_POLICIES, load_default="FORBID")
+    missedRunPolicy = _choice(MISSED_RUN_POLICIES, load_default="COALESCE")
+
+
+class JobUpdateSchema(Schema):
+    """``PUT /api/jobs/:jobId``: a partial update; only the fields given are returned."""
+
+    schedule = Schedule()
+    endpoint = HttpUrl()
+    method = _method()
+    headers = Headers()
+    body = fields.Raw(allow_none=True)
+    executionType = _choice(EXECUTION_TYPES)
+    enabled = StrictBoolean()
+    retryAttempts = _retry_attempts()
+    retryDelay = _retry_delay()
+    concurrencyPolicy = _choice(CONCURRENCY_POLICIES)
+    missedRunPolicy = _choice(MISSED_RUN_POLICIES)
+
+    @validates_schema
+    def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("At least one field is required.")
+
+
+class JobResponseSchema(Schema):
+    """A stored job as the API shows it; internal keys (inflight, ...) are not output."""
+
+    jobId = ObjectIdString(attribute="_id", dump_default=None)
+    schedule = fields.String(dump_default=None)
+    endpoint = fields.String(dump_default=None)
+    method = fields.String(dump_default=None)
+    headers = MaskedHeaders(dump_default=dict)
+    body = fields.Raw(dump_default=None)
+    executionType = fields.String(dump_default=None)
+    enabled = fields.Boolean(dump_default=None)
+    retryAttempts = fields.Integer(dump_default=None)
+    retryDelay = fields.Integer(dump_default=None)
+    concurrencyPolicy = fields.String(dump_default=None)
+    missedRunPolicy = fields.String(dump_default=None)
+    nextRunAt = IsoDateTime(dump_default=None)
+    lastRunAt = IsoDateTime(dump_default=None)
+    createdAt = IsoDateTime(dump_default=None)
+    updatedAt = IsoDateTime(dump_default=None)

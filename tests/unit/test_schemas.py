@@ -1,0 +1,370 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from marshmallow import ValidationError
+
+from scheduler_service.errors import InvalidInput
+from scheduler_service.schemas import (
+    ExecutionResponseSchema,
+    JobCreateSchema,
+    JobResponseSchema,
+    JobUpdateSchema,
+    LimitQuerySchema,
+    PageQuerySchema,
+    is_secret_header,
+    load_or_raise,
+    mask_headers,
+)
+
+VALID = {"schedule": "0 */5 * * * *", "endpoint": "https://api.example.com/hook"}
+
+
+def create_errors(**overrides: Any) -> dict[str, Any]:
+    with pytest.raises(ValidationError) as info:
+        JobCreateSchema().load({**VALID, **overrides})
+    assert isinstance(info.value.messages, dict)
+    return info.value.messages
+
+
+def test_create_applies_defaults_and_no_retry_defaults() -> None:
+    assert JobCreateSchema().load(VALID) == {
+        **VALID,
+        "method": "POST",
+        "headers": {},
+        "body": None,
+        "executionType": "AT_LEAST_ONCE",
+        "enabled": True,
+        "concurrencyPolicy": "FORBID",
+        "missedRunPolicy": "COALESCE",
+    }
+
+
+def test_create_normalizes() -> None:
+    loaded = JobCreateSchema().load({**VALID, "schedule": "  */15  * * * * ", "method": "patch"})
+    assert loaded["schedule"] == "*/15 * * * *"
+    assert loaded["method"] == "PATCH"
+
+
+def test_create_accepts_every_field() -> None:
+    full = {
+        **VALID,
+        "method": "DELETE",
+        "headers": {"Authorization": "Bearer x", "X-Trace": ""},
+        "body": [1, {"a": None}],
+        "executionType": "AT_MOST_ONCE",
+        "enabled": False,
+        "retryAttempts": 10,
+        "retryDelay": 3_600_000,
+        "concurrencyPolicy": "ALLOW",
+        "missedRunPolicy": "RUN_ALL",
+    }
+    assert JobCreateSchema().load(full) == full
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://localhost:8080/hook",
+        "http://127.0.0.1/x?y=1",
+        "http://[::1]:9000/",
+        "https://internal-service/path",
+        "HTTPS://Example.COM",
+    ],
+)
+def test_endpoint_accepted(endpoint: str) -> None:
+    assert JobCreateSchema().load({**VALID, "endpoint": endpoint})["endpoint"] == endpoint
+
+
+@pytest.mark.parametrize("body", [None, 0, "text", ["a"], {"k": {"n": [1, 2]}}, True])
+def test_body_any_json(body: Any) -> None:
+    assert JobCreateSchema().load({**VALID, "body": body})["body"] == body
+
+
+BAD_FIELDS = [
+    ("schedule", None),
+    ("schedule", 5),
+    ("schedule", ""),
+    ("schedule", "61 * * * * *"),
+    ("schedule", "* * * * * * *"),
+    ("schedule", "0 0 0 30 2 *"),
+    ("endpoint", None),
+    ("endpoint", ""),
+    ("endpoint", "/relative/path"),
+    ("endpoint", "ftp://example.com/file"),
+    ("endpoint", "example.com"),
+    ("endpoint", "http://"),
+    ("endpoint", "http://exa mple.com"),
+    ("endpoint", "http://example.com:99999/"),
+    ("endpoint", "http://example.com/\x7f"),
+    ("endpoint", "https://example.com/" + "a" * 2048),
+    ("endpoint", 42),
+    ("method", "HEAD"),
+    ("method", "OPTIONS"),
+    ("method", None),
+    ("method", 1),
+    ("headers", None),
+    ("headers", []),
+    ("headers", "Authorization: x"),
+    ("headers", {"X-Num": 1}),
+    ("headers", {"X-Null": None}),
+    ("headers", {"Bad Name": "v"}),
+    ("headers", {"": "v"}),
+    ("headers", {"X-A": "a\r\nInjected: 1"}),
+    ("headers", {"X-A": "a\nb"}),
+    ("headers", {"X-A": "a\x00b"}),
+    ("headers", {"X-A": "\u20ac"}),
+    ("headers", {"X-A": "v" * (8 * 1024 + 1)}),
+    ("headers", {f"X-H{i}": "v" for i in range(51)}),
+    ("executionType", "EXACTLY_ONCE"),
+    ("executionType", "at_least_once"),
+    ("executionType", None),
+    ("enabled", "true"),
+    ("enabled", 1),
+    ("enabled", 0),
+    ("enabled", None),
+    ("retryAttempts", True),
+    ("retryAttempts", 2.5),
+    ("retryAttempts", 2.0),
+    ("retryAttempts", "3"),
+    ("retryAttempts", -1),
+    ("retryAttempts", 11),
+    ("retryAttempts", None),
+    ("retryDelay", False),
+    ("retryDelay", 1.5),
+    ("retryDelay", "1000"),
+    ("retryDelay", -1),
+    ("retryDelay", 3_600_001),
+    ("concurrencyPolicy", "REPLACE"),
+    ("concurrencyPolicy", None),
+    ("missedRunPolicy", "LATER"),
+    ("missedRunPolicy", None),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_FIELDS)
+def test_create_rejects_field(field: str, value: Any) -> None:
+    assert list(create_errors(**{field: value})) == [field]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_FIELDS)
+def test_update_rejects_field(field: str, value: Any) -> None:
+    with pytest.raises(ValidationError) as info:
+        JobUpdateSchema().load({field: value})
+    assert list(info.value.messages) == [field]
+
+
+@pytest.mark.parametrize("missing", ["schedule", "endpoint"])
+def test_create_requires(missing: str) -> None:
+    payload = dict(VALID)
+    del payload[missing]
+    with pytest.raises(ValidationError) as info:
+        JobCreateSchema().load(payload)
+    assert info.value.messages == {missing: ["Missing data for required field."]}
+
+
+def test_unknown_fields_rejected() -> None:
+    assert create_errors(jobId="x", nextRunAt=None) == {
+        "jobId": ["Unknown field."],
+        "nextRunAt": ["Unknown field."],
+    }
+
+
+def test_header_errors_are_nested_under_the_header() -> None:
+    errors = create_errors(headers={"Bad Name": "v", "X-Ok": "v", "X-Crlf": "a\rb"})
+    assert set(errors["headers"]) == {"Bad Name", "X-Crlf"}
+    assert "key" in errors["headers"]["Bad Name"]
+    assert "value" in errors["headers"]["X-Crlf"]
+
+
+def test_update_has_no_defaults() -> None:
+    assert JobUpdateSchema().load({"enabled": False}) == {"enabled": False}
+    assert JobUpdateSchema().load({"body": None}) == {"body": None}
+    assert JobUpdateSchema().load({"method": "put", "schedule": " * * * * * "}) == {
+        "method": "PUT",
+        "schedule": "* * * * *",
+    }
+
+
+def test_update_rejects_empty_object() -> None:
+    with pytest.raises(ValidationError) as info:
+        JobUpdateSchema().load({})
+    assert info.value.messages == {"_schema": ["At least one field is required."]}
+
+
+def test_load_or_raise() -> None:
+    assert load_or_raise(JobUpdateSchema(), {"enabled": True}) == {"enabled": True}
+    with pytest.raises(InvalidInput) as info:
+        load_or_raise(JobCreateSchema(), {**VALID, "retryAttempts": 11})
+    assert info.value.message == "Invalid request"
+    assert list(info.value.details) == ["retryAttempts"]
+
+
+@pytest.mark.parametrize("data", [[VALID], "text", 3, None])
+def test_load_or_raise_rejects_non_objects(data: Any) -> None:
+    with pytest.raises(InvalidInput) as info:
+        load_or_raise(JobCreateSchema(), data)
+    assert info.value.details == {"_schema": ["Expected a JSON object"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("Authorization", "Bearer abc.def", "Bearer ***"),
+        ("authorization", "Basic dXNlcjpwYXNz", "Basic ***"),
+        ("Authorization", "opaque-secret", "***"),
+        ("Proxy-Authorization", "Digest u=1", "Digest ***"),
+        ("Cookie", "session=abc; theme=dark", "***"),
+        ("Set-Cookie", "a=b", "***"),
+        ("X-Api-Key", "k-123", "***"),
+        ("x-auth-token", "t", "***"),
+        ("X-Client-Secret", "Bearer s", "Bearer ***"),
+        ("X-Password", "correct horse battery staple", "***"),
+        ("Content-Type", "application/json", "application/json"),
+        ("Accept", "*/*", "*/*"),
+    ],
+)
+def test_mask_headers(name: str, value: str, shown: str) -> None:
+    assert mask_headers({name: value}) == {name: shown}
+
+
+def test_mask_headers_leaves_input_alone() -> None:
+    headers = {"Authorization": "Bearer x"}
+    mask_headers(headers)
+    assert headers == {"Authorization": "Bearer x"}
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("COOKIE", True), ("X-API-KEY", True), ("X-Request-Id", False), ("Content-Type", False)],
+)
+def test_is_secret_header(name: str, secret: bool) -> None:
+    assert is_secret_header(name) is secret
+
+
+JOB_ID = ObjectId("65a1b2c3d4e5f6a7b8c9d0e1")
+
+
+def test_job_dump_exact() -> None:
+    doc = {
+        "_id": JOB_ID,
+        "schedule": "0 */5 * * * *",
+        "endpoint": "https://api.example.com/hook",
+        "method": "POST",
+        "headers": {"Authorization": "Bearer secret", "Content-Type": "application/json"},
+        "body": {"k": "v"},
+        "executionType": "AT_LEAST_ONCE",
+        "enabled": True,
+        "retryAttempts": 3,
+        "retryDelay": 5000,
+        "concurrencyPolicy": "FORBID",
+        "missedRunPolicy": "COALESCE",
+        "nextRunAt": datetime(2024, 1, 1, 12, 5, tzinfo=UTC),
+        "lastRunAt": None,
+        "createdAt": datetime(2024, 1, 1, 12, 0, 1, 7_999, tzinfo=UTC),
+        "updatedAt": datetime(2024, 1, 1, 12, 0, 1, 123_456, tzinfo=UTC),
+        "inflight": [{"scheduledAt": datetime(2024, 1, 1, tzinfo=UTC)}],
+        "skippedTicks": 2,
+    }
+    dumped = JobResponseSchema().dump(doc)
+    assert dumped == {
+        "jobId": "65a1b2c3d4e5f6a7b8c9d0e1",
+        "schedule": "0 */5 * * * *",
+        "endpoint": "https://api.example.com/hook",
+        "method": "POST",
+        "headers": {"Authorization": "Bearer ***", "Content-Type": "application/json"},
+        "body": {"k": "v"},
+        "executionType": "AT_LEAST_ONCE",
+        "enabled": True,
+        "retryAttempts": 3,
+        "retryDelay": 5000,
+        "concurrencyPolicy": "FORBID",
+        "missedRunPolicy": "COALESCE",
+        "nextRunAt": "2024-01-01T12:05:00.000Z",
+        "lastRunAt": None,
+        "createdAt": "2024-01-01T12:00:01.007Z",
+        "updatedAt": "2024-01-01T12:00:01.123Z",
+    }
+    assert next(iter(dumped)) == "jobId"
+    assert doc["headers"]["Authorization"] == "Bearer secret"  # stored value untouched
+
+
+def test_execution_dump() -> None:
+    exec_id = ObjectId("65a1b2c3d4e5f6a7b8c9d0ff")
+    doc = {
+        "_id": exec_id,
+        "jobId": JOB_ID,
+        "status": "success",
+        "startedAt": datetime(2024, 1, 1, 12, 0, 0, 5_000, tzinfo=UTC),
+        "completedAt": datetime(2024, 1, 1, 12, 0, 2, 5_000, tzinfo=UTC),
+        "duration": 2000,
+        "responseCode": 200,
+        "responseBody": '{"status":"ok"}',
+        "errorMessage": None,
+        "attempt": 1,
+        "scheduledAt": datetime(2024, 1, 1, 12, tzinfo=UTC),
+        "owner": "internal",
+    }
+    assert ExecutionResponseSchema().dump(doc) == {
+        "_id": "65a1b2c3d4e5f6a7b8c9d0ff",
+        "jobId": "65a1b2c3d4e5f6a7b8c9d0e1",
+        "status": "success",
+        "startedAt": "2024-01-01T12:00:00.005Z",
+        "completedAt": "2024-01-01T12:00:02.005Z",
+        "duration": 2000,
+        "responseCode": 200,
+        "responseBody": '{"status":"ok"}',
+        "errorMessage": None,
+        "attempt": 1,
+        "scheduledAt": "2024-01-01T12:00:00.000Z",
+    }
+
+
+def test_execution_dump_missing_keys_are_null() -> None:
+    dumped = ExecutionResponseSchema().dump({"_id": JOB_ID, "status": "running"})
+    assert dumped["_id"] == str(JOB_ID)
+    assert dumped["completedAt"] is None
+    assert dumped["responseCode"] is None
+    assert len(dumped) == 11
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ({}, {"page": 1, "limit": 20}),
+        ({"page": "3", "limit": "100"}, {"page": 3, "limit": 100}),
+        ({"limit": "1", "sort": "x"}, {"page": 1, "limit": 1}),
+    ],
+)
+def test_page_query(args: dict[str, str], expected: dict[str, int]) -> None:
+    assert PageQuerySchema().load(args) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ({"page": "abc"}, "page"),
+        ({"page": "1.5"}, "page"),
+        ({"page": "0"}, "page"),
+        ({"page": ""}, "page"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"limit": "-5"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+    ],
+)
+def test_page_query_errors(args: dict[str, str], field: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        load_or_raise(PageQuerySchema(), args)
+    assert list(info.value.details) == [field]
+
+
+def test_limit_query() -> None:
+    assert LimitQuerySchema().load({"limit": "5", "page": "2"}) == {"limit": 5}
+    assert LimitQuerySchema().load({}) == {"limit": 20}
+    with pytest.raises(ValidationError) as info:
+        LimitQuerySchema().load({"limit": "1.5"})
+    assert list(info.value.messages) == ["limit"]
