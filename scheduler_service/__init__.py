@@ -1,0 +1,87 @@
+"""Self-hosted HTTP job scheduler: a Flask API and a polling scheduler in one process."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask
+from pymongo.database import Database
+
+from scheduler_service.clock import Clock, SystemClock
+from scheduler_service.config import Config
+from scheduler_service.db import connect
+from scheduler_service.models.executions import ExecutionStore
+from scheduler_service.models.jobs import JobStore
+from scheduler_service.runtime import EXTENSION_KEY, Runtime
+from scheduler_service.services.job_service import JobService
+
+__version__ = "0.1.0"
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    config: Config | None = None,
+    *,
+    database: Database | None = None,
+    clock: Clock | None = None,
+    start_scheduler: bool | None = None,
+) -> Flask:
+    """The app factory. Defaults, then the environment and ``.env``, then ``config``.
+
+    ``database`` injects a database (mongomock in unit tests); otherwise the process
+    connects here, after any fork. The scheduler starts unless ``SCHEDULER_ENABLED=false``
+    or ``start_scheduler=False``.
+    """
+    if config is None:
+        load_dotenv()
+        config = Config.from_env()
+    configure_logging(config.log_level)
+    clock = clock or SystemClock()
+    client: Any = None
+    if database is None:
+        client, database, kind = connect(config)
+    else:
+        kind = "injected"
+    jobs, executions = JobStore(database), ExecutionStore(database)
+    jobs.ensure_indexes()
+    executions.ensure_indexes()
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    runtime = Runtime(
+        config=config, clock=clock, client=client, database=database, database_kind=kind,
+        jobs=jobs, executions=executions,
+        job_service=JobService(jobs, executions, config, clock),
+    )
+    app.extensions[EXTENSION_KEY] = runtime
+
+    from scheduler_service.api import register_api
+    from scheduler_service.cli import register_cli
+
+    register_api(app)
+    register_cli(app)
+
+    if start_scheduler if start_scheduler is not None else config.scheduler_enabled:
+        start_scheduler_for(runtime)
+    return app
+
+
+def start_scheduler_for(runtime: Runtime) -> None:
+    from scheduler_service.scheduler.service import Scheduler
+
+    scheduler = Scheduler(runtime.database, runtime.config, runtime.clock)
+    runtime.scheduler = scheduler
+    runtime.job_service.on_change = scheduler.wake
+    scheduler.start()
+    atexit.register(scheduler.stop)
+
+
+def configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root.setLevel(level.upper())

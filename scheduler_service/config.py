@@ -1,0 +1,135 @@
+"""Every setting of the service, read once from the environment (and ``.env``), validated, immutable.
+
+A bad value raises ``ConfigError`` whose message is one line naming the variable; the
+entry points turn it into that line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from scheduler_service.errors import ConfigError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Config:
+    port: int = 3000
+    mongodb_uri: str | None = None  # unset: start the embedded database
+    data_dir: str = "./data"
+    embedded_db_port: int = 27018
+    scheduler_enabled: bool = True
+    scheduler_poll_interval_ms: int = 1000
+    max_concurrent_jobs: int = 10
+    job_retry_attempts: int = 3
+    job_retry_delay_ms: int = 5000
+    job_timeout_ms: int = 30000
+    job_lease_timeout_ms: int = 60000
+    response_body_limit: int = 4096
+    max_request_bytes: int = 1024 * 1024
+    db_timeout_ms: int = 4000
+    shutdown_grace_ms: int = 20000
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Defaults, then the environment, then keyword overrides (for tests and the CLI)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, (variable, parse) in _VARIABLES.items():
+            raw = env.get(variable)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[name] = parse(raw.strip())
+            except ValueError as exc:
+                raise ConfigError(f"{variable}: {exc} (got {raw!r})") from None
+        values.update(overrides)
+        config = cls(**values)
+        config.check()
+        return config
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        config = replace(self, **overrides)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Range checks, named by environment variable."""
+        for name, low, high in _RANGES:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                variable = _VARIABLES[name][0]
+                raise ConfigError(f"{variable}: must be between {low} and {high} (got {value})")
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ConfigError(f"LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR (got {self.log_level})")
+        if self.mongodb_uri is not None and not self.mongodb_uri.startswith(
+            ("mongodb://", "mongodb+srv://")
+        ):
+            raise ConfigError("MONGODB_URI: must start with mongodb:// or mongodb+srv://")
+
+    @property
+    def embedded(self) -> bool:
+        return self.mongodb_uri is None
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(raw, 10)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _str(raw: str) -> str:
+    return raw
+
+
+_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "port": ("PORT", _int),
+    "mongodb_uri": ("MONGODB_URI", _str),
+    "data_dir": ("DATA_DIR", _str),
+    "embedded_db_port": ("EMBEDDED_DB_PORT", _int),
+    "scheduler_enabled": ("SCHEDULER_ENABLED", _bool),
+    "scheduler_poll_interval_ms": ("SCHEDULER_POLL_INTERVAL", _int),
+    "max_concurrent_jobs": ("MAX_CONCURRENT_JOBS", _int),
+    "job_retry_attempts": ("JOB_RETRY_ATTEMPTS", _int),
+    "job_retry_delay_ms": ("JOB_RETRY_DELAY", _int),
+    "job_timeout_ms": ("JOB_TIMEOUT", _int),
+    "job_lease_timeout_ms": ("JOB_LEASE_TIMEOUT", _int),
+    "response_body_limit": ("RESPONSE_BODY_LIMIT", _int),
+    "max_request_bytes": ("MAX_REQUEST_BYTES", _int),
+    "db_timeout_ms": ("DB_TIMEOUT", _int),
+    "shutdown_grace_ms": ("SHUTDOWN_GRACE", _int),
+    "log_level": ("LOG_LEVEL", _str),
+}
+
+_RANGES: list[tuple[str, int, int]] = [
+    ("port", 1, 65535),
+    ("embedded_db_port", 1, 65535),
+    ("scheduler_poll_interval_ms", 50, 60_000),
+    ("max_concurrent_jobs", 1, 1000),
+    ("job_retry_attempts", 0, 10),
+    ("job_retry_delay_ms", 0, 3_600_000),
+    ("job_timeout_ms", 100, 3_600_000),
+    ("job_lease_timeout_ms", 1000, 3_600_000),
+    ("response_body_limit", 0, 1024 * 1024),
+    ("max_request_bytes", 1024, 64 * 1024 * 1024),
+    ("db_timeout_ms", 100, 60_000),
+    ("shutdown_grace_ms", 0, 600_000),
+]
+
+assert {f.name for f in fields(Config)} == set(_VARIABLES), "every setting has a variable"

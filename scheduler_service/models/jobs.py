@@ -1,0 +1,99 @@
+"""The ``jobs`` collection: job definitions, their next tick, and their ticks in flight.
+
+This module and ``executions.py`` are the only ones that speak MongoDB. Ticks in flight
+(running attempts, waiting retries, manual runs) live inside the job document, in
+``inflight``, so deleting a job cancels them in the same write and claiming one is a
+single-document compare-and-set. See ``scheduler/claims.py`` for the claim protocol.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+INDEXES = [
+    # The seed's three indexes.
+    IndexModel([("nextRunAt", ASCENDING), ("enabled", ASCENDING)], name="nextRunAt_1_enabled_1"),
+    IndexModel([("nextRunAt", ASCENDING)], name="nextRunAt_1"),
+    IndexModel([("enabled", ASCENDING)], name="enabled_1"),
+    # The poller's query: equality on enabled, range on nextRunAt.
+    IndexModel([("enabled", ASCENDING), ("nextRunAt", ASCENDING)], name="enabled_1_nextRunAt_1"),
+    # Waiting retries, manual runs and expired leases, by due time (multikey).
+    IndexModel([("inflight.dueAt", ASCENDING)], name="inflight_dueAt_1"),
+    # Listing newest first.
+    IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_-1__id_-1"),
+]
+
+
+class JobStore:
+    def __init__(self, database: Database) -> None:
+        self.collection: Collection = database["jobs"]
+
+    def ensure_indexes(self) -> None:
+        self.collection.create_indexes(INDEXES)
+
+    def add(self, document: dict[str, Any]) -> dict[str, Any]:
+        result = self.collection.insert_one(document)
+        document["_id"] = result.inserted_id
+        return document
+
+    def get(self, job_id: ObjectId) -> dict[str, Any] | None:
+        return self.collection.find_one({"_id": job_id})
+
+    def page(self, page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of jobs, newest first, and the total count."""
+        cursor = (
+            self.collection.find({})
+            .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
+            .skip((page - 1) * limit)
+            .limit(limit)
+        )
+        return list(cursor), self.collection.count_documents({})
+
+    def update(
+        self, job_id: ObjectId, changes: dict[str, Any], *, cancel_waiting: bool = False
+    ) -> dict[str, Any] | None:
+        """Apply ``changes``; with ``cancel_waiting`` drop ticks in flight not yet started."""
+        update: dict[str, Any] = {"$set": changes}
+        if cancel_waiting:
+            update["$pull"] = {"inflight": {"state": "waiting"}}
+        return self.collection.find_one_and_update(
+            {"_id": job_id}, update, return_document=ReturnDocument.AFTER
+        )
+
+    def delete(self, job_id: ObjectId) -> bool:
+        return self.collection.delete_one({"_id": job_id}).deleted_count == 1
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "total": self.collection.count_documents({}),
+            "enabled": self.collection.count_documents({"enabled": True}),
+        }
+
+    def skipped_ticks(self) -> int:
+        rows = list(
+            self.collection.aggregate(
+                [
+                    {"$match": {"skippedTicks": {"$gt": 0}}},
+                    {"$group": {"_id": None, "n": {"$sum": "$skippedTicks"}}},
+                ]
+            )
+        )
+        return int(rows[0]["n"]) if rows else 0
+
+    def add_manual_tick(self, job_id: ObjectId, entry: dict[str, Any]) -> bool:
+        """Queue a run-now tick; false if the job does not exist."""
+        result = self.collection.update_one({"_id": job_id}, {"$push": {"inflight": entry}})
+        return result.matched_count == 1
+
+    def next_due_time(self) -> datetime | None:
+        """The earliest due time of anything (for tests and health); cheap via the indexes."""
+        first = self.collection.find_one(
+            {"enabled": True, "nextRunAt": {"$ne": None}}, sort=[("nextRunAt", ASCENDING)]
+        )
+        return first["nextRunAt"] if first else None

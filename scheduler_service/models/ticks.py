@@ -1,0 +1,145 @@
+"""Claiming and settling ticks: compare-and-set writes on the ``jobs`` collection.
+
+A tick in flight is an entry of the job's ``inflight`` array::
+
+    {id, scheduledAt, attempt, state: "waiting" | "running", dueAt, owner, manual, executionId}
+
+``dueAt`` is when a waiting entry (a retry or a manual run) falls due, and when a running
+entry's lease expires: so "due" covers both new work and the work of a process that died,
+and one multikey index (``inflight.dueAt``) finds both. Every claim is a single
+``update_one`` whose filter holds what the claimer saw; only the process whose write
+modified the document runs the tick. A write whose outcome is unknown (the connection
+dropped) raises, and the caller treats it as lost.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, UpdateOne
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+# What the scheduler needs of a job to fire it; `inflight` included for the overlap rule.
+JOB_FIELDS = [
+    "schedule", "endpoint", "method", "headers", "body", "executionType", "enabled",
+    "retryAttempts", "retryDelay", "concurrencyPolicy", "missedRunPolicy", "nextRunAt",
+    "updatedAt", "inflight",
+]
+
+
+class TickStore:
+    def __init__(self, database: Database) -> None:
+        self.collection: Collection = database["jobs"]
+
+    def due_jobs(self, horizon: datetime, limit: int) -> list[dict[str, Any]]:
+        """Enabled jobs whose next tick is at or before ``horizon``, earliest first."""
+        cursor = (
+            self.collection.find(
+                {"enabled": True, "nextRunAt": {"$lte": horizon}}, projection=JOB_FIELDS
+            )
+            .sort("nextRunAt", ASCENDING)
+            .limit(limit)
+        )
+        return list(cursor)
+
+    def jobs_with_due_entries(self, horizon: datetime, limit: int) -> list[dict[str, Any]]:
+        """Jobs holding a waiting entry due by ``horizon`` or a running one whose lease ends by then."""
+        cursor = (
+            self.collection.find({"inflight.dueAt": {"$lte": horizon}}, projection=JOB_FIELDS)
+            .sort("inflight.dueAt", ASCENDING)
+            .limit(limit)
+        )
+        return list(cursor)
+
+    def claim_tick(
+        self, job: dict[str, Any], entry: dict[str, Any], following: datetime | None,
+        *, forbid_overlap: bool, started_at: datetime,
+    ) -> bool:
+        """Take the job's scheduled tick ``job["nextRunAt"]``: advance ``nextRunAt`` to
+        ``following`` and record ``entry`` as running, in one write that holds only if the job
+        is still as seen (same ``nextRunAt``, same definition, still enabled)."""
+        query: dict[str, Any] = {
+            "_id": job["_id"], "enabled": True, "nextRunAt": job["nextRunAt"],
+            "updatedAt": job["updatedAt"],
+        }
+        if forbid_overlap:
+            query["inflight.0"] = {"$exists": False}
+        update = {
+            "$set": {"nextRunAt": following, "lastRunAt": started_at},
+            "$push": {"inflight": entry},
+        }
+        return self.collection.update_one(query, update).modified_count == 1
+
+    def skip_tick(
+        self, job: dict[str, Any], following: datetime | None, count: int = 1,
+        *, only_if_busy: bool = False,
+    ) -> bool:
+        """Move past the tick without running it: missed ticks skipped by policy, or (with
+        ``only_if_busy``) a tick that fell due while the job's previous tick still runs."""
+        query: dict[str, Any] = {
+            "_id": job["_id"], "enabled": True, "nextRunAt": job["nextRunAt"],
+            "updatedAt": job["updatedAt"],
+        }
+        if only_if_busy:
+            query["inflight.0"] = {"$exists": True}
+        result = self.collection.update_one(
+            query, {"$set": {"nextRunAt": following}, "$inc": {"skippedTicks": count}}
+        )
+        return result.modified_count == 1
+
+    def claim_entry(
+        self, job_id: ObjectId, entry: dict[str, Any], changes: dict[str, Any]
+    ) -> bool:
+        """Take a waiting entry, or the running entry of a process whose lease ran out.
+
+        The filter pins the entry's state, due time and owner as seen; ``changes`` are set
+        on the entry (new owner, lease, attempt number).
+        """
+        query = {
+            "_id": job_id,
+            "inflight": {
+                "$elemMatch": {
+                    "id": entry["id"], "state": entry["state"], "dueAt": entry["dueAt"],
+                    "owner": entry.get("owner"),
+                }
+            },
+        }
+        update = {"$set": {f"inflight.$.{key}": value for key, value in changes.items()}}
+        return self.collection.update_one(query, update).modified_count == 1
+
+    def update_entry(
+        self, job_id: ObjectId, entry_id: ObjectId, owner: str, changes: dict[str, Any],
+        *, enabled_only: bool = False,
+    ) -> bool:
+        """Change an entry this process owns (a retry scheduled); ``enabled_only``: and only
+        while the job is enabled."""
+        query: dict[str, Any] = {
+            "_id": job_id, "inflight": {"$elemMatch": {"id": entry_id, "owner": owner}}
+        }
+        if enabled_only:
+            query["enabled"] = True
+        result = self.collection.update_one(
+            query,
+            {"$set": {f"inflight.$.{key}": value for key, value in changes.items()}},
+        )
+        return result.modified_count == 1
+
+    def drop_entry(self, job_id: ObjectId, entry_id: ObjectId) -> None:
+        """The tick is settled (success, last failure, or given up): forget it."""
+        self.collection.update_one({"_id": job_id}, {"$pull": {"inflight": {"id": entry_id}}})
+
+    def renew_leases(self, owned: list[tuple[ObjectId, ObjectId]], owner: str, until: datetime) -> int:
+        """Push the lease of running entries this process owns to ``until``; one round trip."""
+        if not owned:
+            return 0
+        requests = [
+            UpdateOne(
+                {"_id": job_id, "inflight": {"$elemMatch": {"id": entry_id, "owner": owner}}},
+                {"$set": {"inflight.$.dueAt": until}},
+            )
+            for job_id, entry_id in owned
+        ]
+        return self.collection.bulk_write(requests, ordered=False).modified_count

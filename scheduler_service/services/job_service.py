@@ -1,0 +1,122 @@
+"""Job rules shared by the API and the CLI: validation, defaults, next tick, cancellation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+from scheduler_service import cron
+from scheduler_service.clock import Clock
+from scheduler_service.config import Config
+from scheduler_service.errors import JobNotFound
+from scheduler_service.models.executions import ExecutionStore
+from scheduler_service.models.jobs import JobStore
+from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
+
+
+def parse_job_id(job_id: str) -> ObjectId:
+    """A 24-hex-digit ObjectId; anything else is a job that does not exist (404)."""
+    if not isinstance(job_id, str) or len(job_id) != 24:
+        raise JobNotFound(str(job_id))
+    try:
+        return ObjectId(job_id)
+    except (InvalidId, TypeError):
+        raise JobNotFound(job_id) from None
+
+
+class JobService:
+    def __init__(
+        self,
+        jobs: JobStore,
+        executions: ExecutionStore,
+        config: Config,
+        clock: Clock,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.jobs = jobs
+        self.executions = executions
+        self.config = config
+        self.clock = clock
+        self.on_change = on_change  # wakes this process's scheduler so a near tick is not late
+
+    def create(self, payload: Any) -> dict[str, Any]:
+        fields = load_or_raise(JobCreateSchema(), payload)
+        fields.setdefault("retryAttempts", self.config.job_retry_attempts)
+        fields.setdefault("retryDelay", self.config.job_retry_delay_ms)
+        now = self.clock.now()
+        document = {
+            **fields,
+            "nextRunAt": cron.next_fire_time(fields["schedule"], now) if fields["enabled"] else None,
+            "lastRunAt": None,
+            "createdAt": now,
+            "updatedAt": now,
+            "inflight": [],
+            "skippedTicks": 0,
+        }
+        created = self.jobs.add(document)
+        self.on_change()
+        return created
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        document = self.jobs.get(parse_job_id(job_id))
+        if document is None:
+            raise JobNotFound(job_id)
+        return document
+
+    def page(self, page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        return self.jobs.page(page, limit)
+
+    def update(self, job_id: str, payload: Any) -> dict[str, Any]:
+        """Partial update. A new schedule or re-enabling recomputes ``nextRunAt``;
+        disabling clears it and cancels waiting retries and manual runs."""
+        oid = parse_job_id(job_id)
+        changes = load_or_raise(JobUpdateSchema(), payload)
+        current = self.jobs.get(oid)
+        if current is None:
+            raise JobNotFound(job_id)
+        now = self.clock.now()
+        enabled = changes.get("enabled", current["enabled"])
+        schedule = changes.get("schedule", current["schedule"])
+        if not enabled:
+            changes["nextRunAt"] = None
+        elif schedule != current["schedule"] or not current["enabled"]:
+            changes["nextRunAt"] = cron.next_fire_time(schedule, now)
+        changes["updatedAt"] = now
+        updated = self.jobs.update(oid, changes, cancel_waiting=not enabled)
+        if updated is None:
+            raise JobNotFound(job_id)
+        self.on_change()
+        return updated
+
+    def delete(self, job_id: str) -> None:
+        """Deleting the document cancels its waiting ticks too; history stays for audit."""
+        if not self.jobs.delete(parse_job_id(job_id)):
+            raise JobNotFound(job_id)
+
+    def list_executions(self, job_id: str, limit: int) -> list[dict[str, Any]]:
+        oid = parse_job_id(job_id)
+        if self.jobs.get(oid) is None:
+            raise JobNotFound(job_id)
+        return self.executions.for_job(oid, limit)
+
+    def run_now(self, job_id: str) -> datetime:
+        """Queue one tick due now, whatever the schedule and ``enabled`` say."""
+        oid = parse_job_id(job_id)
+        now = self.clock.now()
+        entry = {
+            "id": ObjectId(),
+            "manual": True,
+            "scheduledAt": now,
+            "attempt": 1,
+            "state": "waiting",
+            "dueAt": now,
+            "owner": None,
+        }
+        if not self.jobs.add_manual_tick(oid, entry):
+            raise JobNotFound(job_id)
+        self.on_change()
+        return now

@@ -1,0 +1,90 @@
+"""Fixtures like flaskr's: app, client, runner, clock, store; plus the real wire server and an HTTP target."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import mongomock
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from scheduler_service import create_app, embedded_db
+from scheduler_service.clock import FixedClock
+from scheduler_service.config import Config
+
+START = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def config() -> Config:
+    return Config(scheduler_enabled=False, job_retry_attempts=3, job_retry_delay_ms=5000)
+
+
+@pytest.fixture
+def mongo_db() -> Database:
+    """An in-memory mongomock database (not thread-safe: single-threaded tests only)."""
+    return mongomock.MongoClient(tz_aware=True)["job_scheduler"]
+
+
+@pytest.fixture
+def app(config: Config, mongo_db: Database, clock: FixedClock) -> Flask:
+    return create_app(config, database=mongo_db, clock=clock, start_scheduler=False)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def wire_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real MongoDB-wire server (SecantusDB), started once for the session."""
+    data_dir = Path(tmp_path_factory.mktemp("wire"))
+    uri = embedded_db.ensure_server(str(data_dir), free_port())
+    yield uri
+    embedded_db.stop_started_servers()
+
+
+@pytest.fixture
+def wire_client(wire_server: str) -> Iterator[MongoClient]:
+    client: MongoClient = MongoClient(wire_server, tz_aware=True, serverSelectionTimeoutMS=5000)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def wire_db(wire_client: MongoClient) -> Iterator[Database]:
+    """A fresh database on the real wire server for one test, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield wire_client[name]
+    wire_client.drop_database(name)
+
+
+@pytest.fixture
+def wire_uri(wire_server: str, wire_db: Database) -> str:
+    """A MONGODB_URI naming ``wire_db``, for service processes and ``create_app``."""
+    base, _, query = wire_server.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{wire_db.name}?{query}"
