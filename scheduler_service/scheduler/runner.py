@@ -1,0 +1,164 @@
+"""Run one candidate: claim it, make the attempt, record it, and settle the tick.
+
+Every database write here either is a compare-and-set that decides who runs a tick, or
+records what happened. The runner never raises into the scheduler: failures are logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo.errors import PyMongoError
+
+from scheduler_service.clock import Clock
+from scheduler_service.config import Config
+from scheduler_service.models.executions import DuplicateAttempt, ExecutionStore
+from scheduler_service.models.ticks import TickStore
+from scheduler_service.scheduler.attempt import AttemptOutcome, AttemptRequest, perform
+from scheduler_service.scheduler.attempt import thread_session as default_session
+from scheduler_service.scheduler.backoff import retry_delay_ms, should_retry
+from scheduler_service.scheduler.durable import durable
+from scheduler_service.scheduler.payload import outgoing_headers, render_body
+from scheduler_service.scheduler.planning import plan_tick
+from scheduler_service.scheduler.running import RunningAttempts
+from scheduler_service.scheduler.timer_queue import Candidate
+
+log = logging.getLogger(__name__)
+
+ORPHAN_MESSAGE = "attempt abandoned: the process running it stopped before recording a result"
+
+
+@dataclass
+class TickRunner:
+    ticks: TickStore
+    executions: ExecutionStore
+    config: Config
+    clock: Clock
+    owner: str
+    running: RunningAttempts
+    stopping: threading.Event
+    session_factory: Callable[[], Any] = default_session
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(milliseconds=self.config.job_lease_timeout_ms)
+
+    def run(self, candidate: Candidate) -> None:
+        try:
+            if candidate.entry is None:
+                self._run_scheduled(candidate.job)
+            else:
+                self._run_entry(candidate.job, candidate.entry)
+        except PyMongoError as exc:  # an unknown claim outcome counts as lost
+            log.warning("database error while handling job %s: %s", candidate.job["_id"], exc)
+        except Exception:
+            log.exception("unexpected error while handling job %s", candidate.job["_id"])
+
+    def _run_scheduled(self, job: dict[str, Any]) -> None:
+        now = self.clock.now()
+        grace = timedelta(milliseconds=2 * self.config.scheduler_poll_interval_ms)
+        plan = plan_tick(job["schedule"], job["nextRunAt"], now, job.get("missedRunPolicy",
+                         "COALESCE"), grace)
+        if plan.run is None:
+            self.ticks.skip_tick(job, plan.following, plan.skipped)
+            return
+        entry = self._new_entry(plan.run, now)
+        forbid = job.get("concurrencyPolicy", "FORBID") == "FORBID"
+        if self.ticks.claim_tick(job, entry, plan.following, forbid_overlap=forbid, started_at=now):
+            self._execute(job, entry)
+        elif forbid and job.get("inflight") is not None and self.ticks.skip_tick(
+            job, plan.following, only_if_busy=True
+        ):
+            log.info("job %s: tick %s skipped, the previous one is still running",
+                     job["_id"], plan.run.isoformat())
+
+    def _run_entry(self, job: dict[str, Any], entry: dict[str, Any]) -> None:
+        now = self.clock.now()
+        changes: dict[str, Any] = {"state": "running", "owner": self.owner, "dueAt": now + self.lease}
+        orphan = entry["state"] == "running"
+        at_most_once = job.get("executionType") == "AT_MOST_ONCE"
+        if orphan and not at_most_once:
+            changes["attempt"] = entry["attempt"] + 1  # re-delivery: same tick, same key
+        if not self.ticks.claim_entry(job["_id"], entry, changes):
+            return
+        if orphan:
+            log.warning("job %s: re-claimed tick %s from a stopped process", job["_id"],
+                        entry["scheduledAt"].isoformat())
+            self.executions.close_orphan(job["_id"], entry["scheduledAt"], entry["attempt"], now,
+                                         ORPHAN_MESSAGE)
+            if at_most_once:  # never attempted twice
+                self.ticks.drop_entry(job["_id"], entry["id"])
+                return
+        self._execute(job, {**entry, **changes})
+
+    def _new_entry(self, scheduled_at: datetime, now: datetime) -> dict[str, Any]:
+        return {
+            "id": ObjectId(), "scheduledAt": scheduled_at, "attempt": 1, "state": "running",
+            "dueAt": now + self.lease, "owner": self.owner, "manual": False,
+        }
+
+    def _execute(self, job: dict[str, Any], entry: dict[str, Any]) -> None:
+        job_id, scheduled_at, attempt = job["_id"], entry["scheduledAt"], entry["attempt"]
+        started = self.clock.now()
+        try:
+            execution_id = self.executions.start(job_id, scheduled_at, attempt, started)
+        except DuplicateAttempt:
+            log.warning("job %s: attempt %d of tick %s already recorded elsewhere", job_id,
+                        attempt, scheduled_at.isoformat())
+            return
+        with self.running.track(entry["id"], job_id, scheduled_at, attempt, started):
+            outcome = perform(self._request(job, entry), self.session_factory())
+            self._record(job, entry, execution_id, outcome)
+
+    def _request(self, job: dict[str, Any], entry: dict[str, Any]) -> AttemptRequest:
+        headers = outgoing_headers(
+            job.get("headers") or {}, job_id=str(job["_id"]), scheduled_at=entry["scheduledAt"],
+            attempt=entry["attempt"],
+        )
+        return AttemptRequest(
+            url=job["endpoint"], method=job["method"], headers=headers,
+            body=render_body(job.get("body"), entry["scheduledAt"]),
+            timeout_s=self.config.job_timeout_ms / 1000,
+            max_response_bytes=self.config.response_body_limit,
+        )
+
+    def _record(self, job: dict[str, Any], entry: dict[str, Any], execution_id: ObjectId,
+                outcome: AttemptOutcome) -> None:
+        completed = self.clock.now()
+        result = {
+            "status": "success" if outcome.success else "failure",
+            "completedAt": completed,
+            "duration": outcome.duration_ms,
+            "responseCode": outcome.status_code,
+            "responseBody": outcome.response_body,
+            "errorMessage": outcome.error_message,
+        }
+        durable(lambda: self.executions.finish(execution_id, result), self.stopping)
+        log.info("job %s tick %s attempt %d: %s in %d ms", job["_id"],
+                 entry["scheduledAt"].isoformat(), entry["attempt"],
+                 result["status"] if outcome.success else outcome.error_message,
+                 outcome.duration_ms)
+        retry = (
+            not outcome.success
+            and job.get("executionType") != "AT_MOST_ONCE"
+            and should_retry(entry["attempt"], job["retryAttempts"], outcome.retryable)
+        )
+        if retry:
+            delay = retry_delay_ms(entry["attempt"], job["retryDelay"])
+            changes = {
+                "state": "waiting", "owner": None, "attempt": entry["attempt"] + 1,
+                "dueAt": completed + timedelta(milliseconds=delay),
+            }
+            # A job disabled meanwhile gets no retry (a manual run's retries still happen).
+            enabled_only = not entry.get("manual")
+            if durable(lambda: self.ticks.update_entry(job["_id"], entry["id"], self.owner,
+                                                       changes, enabled_only=enabled_only),
+                       self.stopping):
+                return
+        durable(lambda: self.ticks.drop_entry(job["_id"], entry["id"]), self.stopping)

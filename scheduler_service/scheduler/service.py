@@ -1,0 +1,179 @@
+"""The scheduler: a poller thread, a dispatcher thread and a bounded thread pool.
+
+- The poller asks MongoDB every ``SCHEDULER_POLL_INTERVAL`` ms (or at once when woken by
+  the API) for ticks due within the coming interval, and queues them in a ``TimerQueue``.
+  It also renews the leases of the attempts this process runs.
+- The dispatcher takes each queued tick at its exact time, waits for a free worker (so it
+  never claims more than it can run) and hands it to the pool, where ``TickRunner``
+  claims it with a compare-and-set and runs it.
+- ``stop()`` stops claiming, lets running attempts finish within ``SHUTDOWN_GRACE``, and
+  drops the queued ticks, none of which is claimed, so other processes take them at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from scheduler_service.clock import Clock
+from scheduler_service.config import Config
+from scheduler_service.models.executions import ExecutionStore
+from scheduler_service.models.ticks import TickStore
+from scheduler_service.scheduler.runner import TickRunner
+from scheduler_service.scheduler.running import RunningAttempts
+from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 30.0
+
+
+def make_owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Scheduler:
+    def __init__(self, database: Database, config: Config, clock: Clock,
+                 owner: str | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.owner = owner or make_owner_id()
+        self.ticks = TickStore(database)
+        self.running = RunningAttempts()
+        self.batch = max(100, 4 * config.max_concurrent_jobs)
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._queue = TimerQueue(clock.now)
+        self._slots = threading.BoundedSemaphore(config.max_concurrent_jobs)
+        self._pool = ThreadPoolExecutor(config.max_concurrent_jobs, thread_name_prefix="job")
+        self._threads: list[threading.Thread] = []
+        self.runner = TickRunner(
+            self.ticks, ExecutionStore(database), config, clock, self.owner, self.running,
+            self._stopping,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        for name, target in (("scheduler-poller", self._poll_loop),
+                             ("scheduler-dispatcher", self._dispatch_loop)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("scheduler %s started: poll every %d ms, %d workers", self.owner,
+                 self.config.scheduler_poll_interval_ms, self.config.max_concurrent_jobs)
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop claiming, let running attempts finish within the grace period. Idempotent."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._wake.set()
+        dropped = self._queue.close()
+        for thread in self._threads:
+            thread.join(5.0)
+        grace = self.config.shutdown_grace_ms / 1000 if grace_s is None else grace_s
+        if not self.running.wait_empty(grace):
+            log.warning("%d attempts still running after the %.0f s grace period; their leases "
+                        "will expire and another process will re-run them", len(self.running),
+                        grace)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        log.info("scheduler %s stopped (%d queued ticks left unclaimed)", self.owner, len(dropped))
+
+    def wake(self) -> None:
+        """Poll now (a job was created or changed, or a manual run was queued)."""
+        self._wake.set()
+
+    @property
+    def is_running(self) -> bool:
+        return bool(self._threads) and not self._stopping.is_set()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "isRunning": self.is_running,
+            "runningJobs": len(self.running),
+            "maxConcurrentJobs": self.config.max_concurrent_jobs,
+            "pollInterval": self.config.scheduler_poll_interval_ms,
+        }
+
+    # -- polling -----------------------------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        interval = self.config.scheduler_poll_interval_ms / 1000
+        failing_since = None
+        backoff = interval
+        while not self._stopping.is_set():
+            try:
+                full = self.poll_once()
+                if failing_since is not None:
+                    log.info("database reachable again; scheduling resumed")
+                failing_since, backoff = None, interval
+            except PyMongoError as exc:
+                if failing_since is None:
+                    log.error("database unreachable, scheduling paused: %s", exc)
+                    failing_since = self.clock.now()
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                self._wake.wait(backoff)
+                self._wake.clear()
+                continue
+            if full:  # more is due than one batch: poll again as soon as the queue drains
+                self._queue.wait_below(self.batch // 2, interval)
+                continue
+            self._wake.wait(interval)
+            self._wake.clear()
+
+    def poll_once(self) -> bool:
+        """Queue what falls due within one interval; renew leases. True if a batch was full."""
+        now = self.clock.now()
+        horizon = now + timedelta(milliseconds=self.config.scheduler_poll_interval_ms)
+        due_jobs = self.ticks.due_jobs(horizon, self.batch)
+        for job in due_jobs:
+            self._queue.push(job["nextRunAt"], ("tick", job["_id"], job["nextRunAt"]), job)
+        with_entries = self.ticks.jobs_with_due_entries(horizon, self.batch)
+        for job in with_entries:
+            for entry in job.get("inflight") or []:
+                if entry["dueAt"] > horizon or entry.get("owner") == self.owner:
+                    continue
+                self._queue.push(entry["dueAt"], ("entry", entry["id"], entry["dueAt"]), job, entry)
+        self._renew_leases(now)
+        return len(due_jobs) >= self.batch or len(with_entries) >= self.batch
+
+    def _renew_leases(self, now: Any) -> None:
+        """Renew leases a third of the way through, so a live process never loses one."""
+        lease = timedelta(milliseconds=self.config.job_lease_timeout_ms)
+        stale = [a for a in self.running.snapshot() if now - a.renewed_at >= lease / 3]
+        if stale:
+            self.ticks.renew_leases([(a.job_id, a.entry_id) for a in stale], self.owner, now + lease)
+            self.running.mark_renewed([a.entry_id for a in stale], now)
+
+    # -- dispatching -------------------------------------------------------------------
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            candidate = self._queue.pop_due()
+            if candidate is None:
+                return
+            while not self._slots.acquire(timeout=0.5):
+                if self._stopping.is_set():
+                    return
+            if self._stopping.is_set():
+                self._slots.release()
+                return
+            self._pool.submit(self._run, candidate)
+
+    def _run(self, candidate: Candidate) -> None:
+        try:
+            if not self._stopping.is_set():
+                self.runner.run(candidate)
+        finally:
+            self._slots.release()
+            self._queue.done(candidate.key)

@@ -1,0 +1,80 @@
+"""Ticks seen by the poller, waiting for their exact time: a heap under a condition variable.
+
+Nothing in here is claimed: a candidate is only what a poll saw. It is claimed (a
+compare-and-set in the database) when it is taken out at its due time, so a process that
+stops holds no claims for ticks it did not start.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(order=True)
+class Candidate:
+    due: datetime
+    seq: int
+    key: Hashable = field(compare=False)
+    job: dict[str, Any] = field(compare=False)
+    entry: dict[str, Any] | None = field(compare=False, default=None)  # None: the scheduled tick
+
+
+class TimerQueue:
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self._now = now
+        self._heap: list[Candidate] = []
+        self._keys: set[Hashable] = set()  # queued or being handled: a later poll won't add them again
+        self._cond = threading.Condition()
+        self._seq = itertools.count()
+        self._closed = False
+
+    def push(self, due: datetime, key: Hashable, job: dict[str, Any],
+             entry: dict[str, Any] | None = None) -> bool:
+        with self._cond:
+            if key in self._keys or self._closed:
+                return False
+            self._keys.add(key)
+            heapq.heappush(self._heap, Candidate(due, next(self._seq), key, job, entry))
+            self._cond.notify()
+            return True
+
+    def pop_due(self) -> Candidate | None:
+        """Block until the earliest candidate is due and return it; None once closed."""
+        with self._cond:
+            while not self._closed:
+                if self._heap:
+                    wait = (self._heap[0].due - self._now()).total_seconds()
+                    if wait <= 0:
+                        return heapq.heappop(self._heap)
+                    self._cond.wait(min(wait, 1.0))
+                else:
+                    self._cond.wait(1.0)
+            return None
+
+    def done(self, key: Hashable) -> None:
+        with self._cond:
+            self._keys.discard(key)
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._heap)
+
+    def wait_below(self, size: int, timeout_s: float) -> None:
+        """Wait until fewer than ``size`` candidates are queued (or the timeout)."""
+        with self._cond:
+            self._cond.wait_for(lambda: len(self._heap) < size or self._closed, timeout_s)
+
+    def close(self) -> list[Candidate]:
+        """Stop handing out candidates; return those never taken."""
+        with self._cond:
+            self._closed = True
+            left, self._heap = self._heap, []
+            self._cond.notify_all()
+            return left
