@@ -70,11 +70,11 @@ def _spawn(root: Path, port: int) -> subprocess.Popen[bytes]:
         "--host", "127.0.0.1", "--port", str(port),
         "--storage-path", str(root / "db"), "--log-level", "WARNING",
     ]
-    log_file = open(root / "embedded.log", "ab")  # noqa: SIM115 - handed to the child
-    return subprocess.Popen(
-        command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent, close_fds=True,
-    )
+    with open(root / "embedded.log", "ab") as log_file:  # the child keeps its own copy
+        return subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent, close_fds=True,
+        )
 
 
 def _die_with_parent() -> None:

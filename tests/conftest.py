@@ -88,3 +88,11 @@ def wire_uri(wire_server: str, wire_db: Database) -> str:
     """A MONGODB_URI naming ``wire_db``, for service processes and ``create_app``."""
     base, _, query = wire_server.partition("?")
     return f"{base.rsplit('/', 1)[0]}/{wire_db.name}?{query}"
+
+
+@pytest.fixture(params=["mongomock", "wire"])
+def store_db(request: pytest.FixtureRequest) -> Database:
+    """The storage contract runs against mongomock and against the real wire server."""
+    if request.param == "mongomock":
+        return request.getfixturevalue("mongo_db")
+    return request.getfixturevalue("wire_db")

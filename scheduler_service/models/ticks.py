@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
@@ -132,14 +132,16 @@ class TickStore:
         self.collection.update_one({"_id": job_id}, {"$pull": {"inflight": {"id": entry_id}}})
 
     def renew_leases(self, owned: list[tuple[ObjectId, ObjectId]], owner: str, until: datetime) -> int:
-        """Push the lease of running entries this process owns to ``until``; one round trip."""
-        if not owned:
-            return 0
-        requests = [
-            UpdateOne(
+        """Push the lease of running entries this process owns to ``until``.
+
+        One write per entry, a third of a lease apart: cheap next to the attempts themselves.
+        (A single ``update_many`` with ``arrayFilters`` would do, but mongomock lacks them.)
+        """
+        renewed = 0
+        for job_id, entry_id in owned:
+            result = self.collection.update_one(
                 {"_id": job_id, "inflight": {"$elemMatch": {"id": entry_id, "owner": owner}}},
                 {"$set": {"inflight.$.dueAt": until}},
             )
-            for job_id, entry_id in owned
-        ]
-        return self.collection.bulk_write(requests, ordered=False).modified_count
+            renewed += result.modified_count
+        return renewed

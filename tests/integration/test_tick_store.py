@@ -1,0 +1,138 @@
+"""The claim protocol's storage contract, against mongomock and the real wire server."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from bson import ObjectId
+from pymongo.database import Database
+
+from scheduler_service.models.jobs import JobStore
+from scheduler_service.models.ticks import TickStore
+
+T0 = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
+LEASE = timedelta(seconds=60)
+
+
+def make_job(db: Database, **fields: Any) -> dict[str, Any]:
+    JobStore(db).ensure_indexes()
+    doc = {
+        "schedule": "* * * * * *", "endpoint": "http://127.0.0.1:9/x", "method": "POST",
+        "headers": {}, "body": None, "executionType": "AT_LEAST_ONCE", "enabled": True,
+        "retryAttempts": 3, "retryDelay": 1000, "concurrencyPolicy": "FORBID",
+        "missedRunPolicy": "COALESCE", "nextRunAt": T0, "lastRunAt": None, "createdAt": T0,
+        "updatedAt": T0, "inflight": [], "skippedTicks": 0, **fields,
+    }
+    db.jobs.insert_one(doc)
+    return doc
+
+
+def running_entry(owner: str, scheduled_at: datetime = T0, **fields: Any) -> dict[str, Any]:
+    return {"id": ObjectId(), "scheduledAt": scheduled_at, "attempt": 1, "state": "running",
+            "dueAt": T0 + LEASE, "owner": owner, "manual": False, **fields}
+
+
+def test_two_claimers_of_one_tick_one_wins(store_db: Database) -> None:
+    job = make_job(store_db)
+    a, b = TickStore(store_db), TickStore(store_db)
+    following = T0 + timedelta(seconds=1)
+    won_a = a.claim_tick(job, running_entry("a"), following, forbid_overlap=True, started_at=T0)
+    won_b = b.claim_tick(job, running_entry("b"), following, forbid_overlap=True, started_at=T0)
+    assert (won_a, won_b) == (True, False)
+    stored = store_db.jobs.find_one({"_id": job["_id"]})
+    assert stored["nextRunAt"] == following
+    assert [e["owner"] for e in stored["inflight"]] == ["a"]
+    assert stored["lastRunAt"] == T0
+
+
+def test_claim_fails_when_the_job_changed_or_was_disabled(store_db: Database) -> None:
+    job = make_job(store_db)
+    store_db.jobs.update_one({"_id": job["_id"]}, {"$set": {"updatedAt": T0 + LEASE}})
+    ticks = TickStore(store_db)
+    assert not ticks.claim_tick(job, running_entry("a"), T0, forbid_overlap=False, started_at=T0)
+    job2 = make_job(store_db, enabled=False)
+    assert not ticks.claim_tick(job2, running_entry("a"), T0, forbid_overlap=False, started_at=T0)
+
+
+def test_forbid_overlap_skips_while_previous_tick_runs(store_db: Database) -> None:
+    job = make_job(store_db, inflight=[running_entry("other")])
+    ticks = TickStore(store_db)
+    following = T0 + timedelta(seconds=1)
+    assert not ticks.claim_tick(job, running_entry("a"), following, forbid_overlap=True,
+                                started_at=T0)
+    assert ticks.skip_tick(job, following, only_if_busy=True)
+    stored = store_db.jobs.find_one({"_id": job["_id"]})
+    assert stored["nextRunAt"] == following
+    assert stored["skippedTicks"] == 1
+    assert len(stored["inflight"]) == 1
+
+
+def test_allow_overlap_runs_beside_the_previous_tick(store_db: Database) -> None:
+    job = make_job(store_db, inflight=[running_entry("other")], concurrencyPolicy="ALLOW")
+    ticks = TickStore(store_db)
+    assert ticks.claim_tick(job, running_entry("a"), T0 + timedelta(seconds=1),
+                            forbid_overlap=False, started_at=T0)
+    assert len(store_db.jobs.find_one({"_id": job["_id"]})["inflight"]) == 2
+
+
+def test_skip_if_busy_does_nothing_when_idle(store_db: Database) -> None:
+    job = make_job(store_db)
+    assert not TickStore(store_db).skip_tick(job, T0 + LEASE, only_if_busy=True)
+
+
+def test_due_queries_find_scheduled_ticks_and_due_entries(store_db: Database) -> None:
+    due = make_job(store_db)
+    make_job(store_db, nextRunAt=T0 + timedelta(hours=1))
+    make_job(store_db, enabled=False)
+    waiting = {"id": ObjectId(), "scheduledAt": T0, "attempt": 2, "state": "waiting",
+               "dueAt": T0 + timedelta(seconds=5), "owner": None, "manual": False}
+    with_retry = make_job(store_db, nextRunAt=T0 + timedelta(hours=1), inflight=[waiting])
+    ticks = TickStore(store_db)
+    assert [j["_id"] for j in ticks.due_jobs(T0 + timedelta(seconds=1), 10)] == [due["_id"]]
+    assert ticks.jobs_with_due_entries(T0 + timedelta(seconds=1), 10) == []
+    found = ticks.jobs_with_due_entries(T0 + timedelta(seconds=5), 10)
+    assert [j["_id"] for j in found] == [with_retry["_id"]]
+
+
+def test_claim_entry_is_a_compare_and_set(store_db: Database) -> None:
+    waiting = {"id": ObjectId(), "scheduledAt": T0, "attempt": 2, "state": "waiting",
+               "dueAt": T0, "owner": None, "manual": False}
+    job = make_job(store_db, inflight=[waiting])
+    a, b = TickStore(store_db), TickStore(store_db)
+    changes_a = {"state": "running", "owner": "a", "dueAt": T0 + LEASE}
+    changes_b = {"state": "running", "owner": "b", "dueAt": T0 + LEASE}
+    assert a.claim_entry(job["_id"], waiting, changes_a)
+    assert not b.claim_entry(job["_id"], waiting, changes_b)
+    entry = store_db.jobs.find_one({"_id": job["_id"]})["inflight"][0]
+    assert (entry["owner"], entry["state"]) == ("a", "running")
+
+
+def test_expired_lease_is_claimed_again_by_one_process(store_db: Database) -> None:
+    dead = running_entry("dead", dueAt=T0)
+    job = make_job(store_db, inflight=[dead])
+    changes = {"owner": "b", "dueAt": T0 + LEASE, "attempt": 2}
+    assert TickStore(store_db).claim_entry(job["_id"], dead, changes)
+    assert not TickStore(store_db).claim_entry(job["_id"], dead, {**changes, "owner": "c"})
+
+
+def test_retry_scheduling_respects_disable_unless_manual(store_db: Database) -> None:
+    entry = running_entry("a")
+    job = make_job(store_db, inflight=[entry], enabled=False)
+    ticks = TickStore(store_db)
+    changes = {"state": "waiting", "owner": None, "attempt": 2, "dueAt": T0}
+    assert not ticks.update_entry(job["_id"], entry["id"], "a", changes, enabled_only=True)
+    assert not ticks.update_entry(job["_id"], entry["id"], "someone-else", changes)
+    assert ticks.update_entry(job["_id"], entry["id"], "a", changes)
+
+
+def test_drop_entry_and_renew_leases(store_db: Database) -> None:
+    mine, other = running_entry("a"), running_entry("b")
+    job = make_job(store_db, inflight=[mine, other])
+    ticks = TickStore(store_db)
+    later = T0 + 2 * LEASE
+    assert ticks.renew_leases([(job["_id"], mine["id"]), (job["_id"], other["id"])], "a", later) == 1
+    stored = store_db.jobs.find_one({"_id": job["_id"]})["inflight"]
+    assert {e["owner"]: e["dueAt"] for e in stored} == {"a": later, "b": T0 + LEASE}
+    ticks.drop_entry(job["_id"], mine["id"])
+    assert [e["owner"] for e in store_db.jobs.find_one({"_id": job["_id"]})["inflight"]] == ["b"]
