@@ -1,0 +1,240 @@
+"""The scheduler end to end: real wire server, real HTTP target on 127.0.0.1, real clock."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from scheduler_service import create_app
+from scheduler_service.clock import SystemClock
+from scheduler_service.config import Config
+from scheduler_service.runtime import get_runtime
+from scheduler_service.scheduler.service import Scheduler
+from tests.support.http_target import HttpTarget
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+
+NEVER = "0 0 0 1 1 *"  # once a year: only manual runs fire in these tests
+
+
+@pytest.fixture
+def target() -> Iterator[HttpTarget]:
+    with HttpTarget() as server:
+        yield server
+
+
+@pytest.fixture
+def service(wire_uri: str) -> Iterator[Flask]:
+    config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=500, max_concurrent_jobs=4,
+                    job_timeout_ms=1500, shutdown_grace_ms=5000)
+    app = create_app(config, start_scheduler=True)
+    yield app
+    scheduler = get_runtime(app).scheduler
+    assert scheduler is not None
+    scheduler.stop()
+    client = get_runtime(app).client
+    if client is not None:
+        client.close()
+
+
+@pytest.fixture
+def api(service: Flask) -> FlaskClient:
+    return service.test_client()
+
+
+def create_job(api: FlaskClient, **fields: Any) -> str:
+    response = api.post("/api/jobs", json=fields)
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["data"]["jobId"])
+
+
+def executions(api: FlaskClient, job_id: str) -> list[dict[str, Any]]:
+    response = api.get(f"/api/jobs/{job_id}/executions?limit=100")
+    assert response.status_code == 200
+    return list(reversed(response.get_json()["data"]))  # oldest first
+
+
+def settled(api: FlaskClient, job_id: str, count: int) -> list[dict[str, Any]]:
+    """Wait until ``count`` executions exist and none is still running."""
+    def done() -> list[dict[str, Any]] | None:
+        rows = executions(api, job_id)
+        if len(rows) >= count and all(r["status"] != "running" for r in rows):
+            return rows
+        return None
+    return wait_until(done, timeout_s=20, message=f"{count} settled executions of {job_id}")
+
+
+def parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def test_every_second_job_fires_each_second_with_method_headers_and_body(
+    api: FlaskClient, target: HttpTarget
+) -> None:
+    job_id = create_job(
+        api, schedule="* * * * * *", endpoint=target.url("/tick"), method="PUT",
+        headers={"X-Custom": "yes", "Authorization": "Bearer s3cret"},
+        body={"event": "scheduled", "at": "{{timestamp}}", "n": 1},
+    )
+    received = target.wait_for_requests("/tick", 4, timeout_s=10)[:4]
+    for request in received:
+        assert request.method == "PUT"
+        assert request.header("X-Custom") == "yes"
+        assert request.header("Authorization") == "Bearer s3cret"
+        assert request.json() == {"event": "scheduled", "n": 1,
+                                  "at": request.header("X-Scheduler-Scheduled-At")}
+        assert request.header("X-Scheduler-Job-Id") == job_id
+    ticks = [parse(r.header("X-Scheduler-Scheduled-At")) for r in received]
+    assert [b - a for a, b in zip(ticks, ticks[1:], strict=False)] == [timedelta(seconds=1)] * 3
+    assert len({r.header("Idempotency-Key") for r in received}) == 4
+    rows = settled(api, job_id, 4)
+    assert all(r["status"] == "success" and r["responseCode"] == 200 for r in rows[:4])
+    for row in rows[:4]:
+        assert parse(row["startedAt"]) >= parse(row["scheduledAt"])
+        assert row["attempt"] == 1
+    job = api.get(f"/api/jobs/{job_id}").get_json()["data"]
+    assert job["lastRunAt"] is not None
+    assert job["headers"]["Authorization"] == "Bearer ***"
+
+
+def test_retries_on_500_with_backoff_and_the_same_idempotency_key(
+    api: FlaskClient, target: HttpTarget
+) -> None:
+    target.respond_sequence("/flaky", [500, 503, 200])
+    job_id = create_job(api, schedule=NEVER, endpoint=target.url("/flaky"), retryAttempts=3,
+                        retryDelay=300)
+    run = api.post(f"/api/jobs/{job_id}/run")
+    assert run.status_code == 202
+    received = target.wait_for_requests("/flaky", 3, timeout_s=15)
+    assert len({r.header("Idempotency-Key") for r in received}) == 1
+    assert [r.header("X-Scheduler-Attempt") for r in received] == ["1", "2", "3"]
+    gaps = [b.monotonic - a.monotonic for a, b in zip(received, received[1:], strict=False)]
+    assert 0.3 <= gaps[0] < 0.3 + 0.5  # retryDelay * 2^0, give or take scheduling
+    assert 0.6 <= gaps[1] < 0.6 + 0.5  # retryDelay * 2^1
+    rows = settled(api, job_id, 3)
+    assert [(r["attempt"], r["status"], r["responseCode"]) for r in rows] == [
+        (1, "failure", 500), (2, "failure", 503), (3, "success", 200)]
+    assert rows[0]["errorMessage"] == "HTTP 500 Internal Server Error"
+    assert {r["scheduledAt"] for r in rows} == {run.get_json()["data"]["scheduledAt"]}
+    job = api.get(f"/api/jobs/{job_id}").get_json()["data"]
+    assert job["nextRunAt"] > rows[-1]["completedAt"], "the regular schedule is not shifted"
+
+
+def test_404_is_not_retried(api: FlaskClient, target: HttpTarget, wire_db: Database) -> None:
+    target.respond("/gone", status=404)
+    job_id = create_job(api, schedule=NEVER, endpoint=target.url("/gone"), retryAttempts=3,
+                        retryDelay=100)
+    api.post(f"/api/jobs/{job_id}/run")
+    rows = settled(api, job_id, 1)
+    wait_until(lambda: wire_db.jobs.find_one()["inflight"] == [], timeout_s=5,
+               message="the tick is settled with no retry queued")
+    assert len(target.requests_for("/gone")) == 1
+    assert (rows[0]["status"], rows[0]["responseCode"]) == ("failure", 404)
+
+
+def test_hanging_target_is_cut_at_the_timeout(api: FlaskClient, target: HttpTarget) -> None:
+    target.hang("/slow", 10)
+    job_id = create_job(api, schedule=NEVER, endpoint=target.url("/slow"), retryAttempts=0)
+    api.post(f"/api/jobs/{job_id}/run")
+    row = settled(api, job_id, 1)[0]
+    assert row["status"] == "failure"
+    assert "timeout" in row["errorMessage"]
+    assert 1500 <= row["duration"] < 4000
+
+
+def test_connection_refused_is_a_recorded_failure(api: FlaskClient) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    job_id = create_job(api, schedule=NEVER, endpoint=f"http://127.0.0.1:{port}/x",
+                        retryAttempts=0)
+    api.post(f"/api/jobs/{job_id}/run")
+    row = settled(api, job_id, 1)[0]
+    assert row["status"] == "failure"
+    assert row["errorMessage"] == "connection refused"
+    assert row["responseCode"] is None
+
+
+def test_slow_jobs_do_not_starve_a_fast_one(api: FlaskClient, target: HttpTarget) -> None:
+    target.hang("/slow", 1.2)
+    for _ in range(3):
+        create_job(api, schedule="* * * * * *", endpoint=target.url("/slow"), retryAttempts=0)
+    create_job(api, schedule="* * * * * *", endpoint=target.url("/fast"), retryAttempts=0)
+    fast = target.wait_for_requests("/fast", 4, timeout_s=10)
+    ticks = [parse(r.header("X-Scheduler-Scheduled-At")) for r in fast[:4]]
+    assert [b - a for a, b in zip(ticks, ticks[1:], strict=False)] == [timedelta(seconds=1)] * 3
+
+
+def test_overlapping_tick_is_skipped_and_counted(api: FlaskClient, target: HttpTarget) -> None:
+    target.hang("/long", 1.4)
+    create_job(api, schedule="* * * * * *", endpoint=target.url("/long"), retryAttempts=0)
+    target.wait_for_requests("/long", 2, timeout_s=10)
+    stats = wait_until(
+        lambda: (s := api.get("/api/observability/stats").get_json()["data"])["scheduler"][
+            "skippedTicks"] >= 1 and s, timeout_s=10, message="a skipped tick is counted")
+    assert stats["scheduler"]["isRunning"] is True
+    keys = [r.header("Idempotency-Key") for r in target.requests_for("/long")]
+    assert len(keys) == len(set(keys))
+
+
+def test_disabled_and_deleted_jobs_stop_firing(api: FlaskClient, target: HttpTarget) -> None:
+    disabled = create_job(api, schedule="* * * * * *", endpoint=target.url("/d"))
+    deleted = create_job(api, schedule="* * * * * *", endpoint=target.url("/x"))
+    target.wait_for_requests("/d", 1, timeout_s=10)
+    target.wait_for_requests("/x", 1, timeout_s=10)
+    assert api.put(f"/api/jobs/{disabled}", json={"enabled": False}).status_code == 200
+    assert api.delete(f"/api/jobs/{deleted}").status_code == 200
+    settled(api, disabled, 1)
+    count_d, count_x = len(target.requests_for("/d")), len(target.requests_for("/x"))
+    # A negative check has no condition to wait on: watch two more seconds of schedule, in
+    # which nothing new may arrive (a tick that had already started may still land).
+    threading.Event().wait(2.2)
+    assert len(target.requests_for("/d")) <= count_d + 1
+    assert len(target.requests_for("/x")) <= count_x + 1
+    assert api.get(f"/api/jobs/{disabled}").get_json()["data"]["nextRunAt"] is None
+
+
+def test_health_and_stats_show_running_jobs(api: FlaskClient, target: HttpTarget) -> None:
+    target.hang("/busy", 3)
+    job_id = create_job(api, schedule=NEVER, endpoint=target.url("/busy"), retryAttempts=0)
+    api.post(f"/api/jobs/{job_id}/run")
+    target.wait_for_requests("/busy", 1, timeout_s=10)
+    health = api.get("/api/observability/health").get_json()
+    assert health["scheduler"]["runningJobs"] == 1
+    assert health["scheduler"]["isRunning"] is True
+
+
+def test_two_schedulers_on_one_database_fire_each_tick_once(
+    wire_uri: str, target: HttpTarget
+) -> None:
+    config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=500, max_concurrent_jobs=8)
+    app = create_app(config, start_scheduler=False)
+    api = app.test_client()
+    job_ids = [create_job(api, schedule="* * * * * *", endpoint=target.url(f"/j{i}"),
+                          retryAttempts=0) for i in range(10)]
+    clients = [MongoClient(wire_uri, tz_aware=True) for _ in range(2)]
+    schedulers = [Scheduler(c.get_default_database(), config, SystemClock()) for c in clients]
+    for scheduler in schedulers:
+        scheduler.start()
+    try:
+        for i in range(10):
+            target.wait_for_requests(f"/j{i}", 4, timeout_s=15)
+    finally:
+        for scheduler in schedulers:
+            scheduler.stop()
+        for client in clients:
+            client.close()
+    for i, job_id in enumerate(job_ids):
+        keys = Counter(r.header("Idempotency-Key") for r in target.requests_for(f"/j{i}"))
+        assert max(keys.values()) == 1, f"job {job_id} fired a tick twice: {keys}"
