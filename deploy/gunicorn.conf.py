@@ -47,3 +47,15 @@ def on_exit(server: object) -> None:
     from scheduler_service.embedded_db import stop_started_servers
 
     stop_started_servers()
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """SIGTERM reached this worker: stop its scheduler gracefully (SHUTDOWN_GRACE)."""
+    from scheduler_service.runtime import get_runtime
+
+    app = getattr(worker, "wsgi", None)
+    if app is None:
+        return
+    scheduler = get_runtime(app).scheduler
+    if scheduler is not None:
+        scheduler.stop()
