@@ -1,0 +1,88 @@
+"""``/api/jobs``: create, list, get, update, delete, executions, run now.
+
+Each view is request -> schema -> ``JobService`` -> representation; errors are raised and
+left to ``api/errors.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from scheduler_service.api.body import json_body
+from scheduler_service.clock import iso_utc
+from scheduler_service.runtime import get_runtime
+from scheduler_service.schemas import (
+    ExecutionResponseSchema,
+    JobResponseSchema,
+    LimitQuerySchema,
+    PageQuerySchema,
+    load_or_raise,
+)
+from scheduler_service.services.job_service import JobService
+
+jobs_api = Blueprint("jobs", __name__, url_prefix="/api/jobs")
+
+_job = JobResponseSchema()
+_executions = ExecutionResponseSchema(many=True)
+
+
+def _service() -> JobService:
+    return get_runtime().job_service
+
+
+def _ok(data: Any, status: int = 200, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"success": True, "data": data, **extra}), status
+
+
+@jobs_api.post("")
+def create_job() -> tuple[Response, int]:
+    job = _job.dump(_service().create(json_body()))
+    response, status = _ok(job, 201)
+    response.headers["Location"] = url_for("jobs.get_job", job_id=job["jobId"])
+    return response, status
+
+
+@jobs_api.get("")
+def list_jobs() -> tuple[Response, int]:
+    query = load_or_raise(PageQuerySchema(), request.args)
+    page, limit = query["page"], query["limit"]
+    documents, total = _service().page(page, limit)
+    pagination = {
+        "page": page,
+        "limit": limit,
+        "total": total,
+        "totalPages": math.ceil(total / limit),
+    }
+    return _ok(_job.dump(documents, many=True), pagination=pagination)
+
+
+@jobs_api.get("/<job_id>")
+def get_job(job_id: str) -> tuple[Response, int]:
+    return _ok(_job.dump(_service().get(job_id)))
+
+
+@jobs_api.put("/<job_id>")
+def update_job(job_id: str) -> tuple[Response, int]:
+    return _ok(_job.dump(_service().update(job_id, json_body())))
+
+
+@jobs_api.delete("/<job_id>")
+def delete_job(job_id: str) -> tuple[Response, int]:
+    _service().delete(job_id)
+    return _ok({"jobId": job_id.lower(), "deleted": True})
+
+
+@jobs_api.get("/<job_id>/executions")
+def list_executions(job_id: str) -> tuple[Response, int]:
+    query = load_or_raise(LimitQuerySchema(), request.args)
+    return _ok(_executions.dump(_service().list_executions(job_id, query["limit"])))
+
+
+@jobs_api.post("/<job_id>/run")
+def run_job(job_id: str) -> tuple[Response, int]:
+    """Queue one tick due now; 202 because it runs on the scheduler, not in this request."""
+    scheduled_at = _service().run_now(job_id)
+    return _ok({"jobId": job_id.lower(), "scheduledAt": iso_utc(scheduled_at)}, 202)
