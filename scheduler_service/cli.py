@@ -1,0 +1,203 @@
+"""Flask commands: ``flask --app wsgi jobs seed|list|show|delete`` and ``scheduler run``.
+
+Jobs go through ``JobService`` exactly as API requests do (same validation, defaults,
+next tick), so a seed file is checked by the same rules as ``POST /api/jobs``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from pymongo.errors import PyMongoError
+
+from scheduler_service.api.body import parse_json
+from scheduler_service.clock import iso_utc
+from scheduler_service.errors import InvalidInput, SchedulerError
+from scheduler_service.runtime import get_runtime
+from scheduler_service.schemas import JobResponseSchema
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+jobs_cli = AppGroup("jobs", help="Create, list, show and delete jobs.")
+scheduler_cli = AppGroup("scheduler", help="Run the scheduler without the HTTP API.")
+
+# Commands of `flask` that serve or schedule and so want the scheduler started with the app.
+_SERVING_COMMANDS = (("run",), ("scheduler", "run"))
+# `flask` options that take a value (the next argument is not a command).
+_FLASK_VALUE_OPTIONS = {"--app", "-A", "--env-file", "-e"}
+
+
+def running_cli_command(argv: Sequence[str] | None = None) -> bool:
+    """True when this process is the ``flask`` command running anything but ``run`` or
+    ``scheduler run``: a CLI command must not start a scheduler thread as a side effect."""
+    argv = list(sys.argv if argv is None else argv)
+    if not argv or not _is_flask_executable(argv[0]):
+        return False
+    words = list(_positional_words(argv[1:]))
+    return not any(tuple(words[: len(cmd)]) == cmd for cmd in _SERVING_COMMANDS)
+
+
+def _is_flask_executable(program: str) -> bool:
+    name = os.path.basename(program)
+    if name in ("flask", "flask.exe"):
+        return True
+    # `python -m flask`: argv[0] is the path of flask/__main__.py.
+    return name == "__main__.py" and os.path.basename(os.path.dirname(program)) == "flask"
+
+
+def _positional_words(args: Sequence[str]) -> Iterator[str]:
+    """Command words, skipping flask's global options and their values."""
+    skip_next = False
+    for arg in args:
+        if skip_next:
+            skip_next = False
+        elif arg in _FLASK_VALUE_OPTIONS:
+            skip_next = True
+        elif not arg.startswith("-"):
+            yield arg
+
+
+def _cli_errors(command: F) -> F:
+    """Domain and database errors as one ``Error: ...`` line and exit 1, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SchedulerError as exc:
+            raise click.ClickException(exc.message) from exc
+        except PyMongoError as exc:
+            raise click.ClickException(f"database unavailable: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+@jobs_cli.command("seed")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_cli_errors
+def seed_jobs(file: str) -> None:
+    """Create the jobs in FILE: a JSON job object, or a list of them.
+
+    Each job is validated like POST /api/jobs. Valid jobs are created even when others
+    fail; every failure is printed as `error in job #N: field: messages` (N from 1) and
+    the command then exits with status 1.
+    """
+    try:
+        with open(file, "rb") as handle:
+            payload = parse_json(handle.read())
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file}: {exc}") from exc
+    except InvalidInput as exc:
+        raise click.ClickException(f"{file}: {exc.message}") from exc
+    items = payload if isinstance(payload, list) else [payload]
+    service = get_runtime().job_service
+    failed = 0
+    for number, item in enumerate(items, start=1):
+        try:
+            created = service.create(item)
+        except InvalidInput as exc:
+            failed += 1
+            for field, messages in _flatten(exc.details or {"_schema": [exc.message]}):
+                click.echo(f"error in job #{number}: {field}: {messages}", err=True)
+            continue
+        click.echo(f"created {created['_id']}")
+    if failed:
+        sys.exit(1)
+
+
+def _flatten(details: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """``{"headers": {"X": {"value": ["bad"]}}}`` -> ``("headers.X.value", "bad")``."""
+    for key, value in details.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{name}.")
+        elif isinstance(value, list):
+            yield name, "; ".join(str(message) for message in value)
+        else:
+            yield name, str(value)
+
+
+@jobs_cli.command("list")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@_cli_errors
+def list_jobs(page: int, limit: int) -> None:
+    """List jobs, newest first."""
+    documents, total = get_runtime().job_service.page(page, limit)
+    rows = [("ID", "SCHEDULE", "ENDPOINT", "ENABLED", "NEXT RUN AT")]
+    for doc in documents:
+        enabled = "yes" if doc.get("enabled") else "no"
+        rows.append(
+            (str(doc["_id"]), doc["schedule"], doc["endpoint"], enabled,
+             iso_utc(doc.get("nextRunAt")) or "-")
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
+    click.echo(f"page {page} of {max(1, math.ceil(total / limit))}, {total} jobs in all")
+
+
+@jobs_cli.command("show")
+@click.argument("job_id")
+@_cli_errors
+def show_job(job_id: str) -> None:
+    """Print a job as the API shows it (secret header values masked)."""
+    job = JobResponseSchema().dump(get_runtime().job_service.get(job_id))
+    click.echo(json.dumps(job, indent=2))
+
+
+@jobs_cli.command("delete")
+@click.argument("job_id")
+@_cli_errors
+def delete_job(job_id: str) -> None:
+    """Delete a job; its past executions stay for audit."""
+    get_runtime().job_service.delete(job_id)
+    click.echo(f"deleted {job_id.lower()}")
+
+
+@scheduler_cli.command("run")
+def run_scheduler() -> None:
+    """Run the scheduler in the foreground until SIGINT or SIGTERM."""
+    from scheduler_service import start_scheduler_for
+
+    runtime = get_runtime()
+    if runtime.scheduler is None:
+        try:
+            start_scheduler_for(runtime)
+        except ImportError as exc:
+            raise click.ClickException(f"the scheduler is not available: {exc}") from exc
+    click.echo("scheduler running; press Ctrl+C to stop", err=True)
+    wait_for_shutdown_signal()
+    click.echo("stopping the scheduler", err=True)
+    if runtime.scheduler is not None and hasattr(runtime.scheduler, "stop"):
+        runtime.scheduler.stop()
+
+
+def wait_for_shutdown_signal(poll_s: float = 0.5) -> None:
+    """Block until SIGINT or SIGTERM, then restore the previous handlers."""
+    stop = threading.Event()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in handled}
+    try:
+        while not stop.wait(poll_s):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(scheduler_cli)

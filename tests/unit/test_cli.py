@@ -1,0 +1,185 @@
+"""``flask jobs ...`` / ``flask scheduler run`` and the wsgi entry point's start-up rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from flask.testing import FlaskCliRunner
+from pymongo.database import Database
+
+import scheduler_service
+from scheduler_service import cli
+from scheduler_service.cli import running_cli_command
+from scheduler_service.runtime import get_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "examples" / "sample-job.json"
+VALID = {"schedule": "*/30 * * * * *", "endpoint": "http://localhost:8080/hook"}
+
+
+def seed(runner: FlaskCliRunner, tmp_path: Path, payload: Any) -> Any:
+    path = tmp_path / "jobs.json"
+    path.write_text(payload if isinstance(payload, str) else json.dumps(payload))
+    return runner.invoke(args=["jobs", "seed", str(path)])
+
+
+def test_seed_the_sample_file(runner: FlaskCliRunner, mongo_db: Database) -> None:
+    result = runner.invoke(args=["jobs", "seed", str(SAMPLE)])
+
+    assert result.exit_code == 0, result.output
+    job_id = result.stdout.strip().removeprefix("created ")
+    stored = mongo_db["jobs"].find_one({"_id": ObjectId(job_id)})
+    assert stored["schedule"] == "0 */5 * * * *"
+    assert stored["headers"]["Authorization"] == "Bearer YOUR_TOKEN"
+    assert (stored["retryAttempts"], stored["retryDelay"]) == (3, 5000)
+
+
+def test_seed_a_list_creates_the_valid_jobs_and_reports_the_bad_ones(
+    runner: FlaskCliRunner, mongo_db: Database, tmp_path: Path
+) -> None:
+    jobs = [VALID, {**VALID, "schedule": "0 0 0 30 2 *", "retryAttempts": 11}, VALID]
+
+    result = seed(runner, tmp_path, jobs)
+
+    assert result.exit_code == 1
+    assert result.stdout.count("created ") == 2
+    assert "error in job #2: schedule: " in result.stderr
+    assert "error in job #2: retryAttempts: " in result.stderr
+    assert "#1" not in result.stderr and "#3" not in result.stderr
+    assert mongo_db["jobs"].count_documents({}) == 2
+
+
+def test_seed_reports_nested_and_non_object_errors(
+    runner: FlaskCliRunner, mongo_db: Database, tmp_path: Path
+) -> None:
+    result = seed(runner, tmp_path, [{**VALID, "headers": {"X-A": 1}}, 42])
+    assert result.exit_code == 1
+    assert "error in job #1: headers" in result.stderr
+    assert "error in job #2: _schema: Expected a JSON object" in result.stderr
+    assert mongo_db["jobs"].count_documents({}) == 0
+
+
+def test_seed_rejects_a_malformed_file(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    result = seed(runner, tmp_path, "{not json")
+    assert result.exit_code == 1
+    assert "Malformed JSON" in result.output
+    missing = runner.invoke(args=["jobs", "seed", str(tmp_path / "missing.json")])
+    assert missing.exit_code == 2  # click's usage error: the file does not exist
+
+
+def test_list_prints_a_table_newest_first(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    seed(runner, tmp_path, [VALID, {**VALID, "enabled": False}])
+
+    result = runner.invoke(args=["jobs", "list", "--limit", "1"])
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["ID", "SCHEDULE", "ENDPOINT", "ENABLED", "NEXT", "RUN", "AT"]
+    assert len(lines) == 3  # header, one row, footer
+    assert "*/30 * * * * *" in lines[1] and lines[1].split()[-2:] == ["no", "-"]
+    assert lines[-1] == "page 1 of 2, 2 jobs in all"
+
+    page_two = runner.invoke(args=["jobs", "list", "--page", "2", "--limit", "1"]).stdout
+    assert page_two.splitlines()[1].split()[-2:] == ["yes", "2024-01-01T12:00:30.000Z"]
+    assert runner.invoke(args=["jobs", "list", "--limit", "0"]).exit_code == 2
+
+
+def test_show_prints_the_job_with_masked_headers(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    job_id = seed(runner, tmp_path, {**VALID, "headers": {"Authorization": "Bearer abc"}}
+                  ).stdout.split()[1]  # fmt: skip
+
+    result = runner.invoke(args=["jobs", "show", job_id])
+
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.stdout)
+    assert job["jobId"] == job_id
+    assert job["headers"] == {"Authorization": "Bearer ***"}
+    assert job["nextRunAt"] == "2024-01-01T12:00:30.000Z"
+
+
+def test_show_and_delete_unknown_ids_fail_cleanly(runner: FlaskCliRunner) -> None:
+    for args in (["jobs", "show", "nope"], ["jobs", "delete", "0123456789abcdef01234567"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 1
+        assert "not found" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_delete_removes_the_job(runner: FlaskCliRunner, mongo_db: Database, tmp_path: Path) -> None:
+    job_id = seed(runner, tmp_path, VALID).stdout.split()[1]
+    result = runner.invoke(args=["jobs", "delete", job_id])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"deleted {job_id}"
+    assert mongo_db["jobs"].count_documents({}) == 0
+
+
+class FakeScheduler:
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_scheduler_run_starts_waits_and_stops(
+    runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = get_runtime(runner.app)
+    fake = FakeScheduler()
+    monkeypatch.setattr(scheduler_service, "start_scheduler_for",
+                        lambda rt: setattr(rt, "scheduler", fake))  # fmt: skip
+    monkeypatch.setattr(cli, "wait_for_shutdown_signal", lambda: None)
+
+    result = runner.invoke(args=["scheduler", "run"])
+
+    assert result.exit_code == 0, result.output
+    assert runtime.scheduler is fake and fake.stopped
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_wait_for_shutdown_signal_returns_on_a_signal(sig: signal.Signals) -> None:
+    before = signal.getsignal(sig)
+    timer = threading.Timer(0.1, signal.raise_signal, (sig,))
+    timer.start()
+    cli.wait_for_shutdown_signal(poll_s=0.05)
+    timer.join()
+    assert signal.getsignal(sig) is before
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [(["/venv/bin/flask", "--app", "wsgi", "jobs", "list"], True),
+     (["flask", "-A", "wsgi", "--debug", "jobs", "seed", "x.json"], True),
+     (["flask", "--app=wsgi", "routes"], True),
+     (["flask", "--app", "wsgi"], True),
+     (["flask", "--app", "wsgi", "run", "--port", "3000"], False),
+     (["flask", "-e", ".env", "--app", "wsgi", "scheduler", "run"], False),
+     (["flask", "scheduler", "--help"], True),
+     (["/usr/lib/python3/site-packages/flask/__main__.py", "--app", "wsgi", "jobs", "list"], True),
+     (["/venv/bin/gunicorn", "wsgi:app"], False),
+     (["/venv/bin/pytest", "tests"], False),
+     ([], False)],
+)  # fmt: skip
+def test_running_cli_command(argv: list[str], expected: bool) -> None:
+    assert running_cli_command(argv) is expected
+
+
+def test_wsgi_reports_a_bad_setting_in_one_line_and_exits_2(tmp_path: Path) -> None:
+    env = {**os.environ, "PORT": "abc", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "configuration error: PORT: must be a whole number (got 'abc')"
+    ]
