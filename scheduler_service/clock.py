@@ -1,9 +1,9 @@
-"""The one source of time. Everything that reads time takes a ``Clock`` so tests can pass a fixed one."""
+"""The one source of time: all that reads time takes a ``Clock``; tests pass a fixed one."""
 
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -15,7 +15,7 @@ class SystemClock:
     """Aware UTC wall-clock time, truncated to milliseconds (what MongoDB stores)."""
 
     def now(self) -> datetime:
-        return to_millis(datetime.now(timezone.utc))
+        return to_millis(datetime.now(UTC))
 
 
 class FixedClock:
@@ -48,5 +48,5 @@ def iso_utc(when: datetime | None) -> str | None:
     """Render as the contract's ``2024-01-01T12:05:00.000Z``."""
     if when is None:
         return None
-    when = when.astimezone(timezone.utc)
+    when = when.astimezone(UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"

@@ -1,4 +1,4 @@
-"""Every setting of the service, read once from the environment (and ``.env``), validated, immutable.
+"""Every setting, read once from the environment (and ``.env``), validated, immutable.
 
 A bad value raises ``ConfigError`` whose message is one line naming the variable; the
 entry points turn it into that line on stderr and a non-zero exit.
@@ -67,7 +67,9 @@ class Config:
                 variable = _VARIABLES[name][0]
                 raise ConfigError(f"{variable}: must be between {low} and {high} (got {value})")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ConfigError(f"LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR (got {self.log_level})")
+            raise ConfigError(
+                f"LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR (got {self.log_level})"
+            )
         if self.mongodb_uri is not None and not self.mongodb_uri.startswith(
             ("mongodb://", "mongodb+srv://")
         ):

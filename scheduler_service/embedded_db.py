@@ -12,6 +12,7 @@ so a server never outlives the process that owns it; under gunicorn the master o
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import fcntl
 import logging
@@ -26,7 +27,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
-_started: list[subprocess.Popen[bytes]] = []
+# (server, data dir, pid of the process that started it): a forked child (a gunicorn
+# worker) inherits this list but must not stop its parent's server.
+_started: list[tuple[subprocess.Popen[bytes], Path, int]] = []
 
 
 def embedded_uri(port: int) -> str:
@@ -47,33 +50,56 @@ def ensure_server(data_dir: str, port: int, start_timeout_s: float = 30.0) -> st
         process = _spawn(root, port)
         _wait_until_up(process, port, start_timeout_s, root)
         (root / "embedded.pid").write_text(str(process.pid))
-        _started.append(process)
+        if not _started:
+            atexit.register(stop_started_servers)
+        _started.append((process, root, os.getpid()))
     log.info("started the embedded database on 127.0.0.1:%d (data in %s)", port, root / "db")
     return embedded_uri(port)
 
 
 def stop_started_servers(timeout_s: float = 10.0) -> None:
-    """Stop the servers this process started (cleanly: WiredTiger closes its files)."""
+    """Stop the servers this process started, cleanly (WiredTiger closes its files).
+
+    Runs at exit. It holds the lock while the server shuts down, so that another process
+    does not find the dying server still answering and reuse it.
+    """
     while _started:
-        process = _started.pop()
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        process, root, starter = _started.pop()
+        if starter != os.getpid():
+            continue
+        with open(root / "embedded.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def _spawn(root: Path, port: int) -> subprocess.Popen[bytes]:
     command = [
-        sys.executable, "-m", "secantus",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--storage-path", str(root / "db"), "--log-level", "WARNING",
+        sys.executable,
+        "-m",
+        "secantus",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        str(root / "db"),
+        "--log-level",
+        "WARNING",
     ]
     with open(root / "embedded.log", "ab") as log_file:  # the child keeps its own copy
         return subprocess.Popen(
-            command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent, close_fds=True,
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+            close_fds=True,
         )
 
 
@@ -91,12 +117,15 @@ def _answers(port: int) -> bool:
         return False
 
 
-def _wait_until_up(process: subprocess.Popen[bytes], port: int, timeout_s: float, root: Path) -> None:
+def _wait_until_up(
+    process: subprocess.Popen[bytes], port: int, timeout_s: float, root: Path
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(
-                f"embedded database exited with code {process.returncode}; see {root / 'embedded.log'}"
+                f"embedded database exited with code {process.returncode}; "
+                f"see {root / 'embedded.log'}"
             )
         if _answers(port):
             return

@@ -1,11 +1,11 @@
-"""Fixtures like flaskr's: app, client, runner, clock, store; plus the real wire server and an HTTP target."""
+"""Fixtures like flaskr's (app, client, runner, clock), plus the real wire server."""
 
 from __future__ import annotations
 
 import socket
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mongomock
@@ -19,7 +19,7 @@ from scheduler_service import create_app, embedded_db
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 
-START = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+START = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def free_port() -> int:

@@ -24,9 +24,20 @@ from pymongo.database import Database
 
 # What the scheduler needs of a job to fire it; `inflight` included for the overlap rule.
 JOB_FIELDS = [
-    "schedule", "endpoint", "method", "headers", "body", "executionType", "enabled",
-    "retryAttempts", "retryDelay", "concurrencyPolicy", "missedRunPolicy", "nextRunAt",
-    "updatedAt", "inflight",
+    "schedule",
+    "endpoint",
+    "method",
+    "headers",
+    "body",
+    "executionType",
+    "enabled",
+    "retryAttempts",
+    "retryDelay",
+    "concurrencyPolicy",
+    "missedRunPolicy",
+    "nextRunAt",
+    "updatedAt",
+    "inflight",
 ]
 
 
@@ -46,7 +57,7 @@ class TickStore:
         return list(cursor)
 
     def jobs_with_due_entries(self, horizon: datetime, limit: int) -> list[dict[str, Any]]:
-        """Jobs holding a waiting entry due by ``horizon`` or a running one whose lease ends by then."""
+        """Jobs with a waiting entry due by ``horizon``, or a running one whose lease ends."""
         cursor = (
             self.collection.find({"inflight.dueAt": {"$lte": horizon}}, projection=JOB_FIELDS)
             .sort("inflight.dueAt", ASCENDING)
@@ -55,14 +66,21 @@ class TickStore:
         return list(cursor)
 
     def claim_tick(
-        self, job: dict[str, Any], entry: dict[str, Any], following: datetime | None,
-        *, forbid_overlap: bool, started_at: datetime,
+        self,
+        job: dict[str, Any],
+        entry: dict[str, Any],
+        following: datetime | None,
+        *,
+        forbid_overlap: bool,
+        started_at: datetime,
     ) -> bool:
         """Take the job's scheduled tick ``job["nextRunAt"]``: advance ``nextRunAt`` to
         ``following`` and record ``entry`` as running, in one write that holds only if the job
         is still as seen (same ``nextRunAt``, same definition, still enabled)."""
         query: dict[str, Any] = {
-            "_id": job["_id"], "enabled": True, "nextRunAt": job["nextRunAt"],
+            "_id": job["_id"],
+            "enabled": True,
+            "nextRunAt": job["nextRunAt"],
             "updatedAt": job["updatedAt"],
         }
         if forbid_overlap:
@@ -74,13 +92,19 @@ class TickStore:
         return self.collection.update_one(query, update).modified_count == 1
 
     def skip_tick(
-        self, job: dict[str, Any], following: datetime | None, count: int = 1,
-        *, only_if_busy: bool = False,
+        self,
+        job: dict[str, Any],
+        following: datetime | None,
+        count: int = 1,
+        *,
+        only_if_busy: bool = False,
     ) -> bool:
         """Move past the tick without running it: missed ticks skipped by policy, or (with
         ``only_if_busy``) a tick that fell due while the job's previous tick still runs."""
         query: dict[str, Any] = {
-            "_id": job["_id"], "enabled": True, "nextRunAt": job["nextRunAt"],
+            "_id": job["_id"],
+            "enabled": True,
+            "nextRunAt": job["nextRunAt"],
             "updatedAt": job["updatedAt"],
         }
         if only_if_busy:
@@ -90,9 +114,7 @@ class TickStore:
         )
         return result.modified_count == 1
 
-    def claim_entry(
-        self, job_id: ObjectId, entry: dict[str, Any], changes: dict[str, Any]
-    ) -> bool:
+    def claim_entry(self, job_id: ObjectId, entry: dict[str, Any], changes: dict[str, Any]) -> bool:
         """Take a waiting entry, or the running entry of a process whose lease ran out.
 
         The filter pins the entry's state, due time and owner as seen; ``changes`` are set
@@ -102,7 +124,9 @@ class TickStore:
             "_id": job_id,
             "inflight": {
                 "$elemMatch": {
-                    "id": entry["id"], "state": entry["state"], "dueAt": entry["dueAt"],
+                    "id": entry["id"],
+                    "state": entry["state"],
+                    "dueAt": entry["dueAt"],
                     "owner": entry.get("owner"),
                 }
             },
@@ -111,13 +135,19 @@ class TickStore:
         return self.collection.update_one(query, update).modified_count == 1
 
     def update_entry(
-        self, job_id: ObjectId, entry_id: ObjectId, owner: str, changes: dict[str, Any],
-        *, enabled_only: bool = False,
+        self,
+        job_id: ObjectId,
+        entry_id: ObjectId,
+        owner: str,
+        changes: dict[str, Any],
+        *,
+        enabled_only: bool = False,
     ) -> bool:
         """Change an entry this process owns (a retry scheduled); ``enabled_only``: and only
         while the job is enabled."""
         query: dict[str, Any] = {
-            "_id": job_id, "inflight": {"$elemMatch": {"id": entry_id, "owner": owner}}
+            "_id": job_id,
+            "inflight": {"$elemMatch": {"id": entry_id, "owner": owner}},
         }
         if enabled_only:
             query["enabled"] = True
@@ -131,7 +161,9 @@ class TickStore:
         """The tick is settled (success, last failure, or given up): forget it."""
         self.collection.update_one({"_id": job_id}, {"$pull": {"inflight": {"id": entry_id}}})
 
-    def renew_leases(self, owned: list[tuple[ObjectId, ObjectId]], owner: str, until: datetime) -> int:
+    def renew_leases(
+        self, owned: list[tuple[ObjectId, ObjectId]], owner: str, until: datetime
+    ) -> int:
         """Push the lease of running entries this process owns to ``until``.
 
         One write per entry, a third of a lease apart: cheap next to the attempts themselves.

@@ -17,7 +17,9 @@ T = TypeVar("T")
 MAX_WAIT_S = 300.0  # past this the tick's lease has long expired and another process re-runs it
 
 
-def durable(write: Callable[[], T], stopping: threading.Event, max_wait_s: float = MAX_WAIT_S) -> T | None:
+def durable(
+    write: Callable[[], T], stopping: threading.Event, max_wait_s: float = MAX_WAIT_S
+) -> T | None:
     """Run ``write``, retrying with backoff while the database is unreachable.
 
     Gives up (returning None) after ``max_wait_s``, or sooner when the process is stopping

@@ -63,8 +63,9 @@ class TickRunner:
     def _run_scheduled(self, job: dict[str, Any]) -> None:
         now = self.clock.now()
         grace = timedelta(milliseconds=2 * self.config.scheduler_poll_interval_ms)
-        plan = plan_tick(job["schedule"], job["nextRunAt"], now, job.get("missedRunPolicy",
-                         "COALESCE"), grace)
+        plan = plan_tick(
+            job["schedule"], job["nextRunAt"], now, job.get("missedRunPolicy", "COALESCE"), grace
+        )
         if plan.run is None:
             self.ticks.skip_tick(job, plan.following, plan.skipped)
             return
@@ -72,15 +73,24 @@ class TickRunner:
         forbid = job.get("concurrencyPolicy", "FORBID") == "FORBID"
         if self.ticks.claim_tick(job, entry, plan.following, forbid_overlap=forbid, started_at=now):
             self._execute(job, entry)
-        elif forbid and job.get("inflight") is not None and self.ticks.skip_tick(
-            job, plan.following, only_if_busy=True
+        elif (
+            forbid
+            and job.get("inflight") is not None
+            and self.ticks.skip_tick(job, plan.following, only_if_busy=True)
         ):
-            log.info("job %s: tick %s skipped, the previous one is still running",
-                     job["_id"], plan.run.isoformat())
+            log.info(
+                "job %s: tick %s skipped, the previous one is still running",
+                job["_id"],
+                plan.run.isoformat(),
+            )
 
     def _run_entry(self, job: dict[str, Any], entry: dict[str, Any]) -> None:
         now = self.clock.now()
-        changes: dict[str, Any] = {"state": "running", "owner": self.owner, "dueAt": now + self.lease}
+        changes: dict[str, Any] = {
+            "state": "running",
+            "owner": self.owner,
+            "dueAt": now + self.lease,
+        }
         orphan = entry["state"] == "running"
         at_most_once = job.get("executionType") == "AT_MOST_ONCE"
         if orphan and not at_most_once:
@@ -88,10 +98,14 @@ class TickRunner:
         if not self.ticks.claim_entry(job["_id"], entry, changes):
             return
         if orphan:
-            log.warning("job %s: re-claimed tick %s from a stopped process", job["_id"],
-                        entry["scheduledAt"].isoformat())
-            self.executions.close_orphan(job["_id"], entry["scheduledAt"], entry["attempt"], now,
-                                         ORPHAN_MESSAGE)
+            log.warning(
+                "job %s: re-claimed tick %s from a stopped process",
+                job["_id"],
+                entry["scheduledAt"].isoformat(),
+            )
+            self.executions.close_orphan(
+                job["_id"], entry["scheduledAt"], entry["attempt"], now, ORPHAN_MESSAGE
+            )
             if at_most_once:  # never attempted twice
                 self.ticks.drop_entry(job["_id"], entry["id"])
                 return
@@ -99,8 +113,13 @@ class TickRunner:
 
     def _new_entry(self, scheduled_at: datetime, now: datetime) -> dict[str, Any]:
         return {
-            "id": ObjectId(), "scheduledAt": scheduled_at, "attempt": 1, "state": "running",
-            "dueAt": now + self.lease, "owner": self.owner, "manual": False,
+            "id": ObjectId(),
+            "scheduledAt": scheduled_at,
+            "attempt": 1,
+            "state": "running",
+            "dueAt": now + self.lease,
+            "owner": self.owner,
+            "manual": False,
         }
 
     def _execute(self, job: dict[str, Any], entry: dict[str, Any]) -> None:
@@ -109,8 +128,12 @@ class TickRunner:
         try:
             execution_id = self.executions.start(job_id, scheduled_at, attempt, started)
         except DuplicateAttempt:
-            log.warning("job %s: attempt %d of tick %s already recorded elsewhere", job_id,
-                        attempt, scheduled_at.isoformat())
+            log.warning(
+                "job %s: attempt %d of tick %s already recorded elsewhere",
+                job_id,
+                attempt,
+                scheduled_at.isoformat(),
+            )
             return
         with self.running.track(entry["id"], job_id, scheduled_at, attempt, started):
             outcome = perform(self._request(job, entry), self.session_factory())
@@ -118,18 +141,27 @@ class TickRunner:
 
     def _request(self, job: dict[str, Any], entry: dict[str, Any]) -> AttemptRequest:
         headers = outgoing_headers(
-            job.get("headers") or {}, job_id=str(job["_id"]), scheduled_at=entry["scheduledAt"],
+            job.get("headers") or {},
+            job_id=str(job["_id"]),
+            scheduled_at=entry["scheduledAt"],
             attempt=entry["attempt"],
         )
         return AttemptRequest(
-            url=job["endpoint"], method=job["method"], headers=headers,
+            url=job["endpoint"],
+            method=job["method"],
+            headers=headers,
             body=render_body(job.get("body"), entry["scheduledAt"]),
             timeout_s=self.config.job_timeout_ms / 1000,
             max_response_bytes=self.config.response_body_limit,
         )
 
-    def _record(self, job: dict[str, Any], entry: dict[str, Any], execution_id: ObjectId,
-                outcome: AttemptOutcome) -> None:
+    def _record(
+        self,
+        job: dict[str, Any],
+        entry: dict[str, Any],
+        execution_id: ObjectId,
+        outcome: AttemptOutcome,
+    ) -> None:
         completed = self.clock.now()
         result = {
             "status": "success" if outcome.success else "failure",
@@ -140,10 +172,14 @@ class TickRunner:
             "errorMessage": outcome.error_message,
         }
         durable(lambda: self.executions.finish(execution_id, result), self.stopping)
-        log.info("job %s tick %s attempt %d: %s in %d ms", job["_id"],
-                 entry["scheduledAt"].isoformat(), entry["attempt"],
-                 result["status"] if outcome.success else outcome.error_message,
-                 outcome.duration_ms)
+        log.info(
+            "job %s tick %s attempt %d: %s in %d ms",
+            job["_id"],
+            entry["scheduledAt"].isoformat(),
+            entry["attempt"],
+            result["status"] if outcome.success else outcome.error_message,
+            outcome.duration_ms,
+        )
         retry = (
             not outcome.success
             and job.get("executionType") != "AT_MOST_ONCE"
@@ -152,13 +188,18 @@ class TickRunner:
         if retry:
             delay = retry_delay_ms(entry["attempt"], job["retryDelay"])
             changes = {
-                "state": "waiting", "owner": None, "attempt": entry["attempt"] + 1,
+                "state": "waiting",
+                "owner": None,
+                "attempt": entry["attempt"] + 1,
                 "dueAt": completed + timedelta(milliseconds=delay),
             }
             # A job disabled meanwhile gets no retry (a manual run's retries still happen).
             enabled_only = not entry.get("manual")
-            if durable(lambda: self.ticks.update_entry(job["_id"], entry["id"], self.owner,
-                                                       changes, enabled_only=enabled_only),
-                       self.stopping):
+            if durable(
+                lambda: self.ticks.update_entry(
+                    job["_id"], entry["id"], self.owner, changes, enabled_only=enabled_only
+                ),
+                self.stopping,
+            ):
                 return
         durable(lambda: self.ticks.drop_entry(job["_id"], entry["id"]), self.stopping)

@@ -27,8 +27,14 @@ class RunningAttempts:
         self._cond = threading.Condition()
 
     @contextmanager
-    def track(self, entry_id: ObjectId, job_id: ObjectId, scheduled_at: datetime, attempt: int,
-              started_at: datetime) -> Iterator[RunningAttempt]:
+    def track(
+        self,
+        entry_id: ObjectId,
+        job_id: ObjectId,
+        scheduled_at: datetime,
+        attempt: int,
+        started_at: datetime,
+    ) -> Iterator[RunningAttempt]:
         running = RunningAttempt(entry_id, job_id, scheduled_at, attempt, started_at, started_at)
         with self._cond:
             self._attempts[entry_id] = running

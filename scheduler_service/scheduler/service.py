@@ -42,8 +42,9 @@ def make_owner_id() -> str:
 
 
 class Scheduler:
-    def __init__(self, database: Database, config: Config, clock: Clock,
-                 owner: str | None = None) -> None:
+    def __init__(
+        self, database: Database, config: Config, clock: Clock, owner: str | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
         self.owner = owner or make_owner_id()
@@ -57,20 +58,31 @@ class Scheduler:
         self._pool = ThreadPoolExecutor(config.max_concurrent_jobs, thread_name_prefix="job")
         self._threads: list[threading.Thread] = []
         self.runner = TickRunner(
-            self.ticks, ExecutionStore(database), config, clock, self.owner, self.running,
+            self.ticks,
+            ExecutionStore(database),
+            config,
+            clock,
+            self.owner,
+            self.running,
             self._stopping,
         )
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        for name, target in (("scheduler-poller", self._poll_loop),
-                             ("scheduler-dispatcher", self._dispatch_loop)):
+        for name, target in (
+            ("scheduler-poller", self._poll_loop),
+            ("scheduler-dispatcher", self._dispatch_loop),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        log.info("scheduler %s started: poll every %d ms, %d workers", self.owner,
-                 self.config.scheduler_poll_interval_ms, self.config.max_concurrent_jobs)
+        log.info(
+            "scheduler %s started: poll every %d ms, %d workers",
+            self.owner,
+            self.config.scheduler_poll_interval_ms,
+            self.config.max_concurrent_jobs,
+        )
 
     def stop(self, grace_s: float | None = None) -> None:
         """Stop claiming, let running attempts finish within the grace period. Idempotent."""
@@ -83,9 +95,12 @@ class Scheduler:
             thread.join(5.0)
         grace = self.config.shutdown_grace_ms / 1000 if grace_s is None else grace_s
         if not self.running.wait_empty(grace):
-            log.warning("%d attempts still running after the %.0f s grace period; their leases "
-                        "will expire and another process will re-run them", len(self.running),
-                        grace)
+            log.warning(
+                "%d attempts still running after the %.0f s grace period; their leases "
+                "will expire and another process will re-run them",
+                len(self.running),
+                grace,
+            )
         self._pool.shutdown(wait=False, cancel_futures=True)
         log.info("scheduler %s stopped (%d queued ticks left unclaimed)", self.owner, len(dropped))
 
@@ -152,7 +167,9 @@ class Scheduler:
         lease = timedelta(milliseconds=self.config.job_lease_timeout_ms)
         stale = [a for a in self.running.snapshot() if now - a.renewed_at >= lease / 3]
         if stale:
-            self.ticks.renew_leases([(a.job_id, a.entry_id) for a in stale], self.owner, now + lease)
+            self.ticks.renew_leases(
+                [(a.job_id, a.entry_id) for a in stale], self.owner, now + lease
+            )
             self.running.mark_renewed([a.entry_id for a in stale], now)
 
     # -- dispatching -------------------------------------------------------------------

@@ -29,13 +29,14 @@ class TimerQueue:
     def __init__(self, now: Callable[[], datetime]) -> None:
         self._now = now
         self._heap: list[Candidate] = []
-        self._keys: set[Hashable] = set()  # queued or being handled: a later poll won't add them again
+        self._keys: set[Hashable] = set()  # queued or being handled: not queued again
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._closed = False
 
-    def push(self, due: datetime, key: Hashable, job: dict[str, Any],
-             entry: dict[str, Any] | None = None) -> bool:
+    def push(
+        self, due: datetime, key: Hashable, job: dict[str, Any], entry: dict[str, Any] | None = None
+    ) -> bool:
         with self._cond:
             if key in self._keys or self._closed:
                 return False

@@ -50,7 +50,9 @@ class JobService:
         now = self.clock.now()
         document = {
             **fields,
-            "nextRunAt": cron.next_fire_time(fields["schedule"], now) if fields["enabled"] else None,
+            "nextRunAt": cron.next_fire_time(fields["schedule"], now)
+            if fields["enabled"]
+            else None,
             "lastRunAt": None,
             "createdAt": now,
             "updatedAt": now,

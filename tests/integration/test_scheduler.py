@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -36,8 +37,13 @@ def target() -> Iterator[HttpTarget]:
 
 @pytest.fixture
 def service(wire_uri: str) -> Iterator[Flask]:
-    config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=500, max_concurrent_jobs=4,
-                    job_timeout_ms=1500, shutdown_grace_ms=5000)
+    config = Config(
+        mongodb_uri=wire_uri,
+        scheduler_poll_interval_ms=500,
+        max_concurrent_jobs=4,
+        job_timeout_ms=1500,
+        shutdown_grace_ms=5000,
+    )
     app = create_app(config, start_scheduler=True)
     yield app
     scheduler = get_runtime(app).scheduler
@@ -67,11 +73,13 @@ def executions(api: FlaskClient, job_id: str) -> list[dict[str, Any]]:
 
 def settled(api: FlaskClient, job_id: str, count: int) -> list[dict[str, Any]]:
     """Wait until ``count`` executions exist and none is still running."""
+
     def done() -> list[dict[str, Any]] | None:
         rows = executions(api, job_id)
         if len(rows) >= count and all(r["status"] != "running" for r in rows):
             return rows
         return None
+
     return wait_until(done, timeout_s=20, message=f"{count} settled executions of {job_id}")
 
 
@@ -83,7 +91,10 @@ def test_every_second_job_fires_each_second_with_method_headers_and_body(
     api: FlaskClient, target: HttpTarget
 ) -> None:
     job_id = create_job(
-        api, schedule="* * * * * *", endpoint=target.url("/tick"), method="PUT",
+        api,
+        schedule="* * * * * *",
+        endpoint=target.url("/tick"),
+        method="PUT",
         headers={"X-Custom": "yes", "Authorization": "Bearer s3cret"},
         body={"event": "scheduled", "at": "{{timestamp}}", "n": 1},
     )
@@ -92,11 +103,14 @@ def test_every_second_job_fires_each_second_with_method_headers_and_body(
         assert request.method == "PUT"
         assert request.header("X-Custom") == "yes"
         assert request.header("Authorization") == "Bearer s3cret"
-        assert request.json() == {"event": "scheduled", "n": 1,
-                                  "at": request.header("X-Scheduler-Scheduled-At")}
+        assert request.json() == {
+            "event": "scheduled",
+            "n": 1,
+            "at": request.header("X-Scheduler-Scheduled-At"),
+        }
         assert request.header("X-Scheduler-Job-Id") == job_id
     ticks = [parse(r.header("X-Scheduler-Scheduled-At")) for r in received]
-    assert [b - a for a, b in zip(ticks, ticks[1:], strict=False)] == [timedelta(seconds=1)] * 3
+    assert [b - a for a, b in pairwise(ticks)] == [timedelta(seconds=1)] * 3
     assert len({r.header("Idempotency-Key") for r in received}) == 4
     rows = settled(api, job_id, 4)
     assert all(r["status"] == "success" and r["responseCode"] == 200 for r in rows[:4])
@@ -112,19 +126,23 @@ def test_retries_on_500_with_backoff_and_the_same_idempotency_key(
     api: FlaskClient, target: HttpTarget
 ) -> None:
     target.respond_sequence("/flaky", [500, 503, 200])
-    job_id = create_job(api, schedule=NEVER, endpoint=target.url("/flaky"), retryAttempts=3,
-                        retryDelay=300)
+    job_id = create_job(
+        api, schedule=NEVER, endpoint=target.url("/flaky"), retryAttempts=3, retryDelay=300
+    )
     run = api.post(f"/api/jobs/{job_id}/run")
     assert run.status_code == 202
     received = target.wait_for_requests("/flaky", 3, timeout_s=15)
     assert len({r.header("Idempotency-Key") for r in received}) == 1
     assert [r.header("X-Scheduler-Attempt") for r in received] == ["1", "2", "3"]
-    gaps = [b.monotonic - a.monotonic for a, b in zip(received, received[1:], strict=False)]
+    gaps = [b.monotonic - a.monotonic for a, b in pairwise(received)]
     assert 0.3 <= gaps[0] < 0.3 + 0.5  # retryDelay * 2^0, give or take scheduling
     assert 0.6 <= gaps[1] < 0.6 + 0.5  # retryDelay * 2^1
     rows = settled(api, job_id, 3)
     assert [(r["attempt"], r["status"], r["responseCode"]) for r in rows] == [
-        (1, "failure", 500), (2, "failure", 503), (3, "success", 200)]
+        (1, "failure", 500),
+        (2, "failure", 503),
+        (3, "success", 200),
+    ]
     assert rows[0]["errorMessage"] == "HTTP 500 Internal Server Error"
     assert {r["scheduledAt"] for r in rows} == {run.get_json()["data"]["scheduledAt"]}
     job = api.get(f"/api/jobs/{job_id}").get_json()["data"]
@@ -133,12 +151,16 @@ def test_retries_on_500_with_backoff_and_the_same_idempotency_key(
 
 def test_404_is_not_retried(api: FlaskClient, target: HttpTarget, wire_db: Database) -> None:
     target.respond("/gone", status=404)
-    job_id = create_job(api, schedule=NEVER, endpoint=target.url("/gone"), retryAttempts=3,
-                        retryDelay=100)
+    job_id = create_job(
+        api, schedule=NEVER, endpoint=target.url("/gone"), retryAttempts=3, retryDelay=100
+    )
     api.post(f"/api/jobs/{job_id}/run")
     rows = settled(api, job_id, 1)
-    wait_until(lambda: wire_db.jobs.find_one()["inflight"] == [], timeout_s=5,
-               message="the tick is settled with no retry queued")
+    wait_until(
+        lambda: wire_db.jobs.find_one()["inflight"] == [],
+        timeout_s=5,
+        message="the tick is settled with no retry queued",
+    )
     assert len(target.requests_for("/gone")) == 1
     assert (rows[0]["status"], rows[0]["responseCode"]) == ("failure", 404)
 
@@ -157,8 +179,7 @@ def test_connection_refused_is_a_recorded_failure(api: FlaskClient) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    job_id = create_job(api, schedule=NEVER, endpoint=f"http://127.0.0.1:{port}/x",
-                        retryAttempts=0)
+    job_id = create_job(api, schedule=NEVER, endpoint=f"http://127.0.0.1:{port}/x", retryAttempts=0)
     api.post(f"/api/jobs/{job_id}/run")
     row = settled(api, job_id, 1)[0]
     assert row["status"] == "failure"
@@ -173,7 +194,7 @@ def test_slow_jobs_do_not_starve_a_fast_one(api: FlaskClient, target: HttpTarget
     create_job(api, schedule="* * * * * *", endpoint=target.url("/fast"), retryAttempts=0)
     fast = target.wait_for_requests("/fast", 4, timeout_s=10)
     ticks = [parse(r.header("X-Scheduler-Scheduled-At")) for r in fast[:4]]
-    assert [b - a for a, b in zip(ticks, ticks[1:], strict=False)] == [timedelta(seconds=1)] * 3
+    assert [b - a for a, b in pairwise(ticks)] == [timedelta(seconds=1)] * 3
 
 
 def test_overlapping_tick_is_skipped_and_counted(api: FlaskClient, target: HttpTarget) -> None:
@@ -181,8 +202,16 @@ def test_overlapping_tick_is_skipped_and_counted(api: FlaskClient, target: HttpT
     create_job(api, schedule="* * * * * *", endpoint=target.url("/long"), retryAttempts=0)
     target.wait_for_requests("/long", 2, timeout_s=10)
     stats = wait_until(
-        lambda: (s := api.get("/api/observability/stats").get_json()["data"])["scheduler"][
-            "skippedTicks"] >= 1 and s, timeout_s=10, message="a skipped tick is counted")
+        lambda: (
+            (s := api.get("/api/observability/stats").get_json()["data"])["scheduler"][
+                "skippedTicks"
+            ]
+            >= 1
+            and s
+        ),
+        timeout_s=10,
+        message="a skipped tick is counted",
+    )
     assert stats["scheduler"]["isRunning"] is True
     keys = [r.header("Idempotency-Key") for r in target.requests_for("/long")]
     assert len(keys) == len(set(keys))
@@ -221,8 +250,10 @@ def test_two_schedulers_on_one_database_fire_each_tick_once(
     config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=500, max_concurrent_jobs=8)
     app = create_app(config, start_scheduler=False)
     api = app.test_client()
-    job_ids = [create_job(api, schedule="* * * * * *", endpoint=target.url(f"/j{i}"),
-                          retryAttempts=0) for i in range(10)]
+    job_ids = [
+        create_job(api, schedule="* * * * * *", endpoint=target.url(f"/j{i}"), retryAttempts=0)
+        for i in range(10)
+    ]
     clients = [MongoClient(wire_uri, tz_aware=True) for _ in range(2)]
     schedulers = [Scheduler(c.get_default_database(), config, SystemClock()) for c in clients]
     for scheduler in schedulers:

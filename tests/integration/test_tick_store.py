@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -11,26 +11,47 @@ from pymongo.database import Database
 from scheduler_service.models.jobs import JobStore
 from scheduler_service.models.ticks import TickStore
 
-T0 = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 
 
 def make_job(db: Database, **fields: Any) -> dict[str, Any]:
     JobStore(db).ensure_indexes()
     doc = {
-        "schedule": "* * * * * *", "endpoint": "http://127.0.0.1:9/x", "method": "POST",
-        "headers": {}, "body": None, "executionType": "AT_LEAST_ONCE", "enabled": True,
-        "retryAttempts": 3, "retryDelay": 1000, "concurrencyPolicy": "FORBID",
-        "missedRunPolicy": "COALESCE", "nextRunAt": T0, "lastRunAt": None, "createdAt": T0,
-        "updatedAt": T0, "inflight": [], "skippedTicks": 0, **fields,
+        "schedule": "* * * * * *",
+        "endpoint": "http://127.0.0.1:9/x",
+        "method": "POST",
+        "headers": {},
+        "body": None,
+        "executionType": "AT_LEAST_ONCE",
+        "enabled": True,
+        "retryAttempts": 3,
+        "retryDelay": 1000,
+        "concurrencyPolicy": "FORBID",
+        "missedRunPolicy": "COALESCE",
+        "nextRunAt": T0,
+        "lastRunAt": None,
+        "createdAt": T0,
+        "updatedAt": T0,
+        "inflight": [],
+        "skippedTicks": 0,
+        **fields,
     }
     db.jobs.insert_one(doc)
     return doc
 
 
 def running_entry(owner: str, scheduled_at: datetime = T0, **fields: Any) -> dict[str, Any]:
-    return {"id": ObjectId(), "scheduledAt": scheduled_at, "attempt": 1, "state": "running",
-            "dueAt": T0 + LEASE, "owner": owner, "manual": False, **fields}
+    return {
+        "id": ObjectId(),
+        "scheduledAt": scheduled_at,
+        "attempt": 1,
+        "state": "running",
+        "dueAt": T0 + LEASE,
+        "owner": owner,
+        "manual": False,
+        **fields,
+    }
 
 
 def test_two_claimers_of_one_tick_one_wins(store_db: Database) -> None:
@@ -59,8 +80,9 @@ def test_forbid_overlap_skips_while_previous_tick_runs(store_db: Database) -> No
     job = make_job(store_db, inflight=[running_entry("other")])
     ticks = TickStore(store_db)
     following = T0 + timedelta(seconds=1)
-    assert not ticks.claim_tick(job, running_entry("a"), following, forbid_overlap=True,
-                                started_at=T0)
+    assert not ticks.claim_tick(
+        job, running_entry("a"), following, forbid_overlap=True, started_at=T0
+    )
     assert ticks.skip_tick(job, following, only_if_busy=True)
     stored = store_db.jobs.find_one({"_id": job["_id"]})
     assert stored["nextRunAt"] == following
@@ -71,8 +93,9 @@ def test_forbid_overlap_skips_while_previous_tick_runs(store_db: Database) -> No
 def test_allow_overlap_runs_beside_the_previous_tick(store_db: Database) -> None:
     job = make_job(store_db, inflight=[running_entry("other")], concurrencyPolicy="ALLOW")
     ticks = TickStore(store_db)
-    assert ticks.claim_tick(job, running_entry("a"), T0 + timedelta(seconds=1),
-                            forbid_overlap=False, started_at=T0)
+    assert ticks.claim_tick(
+        job, running_entry("a"), T0 + timedelta(seconds=1), forbid_overlap=False, started_at=T0
+    )
     assert len(store_db.jobs.find_one({"_id": job["_id"]})["inflight"]) == 2
 
 
@@ -85,8 +108,15 @@ def test_due_queries_find_scheduled_ticks_and_due_entries(store_db: Database) ->
     due = make_job(store_db)
     make_job(store_db, nextRunAt=T0 + timedelta(hours=1))
     make_job(store_db, enabled=False)
-    waiting = {"id": ObjectId(), "scheduledAt": T0, "attempt": 2, "state": "waiting",
-               "dueAt": T0 + timedelta(seconds=5), "owner": None, "manual": False}
+    waiting = {
+        "id": ObjectId(),
+        "scheduledAt": T0,
+        "attempt": 2,
+        "state": "waiting",
+        "dueAt": T0 + timedelta(seconds=5),
+        "owner": None,
+        "manual": False,
+    }
     with_retry = make_job(store_db, nextRunAt=T0 + timedelta(hours=1), inflight=[waiting])
     ticks = TickStore(store_db)
     assert [j["_id"] for j in ticks.due_jobs(T0 + timedelta(seconds=1), 10)] == [due["_id"]]
@@ -96,8 +126,15 @@ def test_due_queries_find_scheduled_ticks_and_due_entries(store_db: Database) ->
 
 
 def test_claim_entry_is_a_compare_and_set(store_db: Database) -> None:
-    waiting = {"id": ObjectId(), "scheduledAt": T0, "attempt": 2, "state": "waiting",
-               "dueAt": T0, "owner": None, "manual": False}
+    waiting = {
+        "id": ObjectId(),
+        "scheduledAt": T0,
+        "attempt": 2,
+        "state": "waiting",
+        "dueAt": T0,
+        "owner": None,
+        "manual": False,
+    }
     job = make_job(store_db, inflight=[waiting])
     a, b = TickStore(store_db), TickStore(store_db)
     changes_a = {"state": "running", "owner": "a", "dueAt": T0 + LEASE}
@@ -131,7 +168,9 @@ def test_drop_entry_and_renew_leases(store_db: Database) -> None:
     job = make_job(store_db, inflight=[mine, other])
     ticks = TickStore(store_db)
     later = T0 + 2 * LEASE
-    assert ticks.renew_leases([(job["_id"], mine["id"]), (job["_id"], other["id"])], "a", later) == 1
+    assert (
+        ticks.renew_leases([(job["_id"], mine["id"]), (job["_id"], other["id"])], "a", later) == 1
+    )
     stored = store_db.jobs.find_one({"_id": job["_id"]})["inflight"]
     assert {e["owner"]: e["dueAt"] for e in stored} == {"a": later, "b": T0 + LEASE}
     ticks.drop_entry(job["_id"], mine["id"])

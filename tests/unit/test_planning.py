@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from scheduler_service.scheduler.planning import RUN_ALL_WINDOW, plan_tick
 
 GRACE = timedelta(seconds=2)
-T0 = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:
@@ -58,6 +58,6 @@ def test_run_all_skips_ticks_older_than_the_window() -> None:
     now = T0 + RUN_ALL_WINDOW + timedelta(minutes=30, seconds=5)
     plan = plan_tick("0 */10 * * * *", T0, now, "RUN_ALL", GRACE)
     window_start = now - RUN_ALL_WINDOW
-    assert plan.run == datetime(2024, 1, 1, 12, 40, tzinfo=timezone.utc)
+    assert plan.run == datetime(2024, 1, 1, 12, 40, tzinfo=UTC)
     assert plan.run > window_start
     assert plan.skipped == 4  # 12:00, 12:10, 12:20, 12:30

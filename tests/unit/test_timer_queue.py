@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from scheduler_service.clock import FixedClock
 from scheduler_service.scheduler.timer_queue import TimerQueue
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def test_pops_in_due_order_once_due() -> None:
