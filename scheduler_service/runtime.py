@@ -38,5 +38,13 @@ class Runtime:
     scheduler: Scheduler | None = None
 
 
+    def close(self) -> None:
+        """Stop the scheduler (gracefully) and close the database client."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.client is not None:
+            self.client.close()
+
+
 def get_runtime(app: Flask | None = None) -> Runtime:
     return (app or current_app).extensions[EXTENSION_KEY]

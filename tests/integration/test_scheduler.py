@@ -46,12 +46,7 @@ def service(wire_uri: str) -> Iterator[Flask]:
     )
     app = create_app(config, start_scheduler=True)
     yield app
-    scheduler = get_runtime(app).scheduler
-    assert scheduler is not None
-    scheduler.stop()
-    client = get_runtime(app).client
-    if client is not None:
-        client.close()
+    get_runtime(app).close()
 
 
 @pytest.fixture
@@ -266,6 +261,7 @@ def test_two_schedulers_on_one_database_fire_each_tick_once(
             scheduler.stop()
         for client in clients:
             client.close()
+        get_runtime(app).close()
     for i, job_id in enumerate(job_ids):
         keys = Counter(r.header("Idempotency-Key") for r in target.requests_for(f"/j{i}"))
         assert max(keys.values()) == 1, f"job {job_id} fired a tick twice: {keys}"
