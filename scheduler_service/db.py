@@ -34,6 +34,9 @@ def connect(config: Config) -> tuple[MongoClient, Database, str]:
         tz_aware=True,
         serverSelectionTimeoutMS=config.db_timeout_ms,
         connectTimeoutMS=config.db_timeout_ms,
+        # A whole-operation deadline for every operation (the scheduler's too), so a database
+        # that hangs rather than refuses cannot block a thread forever.
+        timeoutMS=config.db_timeout_ms,
         appname="scheduler-service",
     )
     database = client.get_default_database(default=DEFAULT_DATABASE)

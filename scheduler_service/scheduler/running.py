@@ -53,6 +53,10 @@ class RunningAttempts:
         with self._cond:
             return list(self._attempts.values())
 
+    def entry_ids(self) -> set[ObjectId]:
+        with self._cond:
+            return set(self._attempts)
+
     def mark_renewed(self, entry_ids: list[ObjectId], when: datetime) -> None:
         with self._cond:
             for entry_id in entry_ids:

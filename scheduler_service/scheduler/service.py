@@ -34,7 +34,7 @@ from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_S = 30.0
+MAX_BACKOFF_S = 5.0  # while the database is down: retry at most this far apart
 
 
 def make_owner_id() -> str:
@@ -154,9 +154,12 @@ class Scheduler:
         for job in due_jobs:
             self._queue.push(job["nextRunAt"], ("tick", job["_id"], job["nextRunAt"]), job)
         with_entries = self.ticks.jobs_with_due_entries(horizon, self.batch)
+        mine = self.running.entry_ids()
         for job in with_entries:
             for entry in job.get("inflight") or []:
-                if entry["dueAt"] > horizon or entry.get("owner") == self.owner:
+                # Our own running attempts renew their leases; an entry of ours that runs
+                # nowhere (a claim whose reply was lost) is re-claimed like anyone's.
+                if entry["dueAt"] > horizon or entry["id"] in mine:
                     continue
                 self._queue.push(entry["dueAt"], ("entry", entry["id"], entry["dueAt"]), job, entry)
         self._renew_leases(now)
