@@ -38,8 +38,10 @@ def on_starting(server: object) -> None:
         sys.stderr.write(f"configuration error: {exc}\n")
         sys.exit(2)
     if config.embedded:
+        from scheduler_service import configure_logging
         from scheduler_service.embedded_db import ensure_server
 
+        configure_logging(config.log_level)
         ensure_server(config.data_dir, config.embedded_db_port)
 
 

@@ -52,6 +52,7 @@ def create_app(
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     runtime = Runtime(
         config=config, clock=clock, client=client, database=database, database_kind=kind,
         jobs=jobs, executions=executions,

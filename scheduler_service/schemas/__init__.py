@@ -29,10 +29,13 @@ __all__ = [
 def load_or_raise(schema: Schema, data: object) -> dict[str, Any]:
     """``schema.load(data)``, with every failure as ``InvalidInput`` (a 400 naming fields)."""
     if not isinstance(data, Mapping):
-        raise InvalidInput("Invalid request", details={"_schema": ["Expected a JSON object"]})
+        raise InvalidInput(
+            "Invalid request: expected a JSON object", details={"_schema": ["Expected a JSON object"]}
+        )
     try:
         loaded: dict[str, Any] = schema.load(data)
     except ValidationError as err:
         messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
-        raise InvalidInput("Invalid request", details=messages) from err
+        fields = ", ".join(sorted(str(name) for name in messages))
+        raise InvalidInput(f"Invalid request: check {fields}", details=messages) from err
     return loaded

@@ -199,7 +199,7 @@ def test_load_or_raise() -> None:
     assert load_or_raise(JobUpdateSchema(), {"enabled": True}) == {"enabled": True}
     with pytest.raises(InvalidInput) as info:
         load_or_raise(JobCreateSchema(), {**VALID, "retryAttempts": 11})
-    assert info.value.message == "Invalid request"
+    assert info.value.message == "Invalid request: check retryAttempts"
     assert list(info.value.details) == ["retryAttempts"]
 
 
