@@ -29,9 +29,8 @@ __all__ = [
 def load_or_raise(schema: Schema, data: object) -> dict[str, Any]:
     """``schema.load(data)``, with every failure as ``InvalidInput`` (a 400 naming fields)."""
     if not isinstance(data, Mapping):
-        raise InvalidInput(
-            "Invalid request: expected a JSON object", details={"_schema": ["Expected a JSON object"]}
-        )
+        message = "Expected a JSON object"
+        raise InvalidInput(f"Invalid request: {message.lower()}", details={"_schema": [message]})
     try:
         loaded: dict[str, Any] = schema.load(data)
     except ValidationError as err:
