@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from scheduler_service.errors import ConfigError
@@ -35,6 +35,8 @@ class Config:
     db_timeout_ms: int = 4000
     shutdown_grace_ms: int = 20000
     log_level: str = "INFO"
+    # Bearer keys that may call the API (several, for rotation); none: the API is open.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -48,7 +50,8 @@ class Config:
             try:
                 values[name] = parse(raw.strip())
             except ValueError as exc:
-                raise ConfigError(f"{variable}: {exc} (got {raw!r})") from None
+                shown = "<hidden>" if variable in _SECRET_VARIABLES else repr(raw)
+                raise ConfigError(f"{variable}: {exc} (got {shown})") from None
         values.update(overrides)
         config = cls(**values)
         config.check()
@@ -100,6 +103,18 @@ def _str(raw: str) -> str:
     return raw
 
 
+MIN_API_KEY_LENGTH = 16
+
+
+def _keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    if any(len(key) < MIN_API_KEY_LENGTH for key in keys):
+        raise ValueError(f"each key must be at least {MIN_API_KEY_LENGTH} characters")
+    if any(not key.isprintable() or " " in key for key in keys):
+        raise ValueError("keys must be printable and contain no spaces")
+    return keys
+
+
 _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "port": ("PORT", _int),
     "mongodb_uri": ("MONGODB_URI", _str),
@@ -117,7 +132,10 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "db_timeout_ms": ("DB_TIMEOUT", _int),
     "shutdown_grace_ms": ("SHUTDOWN_GRACE", _int),
     "log_level": ("LOG_LEVEL", _str),
+    "api_keys": ("API_KEYS", _keys),
 }
+
+_SECRET_VARIABLES = {"API_KEYS"}
 
 _RANGES: list[tuple[str, int, int]] = [
     ("port", 1, 65535),

@@ -48,3 +48,10 @@ class StorageUnavailable(SchedulerError):
 
 class ConfigError(SchedulerError):
     """A setting with a bad value; the message names the variable."""
+
+
+class Unauthorized(SchedulerError):
+    """A missing or wrong API key."""
+
+    code = "UNAUTHORIZED"
+    status = 401

@@ -66,7 +66,10 @@ def is_database_unavailable(exc: BaseException) -> bool:
 def handle_scheduler_error(exc: SchedulerError) -> Response:
     if exc.status >= 500:
         current_app.logger.warning("%s: %s", exc.code, exc.message)
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    response = error_response(exc.status, exc.code, exc.message, exc.details)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="scheduler-service"'
+    return response
 
 
 def handle_validation_error(exc: ValidationError) -> Response:
