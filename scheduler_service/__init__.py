@@ -48,7 +48,7 @@ def create_app(
         kind = "injected"
     jobs, executions = JobStore(database), ExecutionStore(database)
     jobs.ensure_indexes()
-    executions.ensure_indexes()
+    executions.ensure_indexes(config.execution_retention_days)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes

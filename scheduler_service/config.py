@@ -34,6 +34,7 @@ class Config:
     max_request_bytes: int = 1024 * 1024
     db_timeout_ms: int = 4000
     shutdown_grace_ms: int = 20000
+    execution_retention_days: int = 30  # 0 keeps the history forever
     log_level: str = "INFO"
     # Bearer keys that may call the API (several, for rotation); none: the API is open.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -131,6 +132,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "max_request_bytes": ("MAX_REQUEST_BYTES", _int),
     "db_timeout_ms": ("DB_TIMEOUT", _int),
     "shutdown_grace_ms": ("SHUTDOWN_GRACE", _int),
+    "execution_retention_days": ("EXECUTION_RETENTION_DAYS", _int),
     "log_level": ("LOG_LEVEL", _str),
     "api_keys": ("API_KEYS", _keys),
 }
@@ -150,6 +152,7 @@ _RANGES: list[tuple[str, int, int]] = [
     ("max_request_bytes", 1024, 64 * 1024 * 1024),
     ("db_timeout_ms", 100, 60_000),
     ("shutdown_grace_ms", 0, 600_000),
+    ("execution_retention_days", 0, 36_500),
 ]
 
 assert {f.name for f in fields(Config)} == set(_VARIABLES), "every setting has a variable"

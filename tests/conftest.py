@@ -35,7 +35,12 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def config() -> Config:
-    return Config(scheduler_enabled=False, job_retry_attempts=3, job_retry_delay_ms=5000)
+    # Retention off: mongomock applies TTL indexes against the real time, and the fixed
+    # clock lives in 2024.
+    return Config(
+        scheduler_enabled=False, job_retry_attempts=3, job_retry_delay_ms=5000,
+        execution_retention_days=0,
+    )
 
 
 @pytest.fixture

@@ -9,13 +9,12 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 INDEXES = [
     # The seed's three indexes.
     IndexModel([("jobId", ASCENDING), ("startedAt", DESCENDING)], name="jobId_1_startedAt_-1"),
     IndexModel([("status", ASCENDING)], name="status_1"),
-    IndexModel([("startedAt", DESCENDING)], name="startedAt_-1"),
     # One tick has one identity: a second claimer's insert of the same attempt fails here.
     IndexModel(
         [("jobId", ASCENDING), ("scheduledAt", ASCENDING), ("attempt", ASCENDING)],
@@ -27,6 +26,9 @@ INDEXES = [
 ]
 
 
+RETENTION_INDEX = "startedAt_-1"
+
+
 class DuplicateAttempt(Exception):
     """Another process already recorded this attempt of this tick."""
 
@@ -35,8 +37,33 @@ class ExecutionStore:
     def __init__(self, database: Database) -> None:
         self.collection: Collection = database["job_executions"]
 
-    def ensure_indexes(self) -> None:
+    def ensure_indexes(self, retention_days: int = 0) -> None:
         self.collection.create_indexes(INDEXES)
+        self.ensure_retention(retention_days)
+
+    def ensure_retention(self, days: int) -> None:
+        """The seed's ``{startedAt: -1}`` index, as a TTL index when ``days`` > 0: MongoDB
+        then deletes executions that started more than ``days`` ago (a background task,
+        about once a minute). A changed setting is applied with ``collMod``; 0 keeps all."""
+        wanted = days * 86400 if days > 0 else None
+        current = self.collection.index_information().get(RETENTION_INDEX)
+        if current is not None and current.get("expireAfterSeconds") == wanted:
+            return
+        if current is not None and wanted is not None and "expireAfterSeconds" in current:
+            self.collection.database.command(
+                "collMod", self.collection.name,
+                index={"name": RETENTION_INDEX, "expireAfterSeconds": wanted},
+            )
+            return
+        if current is not None:
+            self.collection.drop_index(RETENTION_INDEX)
+        options = {} if wanted is None else {"expireAfterSeconds": wanted}
+        try:
+            self.collection.create_index([("startedAt", DESCENDING)], name=RETENTION_INDEX, **options)
+        except OperationFailure:  # another process just made it; fine if it matches
+            made = self.collection.index_information().get(RETENTION_INDEX, {})
+            if made.get("expireAfterSeconds") != wanted:
+                raise
 
     def start(
         self, job_id: ObjectId, scheduled_at: datetime, attempt: int, started_at: datetime
