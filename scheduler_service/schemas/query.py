@@ -6,6 +6,8 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
+# MongoDB's skip is a 64-bit integer: (page - 1) * limit must fit, or the driver raises.
+MAX_PAGE = 1_000_000_000
 
 
 def _limit() -> fields.Integer:
@@ -22,6 +24,6 @@ class LimitQuerySchema(Schema):
 
 
 class PageQuerySchema(LimitQuerySchema):
-    """``?page=&limit=``: page >= 1, default 1."""
+    """``?page=&limit=``: page 1 to 10^9, default 1."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))

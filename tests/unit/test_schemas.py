@@ -350,6 +350,7 @@ def test_page_query(args: dict[str, str], expected: dict[str, int]) -> None:
         ({"page": "1.5"}, "page"),
         ({"page": "0"}, "page"),
         ({"page": ""}, "page"),
+        ({"page": str(10**30)}, "page"),  # (page - 1) * limit must fit MongoDB's int64 skip
         ({"limit": "0"}, "limit"),
         ({"limit": "101"}, "limit"),
         ({"limit": "-5"}, "limit"),
