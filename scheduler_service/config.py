@@ -38,6 +38,8 @@ class Config:
     log_level: str = "INFO"
     # Bearer keys that may call the API (several, for rotation); none: the API is open.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    # Let jobs target loopback, private and reserved addresses (metadata/link-local: never).
+    allow_private_targets: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -135,6 +137,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "execution_retention_days": ("EXECUTION_RETENTION_DAYS", _int),
     "log_level": ("LOG_LEVEL", _str),
     "api_keys": ("API_KEYS", _keys),
+    "allow_private_targets": ("ALLOW_PRIVATE_TARGETS", _bool),
 }
 
 _SECRET_VARIABLES = {"API_KEYS"}

@@ -10,9 +10,18 @@ Redirects are not followed unless asked. When asked, hops are followed here (at 
 ``MAX_REDIRECTS``) within the same deadline, only to http(s) URLs, and a hop to another
 origin drops secret headers (``requests`` itself drops only ``Authorization``).
 
+SSRF protection (:mod:`target_guard`): the session's :class:`PinnedAdapter` resolves the
+host of every request it sends (each redirect hop too), refuses it unless every address is
+allowed, and connects to the first checked address itself: the pool is keyed on that IP, the
+``Host`` header and TLS (SNI and certificate check, via urllib3's ``server_hostname``) keep
+the name. urllib3 never resolves the name again, so DNS rebinding cannot swap the address
+between check and connect. The policy (``allow_private``) reaches the adapter from
+:func:`perform` through a context variable; outside ``perform`` private targets are refused.
+
 Retry classification (:func:`is_retryable`): retry on connection errors (refused, reset,
 DNS, TLS), timeouts, HTTP 5xx, 408 and 429; never on other 4xx, on 3xx, on an invalid URL or
-header, on too many redirects, or on an unexpected exception (a bug retried is the same bug).
+header, on a refused target, on too many redirects, or on an unexpected exception (a bug
+retried is the same bug).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from enum import Enum
 from http.cookiejar import DefaultCookiePolicy
@@ -31,10 +41,13 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NameResolutionError, ReadTimeoutError
 from urllib3.util import Timeout
+from urllib3.util import connection as urllib3_connection
 
+from scheduler_service.scheduler.target_guard import TargetRefused, checked_addresses
 from scheduler_service.schemas.masking import is_secret_header
 
 USER_AGENT = "scheduler-service/0.1"
@@ -47,6 +60,7 @@ class FailureKind(Enum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"  # refused, reset, DNS, TLS
     INVALID_REQUEST = "invalid_request"  # bad URL or header, too many redirects
+    TARGET_REFUSED = "target_refused"  # SSRF policy: never sent
     UNEXPECTED = "unexpected"
 
 
@@ -67,6 +81,7 @@ class AttemptRequest:
     timeout_s: float  # total: connect + send + the whole response
     max_response_bytes: int
     follow_redirects: bool = False
+    allow_private: bool = False  # ALLOW_PRIVATE_TARGETS: loopback, private, reserved targets
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,7 @@ class _Failed(Exception):
 def perform(request: AttemptRequest, session: requests.Session) -> AttemptOutcome:
     """Make one attempt. Never raises: every failure is an outcome."""
     started = time.monotonic()
+    policy = _allow_private.set(request.allow_private)
     try:
         outcome = _perform(request, session, started + request.timeout_s)
     except _Failed as failed:
@@ -96,6 +112,8 @@ def perform(request: AttemptRequest, session: requests.Session) -> AttemptOutcom
     except Exception as exc:  # the runner must never see an exception from here
         message = f"unexpected error: {type(exc).__name__}"  # not str(exc): it may quote secrets
         outcome = _failure(_Failed(FailureKind.UNEXPECTED, message))
+    finally:
+        _allow_private.reset(policy)
     return replace(outcome, duration_ms=int((time.monotonic() - started) * 1000))
 
 
@@ -106,8 +124,13 @@ def _perform(request: AttemptRequest, session: requests.Session, deadline: float
         data = json.dumps(request.body, separators=(",", ":"), ensure_ascii=False).encode()
         if not any(name.lower() == "content-type" for name in headers):
             headers["Content-Type"] = "application/json"
-    for _hop in range(MAX_REDIRECTS + 1):
-        response = _send(session, request, method, url, headers, data, deadline)
+    for hop in range(MAX_REDIRECTS + 1):
+        try:
+            response = _send(session, request, method, url, headers, data, deadline)
+        except _Failed as failed:
+            if hop and failed.kind is FailureKind.TARGET_REFUSED:
+                failed.message = f"redirect to {url}: {failed.message}"
+            raise
         try:
             if not (request.follow_redirects and response.is_redirect):
                 return _outcome(response, request, deadline)
@@ -136,6 +159,11 @@ def _send(session: requests.Session, request: AttemptRequest, method: str, url: 
     try:
         return session.request(method, url, headers=headers, data=data, timeout=timeout,
                                stream=True, allow_redirects=False)
+    except TargetRefused as refused:
+        raise _Failed(FailureKind.TARGET_REFUSED, refused.message) from None
+    except socket.gaierror:  # raised by PinnedAdapter's resolution, before any connection
+        raise _Failed(FailureKind.CONNECTION,
+                      f"DNS resolution failed for host {urlsplit(url).hostname!r}") from None
     except requests.exceptions.Timeout:
         raise _timed_out(request) from None
     except requests.exceptions.InvalidHeader:  # its text quotes the value, which may be secret
@@ -239,6 +267,45 @@ def _origin(url: str) -> tuple[str, str | None, int]:
     return parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
+_allow_private: ContextVar[bool] = ContextVar("allow_private_targets", default=False)
+
+
+class PinnedAdapter(HTTPAdapter):
+    """Connects to the address :mod:`target_guard` checked, not to a fresh resolution.
+
+    The pool is chosen by the checked IP (as ``requests-hardened`` does); the ``Host``
+    header names the URL's host, and for https ``server_hostname`` makes urllib3 send
+    that name as SNI and verify the certificate against it.
+    """
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert)
+        host, port, scheme = host_params["host"], host_params["port"], host_params["scheme"]
+        addresses = checked_addresses(host, port, _allow_private.get())
+        usable = [a for a in addresses if a.version == 4 or urllib3_connection.HAS_IPV6]
+        host_params["host"] = str((usable or addresses)[0])
+        if "Host" not in request.headers:  # a job's own Host header is sent as given
+            shown = f"[{host}]" if ":" in host else host
+            default = 443 if scheme == "https" else 80
+            request.headers["Host"] = shown if port in (None, default) else f"{shown}:{port}"
+        if scheme == "https":
+            pool_kwargs["server_hostname"] = host
+        return host_params, pool_kwargs
+
+    def get_connection_with_tls_context(self, request: requests.PreparedRequest,
+                                        verify: bool | str | None, proxies: Any = None,
+                                        cert: Any = None) -> Any:
+        if proxies and select_proxy(request.url, proxies):  # would reach an unchecked address
+            raise TargetRefused("target refused: proxies are not supported")
+        return super().get_connection_with_tls_context(request, verify, proxies, cert)
+
+    def get_connection(self, url: Any, proxies: Any = None) -> Any:  # deprecated, unchecked
+        raise NotImplementedError("use get_connection_with_tls_context")
+
+
 _local = threading.local()
 
 
@@ -255,12 +322,13 @@ def new_session() -> requests.Session:
 
     ``trust_env=False``: no proxies, ``.netrc`` credentials or CA bundle from the environment;
     a job reaches exactly the URL it names. Cookies are refused, so one job's target cannot
-    set a cookie that another job's request would carry.
+    set a cookie that another job's request would carry. Every request is checked and pinned
+    by :class:`PinnedAdapter`.
     """
     session = requests.Session()
     session.trust_env = False
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=4, max_retries=0)
+    adapter = PinnedAdapter(pool_connections=8, pool_maxsize=4, max_retries=0)
     for prefix in ("http://", "https://"):
         session.mount(prefix, adapter)
     session.headers["User-Agent"] = USER_AGENT

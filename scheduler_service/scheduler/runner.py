@@ -153,6 +153,7 @@ class TickRunner:
             body=render_body(job.get("body"), entry["scheduledAt"]),
             timeout_s=self.config.job_timeout_ms / 1000,
             max_response_bytes=self.config.response_body_limit,
+            allow_private=self.config.allow_private_targets,
         )
 
     def _record(

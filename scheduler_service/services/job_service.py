@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -12,9 +13,10 @@ from bson.errors import InvalidId
 from scheduler_service import cron
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
-from scheduler_service.errors import JobNotFound
+from scheduler_service.errors import InvalidInput, JobNotFound
 from scheduler_service.models.executions import ExecutionStore
 from scheduler_service.models.jobs import JobStore
+from scheduler_service.scheduler.target_guard import literal_refusal
 from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
 
 
@@ -45,6 +47,7 @@ class JobService:
 
     def create(self, payload: Any) -> dict[str, Any]:
         fields = load_or_raise(JobCreateSchema(), payload)
+        self._check_endpoint(fields)
         fields.setdefault("retryAttempts", self.config.job_retry_attempts)
         fields.setdefault("retryDelay", self.config.job_retry_delay_ms)
         now = self.clock.now()
@@ -63,6 +66,16 @@ class JobService:
         self.on_change()
         return created
 
+    def _check_endpoint(self, fields: dict[str, Any]) -> None:
+        """Refuse an endpoint whose host is an IP literal or ``localhost`` that the SSRF
+        policy forbids; names are resolved and checked when each request is made."""
+        if "endpoint" not in fields:
+            return
+        host = urlsplit(fields["endpoint"]).hostname or ""
+        message = literal_refusal(host, self.config.allow_private_targets)
+        if message is not None:
+            raise InvalidInput("Invalid request: check endpoint", details={"endpoint": [message]})
+
     def get(self, job_id: str) -> dict[str, Any]:
         document = self.jobs.get(parse_job_id(job_id))
         if document is None:
@@ -77,6 +90,7 @@ class JobService:
         disabling clears it and cancels waiting retries and manual runs."""
         oid = parse_job_id(job_id)
         changes = load_or_raise(JobUpdateSchema(), payload)
+        self._check_endpoint(changes)
         current = self.jobs.get(oid)
         if current is None:
             raise JobNotFound(job_id)

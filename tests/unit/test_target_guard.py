@@ -1,0 +1,245 @@
+"""The SSRF policy (no network: resolution is stubbed) and the API's literal-target check."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from pymongo.database import Database
+
+from scheduler_service import create_app
+from scheduler_service.clock import FixedClock
+from scheduler_service.config import Config
+from scheduler_service.errors import ConfigError
+from scheduler_service.scheduler.target_guard import (
+    TargetRefused,
+    check_addresses,
+    checked_addresses,
+    literal_refusal,
+    refusal,
+    resolve,
+)
+
+HINT = "(set ALLOW_PRIVATE_TARGETS=true to allow private targets)"
+METADATA = "a cloud metadata address"
+LINK_LOCAL = "a link-local address"
+
+
+@pytest.mark.parametrize(("address", "reason"), [
+    ("169.254.169.254", METADATA),
+    ("fd00:ec2::254", METADATA),
+    ("100.100.100.200", METADATA),
+    ("::ffff:169.254.169.254", METADATA),  # IPv4-mapped
+    ("64:ff9b::a9fe:a9fe", METADATA),  # NAT64 well-known prefix
+    ("2002:a9fe:a9fe::1", METADATA),  # 6to4
+    ("169.254.0.1", LINK_LOCAL),
+    ("fe80::1", LINK_LOCAL),
+    ("::ffff:169.254.10.10", LINK_LOCAL),
+])
+def test_metadata_and_link_local_are_refused_even_when_private_targets_are_allowed(
+    address: str, reason: str
+) -> None:
+    ip = ipaddress.ip_address(address)
+    assert refusal(ip, allow_private=False) == reason
+    assert refusal(ip, allow_private=True) == reason
+
+
+@pytest.mark.parametrize(("address", "reason"), [
+    ("127.0.0.1", "a loopback address"),
+    ("127.255.0.9", "a loopback address"),
+    ("::1", "a loopback address"),
+    ("::ffff:127.0.0.1", "a loopback address"),
+    ("10.0.0.1", "a private address"),
+    ("172.16.5.4", "a private address"),
+    ("192.168.1.1", "a private address"),
+    ("::ffff:10.1.2.3", "a private address"),
+    ("fc00::1", "a private address"),
+    ("fd12:3456::1", "a private address"),
+    ("100.64.0.1", "a shared (carrier-grade NAT) address"),
+    ("100.127.255.254", "a shared (carrier-grade NAT) address"),
+    ("0.0.0.0", "an unspecified address"),
+    ("::", "an unspecified address"),
+    ("224.0.0.1", "a multicast address"),
+    ("ff02::1", "a multicast address"),
+    ("240.0.0.1", "a private address"),  # reserved; ipaddress counts 240/4 as private
+    ("192.0.2.10", "a private address"),  # documentation (TEST-NET-1)
+])
+def test_non_public_addresses_are_refused_unless_allowed(address: str, reason: str) -> None:
+    ip = ipaddress.ip_address(address)
+    assert refusal(ip, allow_private=False) == reason
+    assert refusal(ip, allow_private=True) is None
+
+
+@pytest.mark.parametrize("address", [
+    "93.184.215.14", "8.8.8.8", "1.1.1.1", "100.63.255.255", "100.128.0.1",
+    "2606:4700:4700::1111", "::ffff:8.8.8.8",
+])
+def test_public_addresses_are_allowed(address: str) -> None:
+    assert refusal(ipaddress.ip_address(address), allow_private=False) is None
+
+
+def test_a_name_is_refused_if_any_of_its_addresses_is() -> None:
+    addresses = [ipaddress.ip_address(a) for a in ("93.184.215.14", "10.0.0.7")]
+    with pytest.raises(TargetRefused) as refused:
+        check_addresses("mixed.test", addresses, allow_private=False)
+    assert refused.value.message == (
+        f"target refused: mixed.test resolves to 10.0.0.7, a private address {HINT}")
+    check_addresses("mixed.test", addresses, allow_private=True)
+
+
+def test_messages_name_the_address_and_say_what_to_do() -> None:
+    with pytest.raises(TargetRefused) as metadata:
+        check_addresses("169.254.169.254", [ipaddress.ip_address("169.254.169.254")], True)
+    assert metadata.value.message == (
+        "target refused: 169.254.169.254 is a cloud metadata address (never allowed)")
+    with pytest.raises(TargetRefused) as loopback:
+        check_addresses("[::1]", [ipaddress.ip_address("::1")], False)
+    assert loopback.value.message == f"target refused: ::1 is a loopback address {HINT}"
+
+
+def fake_getaddrinfo(table: dict[str, list[str]], calls: list[tuple[Any, ...]]) -> Any:
+    def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0,
+                    flags: int = 0) -> list[tuple[Any, ...]]:
+        calls.append((host, flags))
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (ip, port or 0)) for ip in table[host]]
+    return getaddrinfo
+
+
+def test_resolve_returns_every_address_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Any, ...]] = []
+    table = {"multi.test": ["93.184.215.14", "2606:4700::1", "93.184.215.14"]}
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo(table, calls))
+    assert resolve("multi.test", 443) == [ipaddress.ip_address("93.184.215.14"),
+                                          ipaddress.ip_address("2606:4700::1")]
+    with pytest.raises(socket.gaierror):
+        resolve("unknown.test")
+    with pytest.raises(socket.gaierror):  # never getaddrinfo(None): that is this machine
+        resolve("")
+    assert [host for host, _ in calls] == ["multi.test", "unknown.test"]
+
+
+def test_checked_addresses_resolves_and_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = {"inside.test": ["10.0.0.1"], "outside.test": ["93.184.215.14"]}
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo(table, []))
+    assert checked_addresses("outside.test", 80, False) == [ipaddress.ip_address("93.184.215.14")]
+    with pytest.raises(TargetRefused, match=r"inside\.test resolves to 10\.0\.0\.1, a private"):
+        checked_addresses("inside.test", 80, False)
+    assert checked_addresses("inside.test", 80, True) == [ipaddress.ip_address("10.0.0.1")]
+
+
+@pytest.mark.parametrize(("host", "allow_private", "expected"), [
+    ("169.254.169.254", True, "169.254.169.254 is a cloud metadata address (never allowed)"),
+    ("169.254.1.2", True, "169.254.1.2 is a link-local address (never allowed)"),
+    ("fe80::1", True, "fe80::1 is a link-local address (never allowed)"),
+    ("127.0.0.1", False, f"127.0.0.1 is a loopback address {HINT}"),
+    ("127.1", False, f"127.1 resolves to 127.0.0.1, a loopback address {HINT}"),
+    ("2130706433", False, f"2130706433 resolves to 127.0.0.1, a loopback address {HINT}"),
+    ("::1", False, f"::1 is a loopback address {HINT}"),
+    ("localhost", False, f"localhost resolves to 127.0.0.1, a loopback address {HINT}"),
+    ("api.localhost", False,
+     f"api.localhost resolves to 127.0.0.1, a loopback address {HINT}"),
+    ("10.0.0.1", False, f"10.0.0.1 is a private address {HINT}"),
+    ("127.0.0.1", True, None),
+    ("localhost", True, None),
+    ("10.0.0.1", True, None),
+    ("93.184.215.14", False, None),
+    ("example.com", False, None),  # a name: judged when the request is made
+])
+def test_literal_refusal(host: str, allow_private: bool, expected: str | None,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.getaddrinfo
+
+    def numeric_only(*args: Any, **kwargs: Any) -> Any:
+        assert kwargs.get("flags") == socket.AI_NUMERICHOST, "no DNS query at creation"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", numeric_only)
+    message = literal_refusal(host, allow_private)
+    assert message == (None if expected is None else f"target refused: {expected}")
+
+
+def test_the_setting_is_read_from_the_environment() -> None:
+    assert Config.from_env({}).allow_private_targets is False
+    assert Config.from_env({"ALLOW_PRIVATE_TARGETS": "true"}).allow_private_targets is True
+    with pytest.raises(ConfigError, match=r"^ALLOW_PRIVATE_TARGETS: must be true or false"):
+        Config.from_env({"ALLOW_PRIVATE_TARGETS": "maybe"})
+
+
+# The API refuses obviously forbidden literal targets at creation and update.
+
+
+def api(mongo_db: Database, clock: FixedClock, allow_private: bool) -> FlaskClient:
+    config = Config(scheduler_enabled=False, allow_private_targets=allow_private)
+    return create_app(config, database=mongo_db, clock=clock, start_scheduler=False).test_client()
+
+
+def post(client: FlaskClient, endpoint: str) -> Any:
+    return client.post("/api/jobs", json={"schedule": "0 */5 * * * *", "endpoint": endpoint})
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+@pytest.mark.parametrize("endpoint", [
+    "http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/", "http://169.254.1.1/",
+])
+def test_create_refuses_metadata_and_link_local_literals_always(
+    mongo_db: Database, clock: FixedClock, endpoint: str, allow_private: bool
+) -> None:
+    response = post(api(mongo_db, clock, allow_private), endpoint)
+    assert response.status_code == 400
+    error = response.json["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert list(error["details"]) == ["endpoint"]
+    assert error["details"]["endpoint"][0].startswith("target refused: ")
+    assert error["details"]["endpoint"][0].endswith("(never allowed)")
+    assert mongo_db["jobs"].count_documents({}) == 0
+
+
+@pytest.mark.parametrize("endpoint", [
+    "http://127.0.0.1/", "http://localhost:8080/hook", "https://10.1.2.3/x", "http://[::1]:81/",
+])
+def test_create_refuses_private_literals_unless_allowed(
+    mongo_db: Database, clock: FixedClock, endpoint: str
+) -> None:
+    refused = post(api(mongo_db, clock, allow_private=False), endpoint)
+    assert refused.status_code == 400
+    assert refused.json["error"]["message"] == "Invalid request: check endpoint"
+    [message] = refused.json["error"]["details"]["endpoint"]
+    assert message.startswith("target refused: ") and message.endswith(f" {HINT}")
+
+    allowed = post(api(mongo_db, clock, allow_private=True), endpoint)
+    assert allowed.status_code == 201, allowed.json
+    assert allowed.json["data"]["endpoint"] == endpoint
+
+
+def test_create_accepts_names_without_resolving_them(
+    mongo_db: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = socket.getaddrinfo
+
+    def numeric_only(*args: Any, **kwargs: Any) -> Any:
+        assert kwargs.get("flags") == socket.AI_NUMERICHOST, "no DNS query at creation"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", numeric_only)
+    response = post(api(mongo_db, clock, allow_private=False), "https://hooks.test/x")
+    assert response.status_code == 201
+
+
+def test_update_refuses_a_forbidden_literal(mongo_db: Database, clock: FixedClock) -> None:
+    client = api(mongo_db, clock, allow_private=False)
+    job_id = post(client, "https://api.example.com/hook").json["data"]["jobId"]
+
+    response = client.put(f"/api/jobs/{job_id}", json={"endpoint": "http://10.0.0.5/internal"})
+    assert response.status_code == 400
+    assert response.json["error"]["details"] == {"endpoint": [
+        f"target refused: 10.0.0.5 is a private address {HINT}"]}
+    stored = client.get(f"/api/jobs/{job_id}").json["data"]
+    assert stored["endpoint"] == "https://api.example.com/hook"
+
+    assert client.put(f"/api/jobs/{job_id}", json={"enabled": False}).status_code == 200
