@@ -59,7 +59,9 @@ class ExecutionStore:
             self.collection.drop_index(RETENTION_INDEX)
         options = {} if wanted is None else {"expireAfterSeconds": wanted}
         try:
-            self.collection.create_index([("startedAt", DESCENDING)], name=RETENTION_INDEX, **options)
+            self.collection.create_index(
+                [("startedAt", DESCENDING)], name=RETENTION_INDEX, **options
+            )
         except OperationFailure:  # another process just made it; fine if it matches
             made = self.collection.index_information().get(RETENTION_INDEX, {})
             if made.get("expireAfterSeconds") != wanted:
