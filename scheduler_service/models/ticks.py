@@ -41,6 +41,17 @@ JOB_FIELDS = [
 ]
 
 
+def as_seen(job: dict[str, Any]) -> dict[str, Any]:
+    """A filter matching the job only while its tick and definition are as the poller saw
+    them and it is still enabled."""
+    return {
+        "_id": job["_id"],
+        "enabled": True,
+        "nextRunAt": job["nextRunAt"],
+        "updatedAt": job["updatedAt"],
+    }
+
+
 class TickStore:
     def __init__(self, database: Database) -> None:
         self.collection: Collection = database["jobs"]
@@ -77,12 +88,7 @@ class TickStore:
         """Take the job's scheduled tick ``job["nextRunAt"]``: advance ``nextRunAt`` to
         ``following`` and record ``entry`` as running, in one write that holds only if the job
         is still as seen (same ``nextRunAt``, same definition, still enabled)."""
-        query: dict[str, Any] = {
-            "_id": job["_id"],
-            "enabled": True,
-            "nextRunAt": job["nextRunAt"],
-            "updatedAt": job["updatedAt"],
-        }
+        query = as_seen(job)
         if forbid_overlap:
             query["inflight.0"] = {"$exists": False}
         update = {
@@ -101,12 +107,7 @@ class TickStore:
     ) -> bool:
         """Move past the tick without running it: missed ticks skipped by policy, or (with
         ``only_if_busy``) a tick that fell due while the job's previous tick still runs."""
-        query: dict[str, Any] = {
-            "_id": job["_id"],
-            "enabled": True,
-            "nextRunAt": job["nextRunAt"],
-            "updatedAt": job["updatedAt"],
-        }
+        query = as_seen(job)
         if only_if_busy:
             query["inflight.0"] = {"$exists": True}
         result = self.collection.update_one(
