@@ -9,7 +9,9 @@ before forking, and the workers reuse it.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 
 from dotenv import load_dotenv
 
@@ -23,12 +25,26 @@ timeout = 30
 # SIGTERM: the worker's scheduler stops claiming and lets attempts finish (SHUTDOWN_GRACE).
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
-accesslog = "-"
+# No gunicorn access log: the app logs one line per request itself (LOG_FORMAT applies).
+accesslog = None
+if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+    # gunicorn's own lines as JSON too; the root logger is left to the app's handler.
+    logconfig_dict = {
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"],
+                               "propagate": False, "qualname": "gunicorn.error"},
+            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False,
+                                "qualname": "gunicorn.access"},
+        },
+        "formatters": {"generic": {"()": "scheduler_service.logging_setup.JsonFormatter"}},
+    }  # fmt: skip
 preload_app = False
 
 
 def on_starting(server: object) -> None:
     """Check the configuration once, then start the embedded database if it is the default."""
+    prepare_metrics_dir()
     from scheduler_service.config import Config
     from scheduler_service.errors import ConfigError
 
@@ -41,7 +57,7 @@ def on_starting(server: object) -> None:
         from scheduler_service import configure_logging
         from scheduler_service.embedded_db import ensure_server
 
-        configure_logging(config.log_level)
+        configure_logging(config.log_level, config.log_format)
         ensure_server(config.data_dir, config.embedded_db_port)
 
 
@@ -49,6 +65,52 @@ def on_exit(server: object) -> None:
     from scheduler_service.embedded_db import stop_started_servers
 
     stop_started_servers()
+    for path in _created_metrics_dirs:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# Metrics: prometheus_client multiprocess mode, so that /metrics adds up all the workers.
+_created_metrics_dirs: list[str] = []
+_METRICS_PREFIX = "scheduler-metrics-"
+
+
+def prepare_metrics_dir() -> None:
+    """Point PROMETHEUS_MULTIPROC_DIR at an empty directory before any worker forks (and
+    before anything imports prometheus_client): the one given, emptied of an earlier run's
+    files, or a fresh one removed at exit."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        _remove_orphaned_metrics_dirs()
+        path = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
+        _created_metrics_dirs.append(path)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        return
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
+
+
+def _remove_orphaned_metrics_dirs() -> None:
+    """Directories made by masters that died without cleaning up (SIGKILL) and are gone."""
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        pid = name[len(_METRICS_PREFIX) :].split("-", 1)[0]
+        if not (name.startswith(_METRICS_PREFIX) and pid.isdigit()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+        except OSError:
+            pass  # alive (someone else's): leave it
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker died: drop its live gauges (running jobs); its counters stay counted."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(getattr(worker, "pid", 0))
 
 
 def worker_exit(server: object, worker: object) -> None:

@@ -13,6 +13,7 @@ from pymongo.database import Database
 from scheduler_service.clock import Clock, SystemClock
 from scheduler_service.config import Config
 from scheduler_service.db import connect
+from scheduler_service.logging_setup import configure_logging
 from scheduler_service.models.executions import ExecutionStore
 from scheduler_service.models.jobs import JobStore
 from scheduler_service.runtime import EXTENSION_KEY, Runtime
@@ -39,7 +40,7 @@ def create_app(
     if config is None:
         load_dotenv()
         config = Config.from_env()
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
     clock = clock or SystemClock()
     client: Any = None
     if database is None:
@@ -79,10 +80,3 @@ def start_scheduler_for(runtime: Runtime) -> None:
     runtime.job_service.on_change = scheduler.wake
     scheduler.start()
     atexit.register(scheduler.stop)
-
-
-def configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    root.setLevel(level.upper())

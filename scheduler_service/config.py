@@ -36,8 +36,13 @@ class Config:
     shutdown_grace_ms: int = 20000
     execution_retention_days: int = 30  # 0 keeps the history forever
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object per line
     # Bearer keys that may call the API (several, for rotation); none: the API is open.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    # API requests per key or client address (limits' syntax); "" (RATE_LIMIT=off): none.
+    rate_limit: str = "600 per minute"
+    # Where the counters live: memory:// per process; mongodb://... shared by all.
+    rate_limit_storage_uri: str = field(default="memory://", repr=False)
     # Let jobs target loopback, private and reserved addresses (metadata/link-local: never).
     allow_private_targets: bool = False
 
@@ -76,6 +81,8 @@ class Config:
             raise ConfigError(
                 f"LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR (got {self.log_level})"
             )
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"LOG_FORMAT: must be text or json (got {self.log_format})")
         if self.mongodb_uri is not None and not self.mongodb_uri.startswith(
             ("mongodb://", "mongodb+srv://")
         ):
@@ -118,6 +125,39 @@ def _keys(raw: str) -> tuple[str, ...]:
     return keys
 
 
+def _log_format(raw: str) -> str:
+    if raw.lower() not in ("text", "json"):
+        raise ValueError("must be text or json")
+    return raw.lower()
+
+
+_LIMIT_OFF = {"off", "none", "false", "0"}
+
+
+def _rate_limit(raw: str) -> str:
+    """``600 per minute``, ``10/second; 600/minute``...; ``off`` disables (empty string)."""
+    if raw.lower() in _LIMIT_OFF:
+        return ""
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ValueError("must be like '600 per minute' or '10/second; 600/minute'") from None
+    return raw
+
+
+# Storages the installed packages can use (redis and memcached need their client packages).
+_LIMIT_STORAGES = ("memory://", "mongodb://", "mongodb+srv://", "redis://", "rediss://",
+                   "redis+sentinel://", "redis+cluster://", "memcached://")
+
+
+def _limit_storage(raw: str) -> str:
+    if not raw.startswith(_LIMIT_STORAGES):
+        raise ValueError("must start with memory://, mongodb://, mongodb+srv:// or redis://")
+    return raw
+
+
 _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "port": ("PORT", _int),
     "mongodb_uri": ("MONGODB_URI", _str),
@@ -136,11 +176,14 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "shutdown_grace_ms": ("SHUTDOWN_GRACE", _int),
     "execution_retention_days": ("EXECUTION_RETENTION_DAYS", _int),
     "log_level": ("LOG_LEVEL", _str),
+    "log_format": ("LOG_FORMAT", _log_format),
     "api_keys": ("API_KEYS", _keys),
+    "rate_limit": ("RATE_LIMIT", _rate_limit),
+    "rate_limit_storage_uri": ("RATE_LIMIT_STORAGE_URI", _limit_storage),
     "allow_private_targets": ("ALLOW_PRIVATE_TARGETS", _bool),
 }
 
-_SECRET_VARIABLES = {"API_KEYS"}
+_SECRET_VARIABLES = {"API_KEYS", "RATE_LIMIT_STORAGE_URI"}
 
 _RANGES: list[tuple[str, int, int]] = [
     ("port", 1, 65535),

@@ -10,11 +10,20 @@ from scheduler_service.api.deadline import install_deadline
 from scheduler_service.api.errors import register_error_handlers
 from scheduler_service.api.jobs import jobs_api
 from scheduler_service.api.observability import observability_api
+from scheduler_service.api.ratelimit import install_rate_limit
+from scheduler_service.logging_setup import install_access_log
 
 
 def register_api(app: Flask) -> None:
-    install_auth(app)
+    # Imported here, in the worker: the gunicorn master imports this package before it sets
+    # PROMETHEUS_MULTIPROC_DIR, and prometheus_client must first be imported after that.
+    from scheduler_service.metrics import install_metrics
+
+    install_access_log(app)  # first: requests refused by the hooks below are logged too
+    install_metrics(app)  # counts and times every request; serves GET /metrics (no key)
+    install_rate_limit(app)  # before auth (guessing keys is limited too); own storage timeout
     install_deadline(app)
+    install_auth(app)
     app.before_request(reject_oversize)
     app.register_blueprint(jobs_api)
     app.register_blueprint(observability_api)

@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
+from flask_limiter import RateLimitExceeded
 from marshmallow import ValidationError
 from pymongo.errors import ConnectionFailure, PyMongoError
 from werkzeug.exceptions import HTTPException
 
+from scheduler_service.api.ratelimit import retry_after_s
 from scheduler_service.errors import SchedulerError
 
 # HTTP status -> the contract's error code. Statuses not listed fall back by class
@@ -102,6 +104,20 @@ def handle_http_exception(exc: HTTPException) -> Response:
     return response
 
 
+def handle_rate_limited(exc: RateLimitExceeded) -> Response:
+    """Over ``RATE_LIMIT``: 429 with the seconds until the window resets."""
+    retry_after = retry_after_s()
+    limit = str(exc.limit.limit)
+    response = error_response(
+        429,
+        "RATE_LIMITED",
+        f"Too many requests: the limit is {limit}; retry in {retry_after} s",
+        {"limit": limit, "retryAfter": retry_after},
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def handle_database_error(exc: PyMongoError) -> Response:
     if is_database_unavailable(exc):
         current_app.logger.warning("database unavailable: %s", exc)
@@ -121,6 +137,7 @@ def register_error_handlers(app: Flask) -> None:
     """Flask picks the most specific handler along the exception's MRO."""
     app.register_error_handler(SchedulerError, handle_scheduler_error)
     app.register_error_handler(ValidationError, handle_validation_error)
+    app.register_error_handler(RateLimitExceeded, handle_rate_limited)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(PyMongoError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -16,8 +16,10 @@ from typing import Any
 from bson import ObjectId
 from pymongo.errors import PyMongoError
 
+from scheduler_service import metrics
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
+from scheduler_service.logging_setup import redact_urls
 from scheduler_service.models.executions import DuplicateAttempt, ExecutionStore
 from scheduler_service.models.ticks import TickStore
 from scheduler_service.scheduler.attempt import AttemptOutcome, AttemptRequest, perform
@@ -56,6 +58,7 @@ class TickRunner:
             else:
                 self._run_entry(candidate.job, candidate.entry)
         except PyMongoError as exc:  # an unknown claim outcome counts as lost
+            metrics.record_database_error("runner")
             log.warning("database error while handling job %s: %s", candidate.job["_id"], exc)
         except Exception:
             log.exception("unexpected error while handling job %s", candidate.job["_id"])
@@ -67,7 +70,8 @@ class TickRunner:
             job["schedule"], job["nextRunAt"], now, job.get("missedRunPolicy", "COALESCE"), grace
         )
         if plan.run is None:
-            self.ticks.skip_tick(job, plan.following, plan.skipped)
+            if self.ticks.skip_tick(job, plan.following, plan.skipped):
+                metrics.record_skipped("missed", plan.skipped)
             return
         entry = self._new_entry(plan.run, now)
         forbid = job.get("concurrencyPolicy", "FORBID") == "FORBID"
@@ -78,11 +82,14 @@ class TickRunner:
             and job.get("inflight") is not None
             and self.ticks.skip_tick(job, plan.following, only_if_busy=True)
         ):
+            metrics.record_skipped("overlap")
             log.info(
                 "job %s: tick %s skipped, the previous one is still running",
                 job["_id"],
                 plan.run.isoformat(),
             )
+        else:  # another process claimed it first, or the job changed since the poll
+            metrics.CLAIM_CONFLICTS.inc()
 
     def _run_entry(self, job: dict[str, Any], entry: dict[str, Any]) -> None:
         now = self.clock.now()
@@ -96,7 +103,10 @@ class TickRunner:
         if orphan and not at_most_once:
             changes["attempt"] = entry["attempt"] + 1  # re-delivery: same tick, same key
         if not self.ticks.claim_entry(job["_id"], entry, changes):
+            metrics.CLAIM_CONFLICTS.inc()
             return
+        if not orphan and entry["attempt"] > 1:  # a retry, due when its backoff ended
+            metrics.record_start_lag("retry", self.clock.now(), entry["dueAt"])
         if orphan:
             log.warning(
                 "job %s: re-claimed tick %s from a stopped process",
@@ -135,7 +145,12 @@ class TickRunner:
                 scheduled_at.isoformat(),
             )
             return
-        with self.running.track(entry["id"], job_id, scheduled_at, attempt, started):
+        if attempt == 1:
+            metrics.record_start_lag("tick", started, scheduled_at)
+        with (
+            self.running.track(entry["id"], job_id, scheduled_at, attempt, started),
+            metrics.RUNNING_JOBS.track_inprogress(),
+        ):
             outcome = perform(self._request(job, entry), self.session_factory())
             self._record(job, entry, execution_id, outcome)
 
@@ -173,12 +188,13 @@ class TickRunner:
             "errorMessage": outcome.error_message,
         }
         durable(lambda: self.executions.finish(execution_id, result), self.stopping)
+        metrics.record_attempt(result["status"], outcome.duration_ms)
         log.info(
             "job %s tick %s attempt %d: %s in %d ms",
             job["_id"],
             entry["scheduledAt"].isoformat(),
             entry["attempt"],
-            result["status"] if outcome.success else outcome.error_message,
+            result["status"] if outcome.success else redact_urls(outcome.error_message),
             outcome.duration_ms,
         )
         retry = (

@@ -24,6 +24,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from scheduler_service import metrics
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.models.executions import ExecutionStore
@@ -133,6 +134,7 @@ class Scheduler:
                     log.info("database reachable again; scheduling resumed")
                 failing_since, backoff = None, interval
             except PyMongoError as exc:
+                metrics.record_database_error("poller")
                 if failing_since is None:
                     log.error("database unreachable, scheduling paused: %s", exc)
                     failing_since = self.clock.now()
@@ -146,6 +148,7 @@ class Scheduler:
             self._wake.wait(interval)
             self._wake.clear()
 
+    @metrics.POLL_DURATION.time()
     def poll_once(self) -> bool:
         """Queue what falls due within one interval; renew leases. True if a batch was full."""
         now = self.clock.now()

@@ -1,0 +1,176 @@
+"""Prometheus metrics: every definition lives here; the rest of the code makes one-line calls.
+
+``GET /metrics`` serves them in the Prometheus text format. Under gunicorn every worker is
+its own process with its own counters, so when ``PROMETHEUS_MULTIPROC_DIR`` is set (the
+gunicorn config sets it) prometheus_client's multiprocess mode is used: each process writes
+its values to files in that directory and ``/metrics``, whichever worker answers, adds up
+the files of all of them. The variable must be set before ``prometheus_client`` is first
+imported (the value class is chosen at import), which is why the gunicorn master sets it
+before it forks and before anything imports this module.
+
+``/metrics`` needs no API key (it is outside ``/api``): restrict it at the proxy (README).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# prometheus_client picks its value class when first imported; if that happened before the
+# variable was set (in a parent process, say), pick again so the metrics below use files.
+if os.environ.get(MULTIPROC_ENV) and values.ValueClass is values.MutexValue:
+    values.ValueClass = values.get_value_class()
+METRICS_PATH = "/metrics"
+
+# Start lag: the goal is 50 ms at p99, so the buckets are fine below 100 ms.
+LAG_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1,
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+ATTEMPT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+DATABASE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+EXECUTIONS = Counter(
+    "scheduler_executions", "Attempts this service finished, by outcome.", ["status"]
+)
+ATTEMPT_DURATION = Histogram(
+    "scheduler_attempt_duration_seconds",
+    "Duration of one attempt: connect, send and the whole response.",
+    buckets=ATTEMPT_BUCKETS,
+)
+START_LAG = Histogram(
+    "scheduler_start_lag_seconds",
+    "How late an attempt started: startedAt - scheduledAt for a tick's first attempt "
+    '(kind="tick"), claim time - due time for a retry (kind="retry").',
+    ["kind"],
+    buckets=LAG_BUCKETS,
+)
+RUNNING_JOBS = Gauge(
+    "scheduler_running_jobs",
+    "Attempts running now (summed over the live processes).",
+    multiprocess_mode="livesum",
+)
+POLL_DURATION = Histogram(
+    "scheduler_poll_duration_seconds",
+    "Duration of one poll of the database for due ticks (with lease renewal).",
+    buckets=DATABASE_BUCKETS,
+)
+CLAIM_CONFLICTS = Counter(
+    "scheduler_claim_conflicts",
+    "Claims (compare-and-set writes) that lost: another process took the tick, or the job "
+    "changed since it was polled.",
+)
+SKIPPED_TICKS = Counter(
+    "scheduler_skipped_ticks",
+    "Ticks not run: the previous tick still ran (reason=overlap) or missedRunPolicy "
+    "skipped them (reason=missed).",
+    ["reason"],
+)
+DATABASE_ERRORS = Counter(
+    "scheduler_database_errors",
+    "Database errors met by the scheduler's poller and runner.",
+    ["component"],
+)
+HTTP_REQUESTS = Counter(
+    "scheduler_http_requests",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "scheduler_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method and route template.",
+    ["method", "route"],
+    buckets=DATABASE_BUCKETS,
+)
+
+# Label values known in advance are exported at 0 from the start, so rates work at once.
+for _status in ("success", "failure"):
+    EXECUTIONS.labels(status=_status)
+for _kind in ("tick", "retry"):
+    START_LAG.labels(kind=_kind)
+for _reason in ("overlap", "missed"):
+    SKIPPED_TICKS.labels(reason=_reason)
+for _component in ("poller", "runner"):
+    DATABASE_ERRORS.labels(component=_component)
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_STARTED = "_metrics_started"
+
+
+# -- one-line calls from the scheduler -----------------------------------------------------
+
+
+def record_attempt(status: str, duration_ms: float) -> None:
+    EXECUTIONS.labels(status=status).inc()
+    ATTEMPT_DURATION.observe(max(duration_ms, 0) / 1000)
+
+
+def record_start_lag(kind: str, started: datetime, due: datetime) -> None:
+    START_LAG.labels(kind=kind).observe(max((started - due).total_seconds(), 0.0))
+
+
+def record_skipped(reason: str, count: int = 1) -> None:
+    if count > 0:
+        SKIPPED_TICKS.labels(reason=reason).inc(count)
+
+
+def record_database_error(component: str) -> None:
+    DATABASE_ERRORS.labels(component=component).inc()
+
+
+# -- HTTP ----------------------------------------------------------------------------------
+
+
+def install_metrics(app: Flask) -> None:
+    """Count and time every request, and serve ``GET /metrics``."""
+    app.before_request(_start_timer)
+    app.after_request(_count_request)
+    app.add_url_rule(METRICS_PATH, "metrics", metrics_view, methods=["GET"])
+
+
+def _start_timer() -> None:
+    setattr(g, _STARTED, time.perf_counter())
+
+
+def _count_request(response: Response) -> Response:
+    started = g.get(_STARTED)
+    method = request.method if request.method in _METHODS else "OTHER"
+    # The route template, never the raw path: ids and junk paths would make new series.
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    HTTP_REQUESTS.labels(method=method, route=route, status=str(response.status_code)).inc()
+    if started is not None:
+        HTTP_DURATION.labels(method=method, route=route).observe(time.perf_counter() - started)
+    return response
+
+
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
+def render() -> bytes:
+    """The current metrics in the Prometheus text format (all processes' in multiprocess mode)."""
+    if multiprocess_mode():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def metrics_view() -> Response:
+    return Response(render(), content_type=CONTENT_TYPE_LATEST)
