@@ -44,6 +44,7 @@ def service(wire_uri: str) -> Iterator[Flask]:
         job_timeout_ms=1500,
         shutdown_grace_ms=5000,
         allow_private_targets=True,  # the target is on 127.0.0.1
+        rate_limit="off",  # the tests poll the API as fast as they like
     )
     app = create_app(config, start_scheduler=True)
     yield app
@@ -244,7 +245,7 @@ def test_two_schedulers_on_one_database_fire_each_tick_once(
     wire_uri: str, target: HttpTarget
 ) -> None:
     config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=500, max_concurrent_jobs=8,
-                    allow_private_targets=True)
+                    allow_private_targets=True, rate_limit="off")
     app = create_app(config, start_scheduler=False)
     api = app.test_client()
     job_ids = [
