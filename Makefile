@@ -36,8 +36,18 @@ test-unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
-	$(BIN)/python -m bench
+## Benchmarks (bench/): ceiling, throughput, lag, scale, API and the APScheduler peer, in
+## under 10 minutes; `make bench BENCH_ARGS=--quick` for a ~2-minute smoke run. Bench-only
+## tools (bench/requirements.txt) are installed here, never with the service.
+BENCH_ARGS ?=
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""``make bench``: reproducible figures for the scheduler, with the ceiling measured alongside."""

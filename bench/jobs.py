@@ -1,0 +1,58 @@
+"""Job documents for seeding, shaped exactly as the service stores them.
+
+One payload goes through the service's own ``JobService.create`` (schema validation,
+defaults) into a capturing store; the bench then copies that document with its own
+``nextRunAt``. Seeding goes straight to the database (``insert_many``): the API's own
+rate is measured separately.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from pymongo.collection import Collection
+
+from scheduler_service.clock import SystemClock
+from scheduler_service.config import Config
+from scheduler_service.services.job_service import JobService
+
+NEVER_AGAIN = "0 0 0 1 1 *"  # once a year: after its seeded tick a job does not fire again
+EVERY_SECOND = "* * * * * *"
+
+
+class _Capture:
+    def add(self, document: dict[str, Any]) -> dict[str, Any]:
+        return document
+
+
+def template(schedule: str, endpoint: str) -> dict[str, Any]:
+    # The bench's targets are on 127.0.0.1: allow private targets where the service checks.
+    config = Config.from_env(environ={"ALLOW_PRIVATE_TARGETS": "true"})
+    service = JobService(_Capture(), None, config, SystemClock())  # type: ignore[arg-type]
+    return service.create(
+        {"schedule": schedule, "endpoint": endpoint, "method": "POST", "body": {"bench": True}}
+    )
+
+
+def documents(base: dict[str, Any], next_run_at: list[datetime]) -> Iterator[dict[str, Any]]:
+    for when in next_run_at:  # insert_many adds _id: each document is a fresh dict
+        yield {**base, "nextRunAt": when, "inflight": [], "headers": dict(base["headers"]),
+               "body": copy.deepcopy(base["body"])}
+
+
+def insert(collection: Collection, docs: Iterator[dict[str, Any]], chunk: int = 1000) -> int:
+    buffer: list[dict[str, Any]] = []
+    count = 0
+    for document in docs:
+        buffer.append(document)
+        if len(buffer) >= chunk:
+            collection.insert_many(buffer, ordered=False)
+            count += len(buffer)
+            buffer = []
+    if buffer:
+        collection.insert_many(buffer, ordered=False)
+        count += len(buffer)
+    return count
