@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -21,6 +23,17 @@ class LimitQuerySchema(Schema):
         unknown = EXCLUDE
 
     limit = _limit()
+
+    @pre_load
+    def _once_each(self, data: Any, **kwargs: Any) -> Any:
+        """``?limit=5&limit=500`` is a 400, not the first value silently."""
+        getlist = getattr(data, "getlist", None)  # request.args is a MultiDict
+        if getlist is not None:
+            repeated = {name: ["Given more than once."] for name in self.fields
+                        if len(getlist(name)) > 1}  # fmt: skip
+            if repeated:
+                raise ValidationError(repeated)
+        return data
 
 
 class PageQuerySchema(LimitQuerySchema):

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 from marshmallow import ValidationError
+from werkzeug.datastructures import MultiDict
 
 from scheduler_service.errors import InvalidInput
 from scheduler_service.schemas import (
@@ -369,3 +370,11 @@ def test_limit_query() -> None:
     with pytest.raises(ValidationError) as info:
         LimitQuerySchema().load({"limit": "1.5"})
     assert list(info.value.messages) == ["limit"]
+
+
+def test_a_query_parameter_given_twice_is_an_error() -> None:
+    args = MultiDict([("limit", "5"), ("limit", "500"), ("page", "1"), ("x", "1"), ("x", "2")])
+    with pytest.raises(InvalidInput) as info:
+        load_or_raise(PageQuerySchema(), args)
+    assert info.value.details == {"limit": ["Given more than once."]}
+    assert load_or_raise(PageQuerySchema(), MultiDict([("page", "2")])) == {"page": 2, "limit": 20}
