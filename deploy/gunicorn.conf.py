@@ -40,6 +40,11 @@ if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
         "formatters": {"generic": {"()": "scheduler_service.logging_setup.JsonFormatter"}},
     }  # fmt: skip
 preload_app = False
+# Requests gunicorn refuses by itself (request line or headers too long, malformed) get the
+# contract's JSON error, not gunicorn's HTML page. Workers inherit this at fork.
+from scheduler_service.gunicorn_errors import install as _install_json_errors  # noqa: E402
+
+_install_json_errors()
 
 
 def on_starting(server: object) -> None:
