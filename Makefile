@@ -36,6 +36,23 @@ test-unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+## The deployment as it runs (CI runs this after `make test`): nginx with deploy/nginx.conf
+## -> gunicorn with deploy/gunicorn.conf.py and two workers -> the app, jobs firing at a
+## local target, then schemathesis against a live server (tests/deploy, marker `deploy`).
+## Installs Debian's nginx first if it is missing (root, or sudo).
+.PHONY: deploy-test install-nginx
+deploy-test: $(STAMP) install-nginx
+	$(BIN)/python -m pytest -m deploy tests/deploy $(PYTEST_ARGS)
+
+install-nginx:
+	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then exit 0; fi; \
+	sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	$$sudo apt-get update -qq; \
+	pkg=nginx; \
+	if apt-cache policy nginx-light | grep -q 'Candidate: [0-9]'; then pkg=nginx-light; fi; \
+	echo "installing Debian's $$pkg"; \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkg
+
 ## Benchmarks (bench/): ceiling, throughput, lag, scale, API and the APScheduler peer, in
 ## under 10 minutes; `make bench BENCH_ARGS=--quick` for a ~2-minute smoke run. Bench-only
 ## tools (bench/requirements.txt) are installed here, never with the service.

@@ -9,6 +9,7 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 from pymongo.database import Database
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from scheduler_service.clock import Clock, SystemClock
 from scheduler_service.config import Config
@@ -53,6 +54,8 @@ def create_app(
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    if config.trust_proxy:  # one proxy (nginx) in front: X-Forwarded-* from it only
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     runtime = Runtime(
         config=config, clock=clock, client=client, database=database, database_kind=kind,

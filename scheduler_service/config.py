@@ -32,6 +32,8 @@ class Config:
     job_lease_timeout_ms: int = 60000
     response_body_limit: int = 4096
     max_request_bytes: int = 1024 * 1024
+    # Behind a reverse proxy (deploy/nginx.conf): trust one hop of X-Forwarded-For/Proto/Host.
+    trust_proxy: bool = False
     db_timeout_ms: int = 4000
     shutdown_grace_ms: int = 20000
     execution_retention_days: int = 30  # 0 keeps the history forever
@@ -172,6 +174,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "job_lease_timeout_ms": ("JOB_LEASE_TIMEOUT", _int),
     "response_body_limit": ("RESPONSE_BODY_LIMIT", _int),
     "max_request_bytes": ("MAX_REQUEST_BYTES", _int),
+    "trust_proxy": ("TRUST_PROXY", _bool),
     "db_timeout_ms": ("DB_TIMEOUT", _int),
     "shutdown_grace_ms": ("SHUTDOWN_GRACE", _int),
     "execution_retention_days": ("EXECUTION_RETENTION_DAYS", _int),

@@ -10,6 +10,7 @@ from scheduler_service.api.deadline import install_deadline
 from scheduler_service.api.errors import register_error_handlers
 from scheduler_service.api.jobs import jobs_api
 from scheduler_service.api.observability import observability_api
+from scheduler_service.api.openapi import openapi_api
 from scheduler_service.api.ratelimit import install_rate_limit
 from scheduler_service.logging_setup import install_access_log
 
@@ -27,4 +28,5 @@ def register_api(app: Flask) -> None:
     app.before_request(reject_oversize)
     app.register_blueprint(jobs_api)
     app.register_blueprint(observability_api)
+    app.register_blueprint(openapi_api)
     register_error_handlers(app)

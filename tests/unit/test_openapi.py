@@ -1,0 +1,165 @@
+"""``GET /api/openapi.json``: a valid OpenAPI 3.1 document that covers every route of the
+app, and whose response schemas accept what the API really answers."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate
+
+from scheduler_service import create_app
+from scheduler_service.config import Config
+
+UNDOCUMENTED_ENDPOINTS = {"static"}  # Flask's static files: the app ships none
+IGNORED_METHODS = {"HEAD", "OPTIONS"}  # answered by Flask itself for every route
+
+
+def spec_of(client: FlaskClient) -> dict[str, Any]:
+    answer = client.get("/api/openapi.json")
+    assert answer.status_code == 200
+    assert answer.mimetype == "application/json"
+    return answer.get_json()
+
+
+def openapi_path(rule: str) -> str:
+    """``/api/jobs/<job_id>`` -> ``/api/jobs/{jobId}``."""
+
+    def camel(match: re.Match[str]) -> str:
+        head, *rest = match.group(1).split("_")
+        return "{" + head + "".join(part.title() for part in rest) + "}"
+
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", camel, rule)
+
+
+def app_operations(app: Flask) -> set[tuple[str, str]]:
+    return {
+        (openapi_path(rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in UNDOCUMENTED_ENDPOINTS
+        for method in rule.methods or ()
+        if method not in IGNORED_METHODS
+    }
+
+
+def spec_operations(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (path, method)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in {"get", "put", "post", "delete", "patch"}
+    }
+
+
+def check_response(spec: dict[str, Any], path: str, method: str, answer: Any) -> None:
+    """The answer's status is documented for the operation and its body fits the schema."""
+    responses = spec["paths"][path][method]["responses"]
+    status = str(answer.status_code)
+    assert status in responses, f"{method.upper()} {path} answered undocumented {status}"
+    schema = responses[status]["content"]["application/json"]["schema"]
+    document = {**schema, "components": spec["components"]}
+    errors = list(OAS31Validator(document, format_checker=OAS31Validator.FORMAT_CHECKER)
+                  .iter_errors(answer.get_json()))  # fmt: skip
+    assert not errors, f"{method.upper()} {path} {status}: {[e.message for e in errors]}"
+
+
+def test_the_document_is_valid_openapi_3_1(client: FlaskClient) -> None:
+    spec = spec_of(client)
+    assert spec["openapi"].startswith("3.1")
+    validate(spec)
+
+
+def test_every_route_is_documented_and_nothing_else(app: Flask, client: FlaskClient) -> None:
+    assert spec_operations(spec_of(client)) == app_operations(app)
+
+
+def test_every_operation_documents_the_error_envelope(client: FlaskClient) -> None:
+    spec = spec_of(client)
+    for path, method in spec_operations(spec):
+        responses = spec["paths"][path][method]["responses"]
+        if not path.startswith("/api/"):
+            continue
+        assert "500" in responses, (path, method)
+        error = responses["500"]["content"]["application/json"]["schema"]
+        assert error == {"$ref": "#/components/schemas/ErrorEnvelope"}
+
+
+def test_request_bodies_and_query_parameters_come_from_the_schemas(client: FlaskClient) -> None:
+    spec = spec_of(client)
+    create = spec["paths"]["/api/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    assert create["schema"] == {"$ref": "#/components/schemas/JobCreate"}
+    job_create = spec["components"]["schemas"]["JobCreate"]
+    assert set(job_create["required"]) == {"schedule", "endpoint"}
+    assert job_create["additionalProperties"] is False  # unknown fields are a 400
+    assert job_create["properties"]["retryAttempts"] == {
+        "type": "integer", "minimum": 0, "maximum": 10
+    }  # fmt: skip
+    assert job_create["properties"]["headers"]["maxProperties"] == 50
+    assert spec["components"]["schemas"]["JobUpdate"]["minProperties"] == 1
+    listing = spec["paths"]["/api/jobs"]["get"]["parameters"]
+    maxima = {p["name"]: p["schema"].get("maximum") for p in listing}
+    assert maxima == {"page": 1_000_000_000, "limit": 100}
+
+
+def test_security_is_documented_only_when_keys_are_configured(
+    config: Config, mongo_db: Any, client: FlaskClient
+) -> None:
+    assert "securitySchemes" not in spec_of(client).get("components", {})
+    keyed = create_app(
+        config.with_overrides(api_keys=("k" * 32,)), database=mongo_db, start_scheduler=False
+    )
+    spec = spec_of(keyed.test_client())
+    validate(spec)
+    assert spec["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+    jobs = spec["paths"]["/api/jobs"]["get"]
+    assert jobs["security"] == [{"bearer": []}] and "401" in jobs["responses"]
+    health = spec["paths"]["/api/observability/health"]["get"]
+    assert "security" not in health and "401" not in health["responses"]
+
+
+@pytest.mark.parametrize("job", [
+    {"schedule": "*/5 * * * * *", "endpoint": "http://127.0.0.1:9/hook"},
+    {"schedule": "0 0 * * *", "endpoint": "https://example.com/x", "method": "get",
+     "headers": {"Authorization": "Bearer secret", "X-A": "b"}, "body": {"a": [1, None]},
+     "enabled": False, "retryAttempts": 0, "retryDelay": 0},
+])  # fmt: skip
+def test_real_answers_fit_the_document(client: FlaskClient, job: dict[str, Any]) -> None:
+    spec = spec_of(client)
+    created = client.post("/api/jobs", json=job)
+    check_response(spec, "/api/jobs", "post", created)
+    job_id = created.get_json()["data"]["jobId"]
+    item = "/api/jobs/{jobId}"
+    calls = [
+        ("/api/jobs", "get", "/api/jobs?page=1&limit=5"),
+        ("/api/jobs", "get", "/api/jobs?limit=0"),
+        ("/api/jobs", "post", "/api/jobs"),
+        (item, "get", f"/api/jobs/{job_id}"),
+        (item, "get", "/api/jobs/not-an-id"),
+        (item, "put", f"/api/jobs/{job_id}"),
+        (item + "/run", "post", f"/api/jobs/{job_id}/run"),
+        (item + "/executions", "get", f"/api/jobs/{job_id}/executions?limit=3"),
+        (item + "/executions", "get", "/api/jobs/ffffffffffffffffffffffff/executions"),
+        ("/api/observability/health", "get", "/api/observability/health"),
+        ("/api/observability/stats", "get", "/api/observability/stats"),
+        ("/api/observability/failures", "get", "/api/observability/failures?limit=x"),
+        (item, "delete", f"/api/jobs/{job_id}"),
+        (item, "delete", f"/api/jobs/{job_id}"),
+    ]
+    for path, method, url in calls:
+        kwargs: dict[str, Any] = {}
+        if method == "put":
+            kwargs["json"] = {"schedule": "@hourly", "enabled": True}
+        elif method == "post" and path == "/api/jobs":
+            kwargs["json"] = {"schedule": "0 0 0 30 2 *", "endpoint": "ftp://x", "extra": 1}
+        check_response(spec, path, method, client.open(url, method=method.upper(), **kwargs))
+    check_response(spec, "/api/jobs", "post", client.post("/api/jobs", data="x"))
+
+
+def test_the_document_is_built_once_per_app(app: Flask, client: FlaskClient) -> None:
+    first = spec_of(client)
+    assert spec_of(client) == first
+    assert app.extensions["openapi_spec"] is not None
