@@ -167,6 +167,16 @@ def delete_job(job_id: str) -> None:
     click.echo(f"deleted {job_id.lower()}")
 
 
+@jobs_cli.command("reencrypt")
+@_cli_errors
+def reencrypt_jobs() -> None:
+    """Re-encrypt stored header values with the first ENCRYPTION_KEY (key rotation)."""
+    service = get_runtime().job_service
+    if not service.cipher.enabled:
+        raise click.ClickException("ENCRYPTION_KEY is not set")
+    click.echo(f"re-encrypted the headers of {service.reencrypt()} jobs")
+
+
 @scheduler_cli.command("run")
 def run_scheduler() -> None:
     """Run the scheduler in the foreground until SIGINT or SIGTERM."""

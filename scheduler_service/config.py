@@ -41,6 +41,8 @@ class Config:
     log_format: str = "text"  # or "json": one JSON object per line
     # Bearer keys that may call the API (several, for rotation); none: the API is open.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    # Fernet keys for header values at rest; the first encrypts, all decrypt (rotation).
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     # API requests per key or client address (limits' syntax); "" (RATE_LIMIT=off): none.
     rate_limit: str = "600 per minute"
     # Where the counters live: memory:// per process; mongodb://... shared by all.
@@ -118,6 +120,15 @@ def _str(raw: str) -> str:
 MIN_API_KEY_LENGTH = 16
 
 
+def _fernet_keys(raw: str) -> tuple[str, ...]:
+    from scheduler_service.crypto import check_key
+
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    for key in keys:
+        check_key(key)
+    return keys
+
+
 def _keys(raw: str) -> tuple[str, ...]:
     keys = tuple(key.strip() for key in raw.split(",") if key.strip())
     if any(len(key) < MIN_API_KEY_LENGTH for key in keys):
@@ -181,12 +192,13 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "log_level": ("LOG_LEVEL", _str),
     "log_format": ("LOG_FORMAT", _log_format),
     "api_keys": ("API_KEYS", _keys),
+    "encryption_keys": ("ENCRYPTION_KEY", _fernet_keys),
     "rate_limit": ("RATE_LIMIT", _rate_limit),
     "rate_limit_storage_uri": ("RATE_LIMIT_STORAGE_URI", _limit_storage),
     "allow_private_targets": ("ALLOW_PRIVATE_TARGETS", _bool),
 }
 
-_SECRET_VARIABLES = {"API_KEYS", "RATE_LIMIT_STORAGE_URI"}
+_SECRET_VARIABLES = {"API_KEYS", "ENCRYPTION_KEY", "RATE_LIMIT_STORAGE_URI"}
 
 _RANGES: list[tuple[str, int, int]] = [
     ("port", 1, 65535),

@@ -8,6 +8,7 @@ single-document compare-and-set. See ``scheduler/claims.py`` for the claim proto
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +66,17 @@ class JobStore:
         return self.collection.find_one_and_update(
             {"_id": job_id}, update, return_document=ReturnDocument.AFTER
         )
+
+    def all_headers(self) -> Iterator[tuple[ObjectId, dict[str, str]]]:
+        for document in self.collection.find({}, projection=["headers"]):
+            yield document["_id"], document.get("headers") or {}
+
+    def replace_headers(self, job_id: ObjectId, old: dict[str, str], new: dict[str, str]) -> bool:
+        """Swap stored header values unless they changed meanwhile."""
+        result = self.collection.update_one(
+            {"_id": job_id, "headers": old}, {"$set": {"headers": new}}
+        )
+        return result.modified_count == 1
 
     def delete(self, job_id: ObjectId) -> bool:
         return self.collection.delete_one({"_id": job_id}).deleted_count == 1

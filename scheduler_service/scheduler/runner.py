@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from pymongo.errors import PyMongoError
 from scheduler_service import metrics
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
+from scheduler_service.crypto import DecryptionError, HeaderCipher
 from scheduler_service.logging_setup import redact_urls
 from scheduler_service.models.executions import DuplicateAttempt, ExecutionStore
 from scheduler_service.models.ticks import TickStore
@@ -46,6 +47,7 @@ class TickRunner:
     running: RunningAttempts
     stopping: threading.Event
     session_factory: Callable[[], Any] = default_session
+    cipher: HeaderCipher = field(default_factory=HeaderCipher)
 
     @property
     def lease(self) -> timedelta:
@@ -151,12 +153,17 @@ class TickRunner:
             self.running.track(entry["id"], job_id, scheduled_at, attempt, started),
             metrics.RUNNING_JOBS.track_inprogress(),
         ):
-            outcome = perform(self._request(job, entry), self.session_factory())
+            try:
+                request = self._request(job, entry)
+            except DecryptionError as exc:  # never sent: the headers cannot be read
+                outcome = AttemptOutcome(False, None, None, False, str(exc), False, 0)
+            else:
+                outcome = perform(request, self.session_factory())
             self._record(job, entry, execution_id, outcome)
 
     def _request(self, job: dict[str, Any], entry: dict[str, Any]) -> AttemptRequest:
         headers = outgoing_headers(
-            job.get("headers") or {},
+            self.cipher.open(job.get("headers") or {}),
             job_id=str(job["_id"]),
             scheduled_at=entry["scheduledAt"],
             attempt=entry["attempt"],

@@ -27,6 +27,7 @@ from pymongo.errors import PyMongoError
 from scheduler_service import metrics
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
+from scheduler_service.crypto import HeaderCipher
 from scheduler_service.models.executions import ExecutionStore
 from scheduler_service.models.ticks import TickStore
 from scheduler_service.scheduler.runner import TickRunner
@@ -66,6 +67,7 @@ class Scheduler:
             self.owner,
             self.running,
             self._stopping,
+            cipher=HeaderCipher(config.encryption_keys),
         )
 
     # -- lifecycle ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ from bson.errors import InvalidId
 from scheduler_service import cron
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
+from scheduler_service.crypto import HeaderCipher
 from scheduler_service.errors import InvalidInput, JobNotFound
 from scheduler_service.models.executions import ExecutionStore
 from scheduler_service.models.jobs import JobStore
@@ -44,6 +45,7 @@ class JobService:
         self.config = config
         self.clock = clock
         self.on_change = on_change  # wakes this process's scheduler so a near tick is not late
+        self.cipher = HeaderCipher(config.encryption_keys)
 
     def create(self, payload: Any) -> dict[str, Any]:
         fields = load_or_raise(JobCreateSchema(), payload)
@@ -62,9 +64,14 @@ class JobService:
             "inflight": [],
             "skippedTicks": 0,
         }
+        document["headers"] = self.cipher.seal(fields["headers"])
         created = self.jobs.add(document)
         self.on_change()
-        return created
+        return self._readable(created)
+
+    def _readable(self, document: dict[str, Any]) -> dict[str, Any]:
+        """The document with header values decrypted (responses then mask the secret ones)."""
+        return {**document, "headers": self.cipher.open_for_display(document.get("headers") or {})}
 
     def _check_endpoint(self, fields: dict[str, Any]) -> None:
         """Refuse an endpoint whose host is an IP literal or ``localhost`` that the SSRF
@@ -80,10 +87,11 @@ class JobService:
         document = self.jobs.get(parse_job_id(job_id))
         if document is None:
             raise JobNotFound(job_id)
-        return document
+        return self._readable(document)
 
     def page(self, page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-        return self.jobs.page(page, limit)
+        documents, total = self.jobs.page(page, limit)
+        return [self._readable(document) for document in documents], total
 
     def update(self, job_id: str, payload: Any) -> dict[str, Any]:
         """Partial update. A new schedule or re-enabling recomputes ``nextRunAt``;
@@ -102,11 +110,23 @@ class JobService:
         elif schedule != current["schedule"] or not current["enabled"]:
             changes["nextRunAt"] = cron.next_fire_time(schedule, now)
         changes["updatedAt"] = now
+        if "headers" in changes:
+            changes["headers"] = self.cipher.seal(changes["headers"])
         updated = self.jobs.update(oid, changes, cancel_waiting=not enabled)
         if updated is None:
             raise JobNotFound(job_id)
         self.on_change()
-        return updated
+        return self._readable(updated)
+
+    def reencrypt(self) -> int:
+        """Seal every job's header values with the first ``ENCRYPTION_KEY`` (key rotation,
+        or encrypting jobs stored before encryption was turned on); returns jobs changed."""
+        changed = 0
+        for job_id, headers in self.jobs.all_headers():
+            rotated = self.cipher.rotate(headers)
+            if rotated != headers and self.jobs.replace_headers(job_id, headers, rotated):
+                changed += 1
+        return changed
 
     def delete(self, job_id: str) -> None:
         """Deleting the document cancels its waiting ticks too; history stays for audit."""

@@ -1,0 +1,82 @@
+"""Optional encryption at rest of stored header values (Fernet, from ``cryptography``).
+
+With ``ENCRYPTION_KEY`` set, every header value of a job is stored as
+``enc:v1:<Fernet token>``; header names stay readable. The first key encrypts; every listed
+key decrypts, so keys are rotated by putting a new key first, running
+``flask --app wsgi jobs reencrypt``, then dropping the old key. Values stored before
+encryption was turned on are read as they are and sealed on the job's next update (or by
+``reencrypt``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+PREFIX = "enc:v1:"
+UNREADABLE = "<encrypted>"
+
+
+class DecryptionError(Exception):
+    """A stored value that no configured key opens (or no key is configured)."""
+
+
+class HeaderCipher:
+    def __init__(self, keys: tuple[str, ...] = ()) -> None:
+        self._fernet = MultiFernet([Fernet(key) for key in keys]) if keys else None
+
+    @property
+    def enabled(self) -> bool:
+        return self._fernet is not None
+
+    def seal(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """Headers as they are to be stored."""
+        if self._fernet is None:
+            return dict(headers)
+        fernet = self._fernet
+        return {
+            name: value if value.startswith(PREFIX)
+            else PREFIX + fernet.encrypt(value.encode()).decode()
+            for name, value in headers.items()
+        }
+
+    def open(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """Headers as they are to be sent (and, masked, shown)."""
+        return {name: self._open_value(value) for name, value in headers.items()}
+
+    def open_for_display(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """Like ``open``, but a value no key opens shows as ``<encrypted>`` instead of failing."""
+        shown = {}
+        for name, value in headers.items():
+            try:
+                shown[name] = self._open_value(value)
+            except DecryptionError:
+                shown[name] = UNREADABLE
+        return shown
+
+    def rotate(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """Re-encrypt every value with the first key."""
+        return self.seal(self.open(headers))
+
+    def _open_value(self, value: str) -> str:
+        if not value.startswith(PREFIX):
+            return value
+        if self._fernet is None:
+            raise DecryptionError("header values are encrypted but ENCRYPTION_KEY is not set")
+        try:
+            return self._fernet.decrypt(value[len(PREFIX):].encode()).decode()
+        except InvalidToken:
+            raise DecryptionError("no key in ENCRYPTION_KEY opens a stored header value") from None
+
+
+def check_key(key: str) -> None:
+    """Raise ValueError unless ``key`` is a Fernet key (32 url-safe base64-encoded bytes)."""
+    try:
+        Fernet(key)
+    except (ValueError, TypeError):
+        raise ValueError(
+            "each key must be a Fernet key: 32 url-safe base64-encoded bytes "
+            "(make one with: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')"
+        ) from None

@@ -1,0 +1,83 @@
+"""Encryption at rest of header values: stored sealed, sent and shown (masked) in clear."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+from pymongo.database import Database
+
+from scheduler_service import create_app
+from scheduler_service.clock import FixedClock
+from scheduler_service.config import Config
+from scheduler_service.crypto import PREFIX, UNREADABLE, DecryptionError, HeaderCipher
+from scheduler_service.errors import ConfigError
+
+OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+JOB = {
+    "schedule": "0 */5 * * * *",
+    "endpoint": "https://example.com/hook",
+    "headers": {"Authorization": "Bearer s3cret-token", "X-Plain": "visible"},
+}
+
+
+def make_app(db: Database, clock: FixedClock, keys: tuple[str, ...]) -> Flask:
+    config = Config(scheduler_enabled=False, execution_retention_days=0, encryption_keys=keys,
+                    rate_limit="off")
+    return create_app(config, database=db, clock=clock, start_scheduler=False)
+
+
+def test_values_are_sealed_at_rest_and_readable_through_the_api(
+    mongo_db: Database, clock: FixedClock
+) -> None:
+    client = make_app(mongo_db, clock, (OLD,)).test_client()
+    created = client.post("/api/jobs", json=JOB).get_json()["data"]
+    assert created["headers"] == {"Authorization": "Bearer ***", "X-Plain": "visible"}
+    stored = mongo_db.jobs.find_one()["headers"]
+    assert set(stored) == {"Authorization", "X-Plain"}
+    assert all(value.startswith(PREFIX) for value in stored.values())
+    assert "s3cret-token" not in str(stored) and "visible" not in str(stored)
+    assert HeaderCipher((OLD,)).open(stored) == JOB["headers"]
+    updated = client.put(f"/api/jobs/{created['jobId']}", json={"headers": {"X-New": "n"}})
+    assert updated.get_json()["data"]["headers"] == {"X-New": "n"}
+    assert mongo_db.jobs.find_one()["headers"]["X-New"].startswith(PREFIX)
+
+
+def test_rotation_with_reencrypt(mongo_db: Database, clock: FixedClock) -> None:
+    make_app(mongo_db, clock, (OLD,)).test_client().post("/api/jobs", json=JOB)
+    rotated_app = make_app(mongo_db, clock, (NEW, OLD))
+    result = rotated_app.test_cli_runner().invoke(args=["jobs", "reencrypt"])
+    assert result.exit_code == 0, result.output
+    assert "re-encrypted the headers of 1 jobs" in result.output
+    stored = mongo_db.jobs.find_one()["headers"]
+    assert HeaderCipher((NEW,)).open(stored) == JOB["headers"]
+    with pytest.raises(DecryptionError):
+        HeaderCipher((OLD,)).open(stored)
+
+
+def test_plaintext_jobs_from_before_are_read_and_sealed_by_reencrypt(
+    mongo_db: Database, clock: FixedClock
+) -> None:
+    make_app(mongo_db, clock, ()).test_client().post("/api/jobs", json=JOB)
+    assert mongo_db.jobs.find_one()["headers"] == JOB["headers"]
+    app = make_app(mongo_db, clock, (NEW,))
+    listed = app.test_client().get("/api/jobs").get_json()["data"]
+    assert listed[0]["headers"]["X-Plain"] == "visible"
+    app.test_cli_runner().invoke(args=["jobs", "reencrypt"])
+    assert all(v.startswith(PREFIX) for v in mongo_db.jobs.find_one()["headers"].values())
+
+
+def test_unreadable_values_show_as_encrypted_and_never_send() -> None:
+    sealed = HeaderCipher((OLD,)).seal({"X-Plain": "visible"})
+    assert HeaderCipher((NEW,)).open_for_display(sealed) == {"X-Plain": UNREADABLE}
+    with pytest.raises(DecryptionError, match="ENCRYPTION_KEY is not set"):
+        HeaderCipher().open(sealed)
+
+
+def test_bad_keys_stop_start_up_without_echoing_them() -> None:
+    with pytest.raises(ConfigError) as info:
+        Config.from_env({"ENCRYPTION_KEY": "not-a-fernet-key"})
+    assert str(info.value).startswith("ENCRYPTION_KEY:")
+    assert "not-a-fernet-key" not in str(info.value)
+    assert Config.from_env({"ENCRYPTION_KEY": f"{NEW},{OLD}"}).encryption_keys == (NEW, OLD)
+    assert NEW not in repr(Config(encryption_keys=(NEW,)))
