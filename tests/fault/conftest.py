@@ -1,0 +1,68 @@
+"""Fixtures of the fault tests: real service processes on the session's wire server.
+
+A *fleet* is what most tests need: one API process (gunicorn, scheduler disabled) through
+which jobs are created and run, and two scheduler instances, either ``flask scheduler run``
+processes ("cli") or gunicorn instances with one worker each ("gunicorn").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.http_target import HttpTarget
+from tests.support.processes import ProcessGroup, ServiceProcess, service_env
+
+
+@pytest.fixture
+def group(tmp_path: Path) -> Iterator[ProcessGroup]:
+    """The test's processes; all killed in teardown, and their log tails printed."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with ProcessGroup(logs) as processes:
+        yield processes
+
+
+@pytest.fixture
+def target() -> Iterator[HttpTarget]:
+    with HttpTarget() as server:
+        yield server
+
+
+@dataclass
+class Fleet:
+    api: ServiceProcess
+    schedulers: list[ServiceProcess]
+    group: ProcessGroup
+
+    @property
+    def url(self) -> str:
+        return self.api.base_url
+
+    def holder_of(self, owner: str) -> ServiceProcess:
+        return self.group.holder_of(owner)
+
+
+FleetFactory = Callable[..., Fleet]
+
+
+@pytest.fixture
+def start_fleet(wire_uri: str, group: ProcessGroup) -> FleetFactory:
+    # wire_uri first: set up before the processes, so torn down (dropped) after they are dead
+    def start(kind: str = "cli", schedulers: int = 2, **settings: str | int) -> Fleet:
+        api = group.gunicorn("api", service_env(wire_uri, SCHEDULER_ENABLED="false"))
+        env = service_env(wire_uri, **settings)
+        started = []
+        for number in range(1, schedulers + 1):
+            name = f"scheduler-{number}"
+            if kind == "cli":
+                started.append(group.scheduler(name, env))
+            else:
+                started.append(group.gunicorn(name, env, workers=1))
+        group.wait_ready()
+        return Fleet(api, started, group)
+
+    return start

@@ -1,0 +1,341 @@
+"""Real service processes for fault tests: start, wait for readiness, signal, kill, clean up.
+
+    with ProcessGroup(tmp_path) as group:
+        api = group.gunicorn("api", service_env(uri, SCHEDULER_ENABLED="false"))
+        worker = group.scheduler("a", service_env(uri))
+        group.wait_ready()
+        ...
+        worker.kill()  # SIGKILL
+
+Every process is started in its own session (its own process group), with stdout and
+stderr captured to files; ``ProcessGroup.close()`` kills each group that is still alive
+(SIGCONT first, for a process a test stopped), waits for it, and prints the tail of every
+log, which pytest shows for a failing test. All traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+
+from scheduler_service.config import _VARIABLES as _CONFIG_VARIABLES
+from tests.support.waiting import wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Settings the tests pass explicitly: the caller's environment must not leak into them
+# (every variable the service reads, plus gunicorn's and flask's).
+_SERVICE_VARIABLES = {variable for variable, _ in _CONFIG_VARIABLES.values()} | {
+    "BIND", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_GRACEFUL_TIMEOUT", "FLASK_APP",
+    "FLASK_DEBUG",
+}  # fmt: skip
+
+# Short settings so a fault suite runs in minutes; tests override what they need.
+FAST_SETTINGS = {
+    "SCHEDULER_POLL_INTERVAL": "300",
+    "JOB_LEASE_TIMEOUT": "3000",
+    "JOB_TIMEOUT": "10000",
+    "SHUTDOWN_GRACE": "8000",
+    "MAX_CONCURRENT_JOBS": "8",
+    "JOB_RETRY_ATTEMPTS": "0",
+    "JOB_RETRY_DELAY": "1000",
+    "LOG_LEVEL": "INFO",
+    "ALLOW_PRIVATE_TARGETS": "true",  # the targets listen on 127.0.0.1
+}
+
+STARTED_LINE = re.compile(r"scheduler (\S+) started")
+CLI_READY_LINE = "scheduler running; press Ctrl+C to stop"
+LOG_TAIL_LINES = 150
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service_env(mongodb_uri: str, **settings: str | int) -> dict[str, str]:
+    """The environment of a service process: FAST_SETTINGS, then ``settings``."""
+    env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
+    env.update(FAST_SETTINGS)
+    env.update({key: str(value) for key, value in settings.items()})
+    env["MONGODB_URI"] = mongodb_uri
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def owner_pid(owner: str) -> int:
+    """The pid in a scheduler owner id ``host:pid:suffix``."""
+    return int(owner.split(":")[-2])
+
+
+def child_pids(pid: int) -> list[int]:
+    """Live children of ``pid`` (gunicorn's workers), from /proc."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(entry.name))
+    return sorted(children)
+
+
+def rss_kib(pid: int) -> int | None:
+    """Resident set size of ``pid`` in KiB, or None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    kind: str  # "scheduler" (flask scheduler run), "gunicorn", "secantus", "target", ...
+    popen: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+    port: int | None = None
+    workers: int = 0  # gunicorn: expected workers; 0 elsewhere
+    scheduler_enabled: bool = True
+    scheduler_logged: bool = True  # its "scheduler ... started" line is logged (LOG_LEVEL)
+    _files: list[IO[bytes]] = field(default_factory=list, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def base_url(self) -> str:
+        assert self.port is not None, f"{self.name} serves no HTTP"
+        return f"http://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def worker_pids(self) -> list[int]:
+        """The pids whose scheduler may hold claims: gunicorn's workers, or the process."""
+        return child_pids(self.pid) if self.kind == "gunicorn" else [self.pid]
+
+    def owns(self, pid: int) -> bool:
+        return pid == self.pid or pid in self.worker_pids()
+
+    def log_text(self) -> str:
+        parts = []
+        for path in (self.stdout_path, self.stderr_path):
+            with contextlib.suppress(OSError):
+                parts.append(path.read_text(errors="replace"))
+        return "\n".join(parts)
+
+    def log_count(self, pattern: str | re.Pattern[str]) -> int:
+        return len(re.findall(pattern, self.log_text()))
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to this process only (not its children)."""
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL this process only (a gunicorn master's workers notice and exit)."""
+        self.signal(signal.SIGKILL)
+        self.popen.wait(10)
+
+    def kill_scheduler(self, pid: int) -> None:
+        """SIGKILL the process running the scheduler with ``pid``: the process itself, or
+        one gunicorn worker (whose master then boots a fresh one)."""
+        assert self.owns(pid), f"{pid} is not {self.name} or one of its workers"
+        if pid == self.pid:
+            self.kill()
+            return
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: pid not in self.worker_pids(), 10, message=f"worker {pid} to die")
+
+    def wait_exit(self, timeout_s: float) -> int:
+        return self.popen.wait(timeout_s)
+
+    # readiness
+
+    def is_ready(self) -> bool:
+        if not self.alive():
+            raise AssertionError(
+                f"{self.name} exited with {self.popen.returncode} during start-up:\n"
+                + self.log_text()[-4000:]
+            )
+        if self.kind == "scheduler":
+            log = self.log_text()
+            return CLI_READY_LINE in log and (
+                not self.scheduler_logged or bool(STARTED_LINE.search(log))
+            )
+        if self.kind != "gunicorn":
+            return _accepts(self.port)
+        # gunicorn: every worker's scheduler started (if enabled and logged at this level),
+        # and the API answers, with a running scheduler if enabled
+        if self.scheduler_logged and self.log_count(STARTED_LINE) < self.workers:
+            return False
+        try:
+            answer = requests.get(f"{self.base_url}/api/observability/health", timeout=2)
+        except requests.RequestException:
+            return False
+        running = answer.json().get("scheduler", {}).get("isRunning")
+        return answer.status_code == 200 and running == self.scheduler_enabled
+
+    # teardown
+
+    def close(self) -> None:
+        """Kill the whole process group if anything of it lives, wait, close the logs."""
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, sig)  # our own session: pgid == pid
+        self.popen.wait(10)  # SIGKILL cannot be ignored
+        for handle in self._files:
+            handle.close()
+        self._files.clear()
+
+    def print_log_tail(self) -> None:
+        lines = self.log_text().splitlines()
+        print(f"===== {self.name} ({self.kind}, pid {self.pid}, exit {self.popen.returncode}) "
+              f"last {min(len(lines), LOG_TAIL_LINES)} of {len(lines)} log lines =====")
+        print("\n".join(lines[-LOG_TAIL_LINES:]))
+
+
+def _logs_info(env: Mapping[str, str]) -> bool:
+    return env.get("LOG_LEVEL", "INFO").upper() in ("INFO", "DEBUG")
+
+
+def _accepts(port: int | None) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", int(port or 0)), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class ProcessGroup:
+    """The processes one test starts; ``close()`` (or leaving the ``with``) ends them all."""
+
+    def __init__(self, log_dir: Path, *, print_logs: bool = True) -> None:
+        self.log_dir = log_dir
+        self.print_logs = print_logs
+        self.processes: list[ServiceProcess] = []
+
+    def __enter__(self) -> ProcessGroup:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            for process in reversed(self.processes):
+                try:
+                    process.close()
+                except Exception as exc:  # keep ending the others
+                    print(f"could not end {process.name} (pid {process.pid}): {exc!r}")
+        finally:
+            for process in self.processes if self.print_logs else ():
+                process.print_log_tail()
+
+    def start(
+        self, name: str, kind: str, command: list[str], env: Mapping[str, str], **extra: Any
+    ) -> ServiceProcess:
+        """Any command; ``kind`` other than "scheduler" and "gunicorn" is ready once it
+        accepts connections on ``port``."""
+        stdout_path = self.log_dir / f"{name}.out.log"
+        stderr_path = self.log_dir / f"{name}.err.log"
+        out, err = stdout_path.open("wb"), stderr_path.open("wb")
+        try:
+            popen = subprocess.Popen(
+                command, cwd=REPO_ROOT, env=dict(env), stdout=out, stderr=err,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        except BaseException:
+            out.close()
+            err.close()
+            raise
+        process = ServiceProcess(name, kind, popen, stdout_path, stderr_path, **extra)
+        process._files += [out, err]
+        self.processes.append(process)
+        return process
+
+    def scheduler(self, name: str, env: Mapping[str, str]) -> ServiceProcess:
+        """``python -m flask --app wsgi scheduler run``: the scheduler alone, no HTTP API."""
+        command = [sys.executable, "-m", "flask", "--app", "wsgi", "scheduler", "run"]
+        logged = _logs_info(env)
+        return self.start(name, "scheduler", command, env, scheduler_logged=logged)
+
+    def gunicorn(self, name: str, env: Mapping[str, str], workers: int = 1) -> ServiceProcess:
+        """gunicorn with ``deploy/gunicorn.conf.py`` on a free port of 127.0.0.1."""
+        port = free_port()
+        env = {**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)}
+        command = [
+            sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
+            # several instances on one machine: gunicorn's default control socket is shared
+            "--no-control-socket", "wsgi:app",
+        ]  # fmt: skip
+        enabled = env.get("SCHEDULER_ENABLED", "true").lower() not in ("0", "false", "no", "off")
+        logged = enabled and _logs_info(env)
+        return self.start(
+            name, "gunicorn", command, env, port=port, workers=workers, scheduler_enabled=enabled,
+            scheduler_logged=logged,
+        )
+
+    def secantus(self, name: str, storage: Path) -> tuple[ServiceProcess, str]:
+        """A dedicated SecantusDB server; returns it and a MONGODB_URI for it."""
+        port = free_port()
+        command = [
+            sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+            "--storage-path", str(storage), "--log-level", "WARNING",
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
+        process = self.start(name, "secantus", command, env, port=port)
+        uri = f"mongodb://127.0.0.1:{port}/job_scheduler?retryWrites=false&directConnection=true"
+        return process, uri
+
+    def wait_ready(self, timeout_s: float = 30) -> None:
+        """Wait until every process started so far is ready (fails fast if one exits)."""
+        for process in self.processes:
+            wait_until(process.is_ready, timeout_s, interval_s=0.05,
+                       message=f"{process.name} to be ready")  # fmt: skip
+
+    def holder_of(self, owner: str) -> ServiceProcess:
+        """The process (or gunicorn instance) whose scheduler has the owner id ``owner``."""
+        pid = owner_pid(owner)
+        for process in self.processes:
+            if process.kind in ("scheduler", "gunicorn") and process.owns(pid):
+                return process
+        raise AssertionError(f"no process of this test owns {owner!r}")
+
+
+def api(base_url: str, method: str, path: str, timeout_s: float = 10, **kwargs: Any) -> Any:
+    """One API call; returns the ``requests`` response."""
+    return requests.request(method, f"{base_url}{path}", timeout=timeout_s, **kwargs)
+
+
+def create_job(base_url: str, **fields: Any) -> str:
+    answer = api(base_url, "POST", "/api/jobs", json=fields)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["data"]["jobId"])
+
+
+def elapsed_since(start: float) -> float:
+    return time.monotonic() - start
