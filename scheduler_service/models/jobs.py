@@ -54,7 +54,9 @@ class JobStore:
             .skip((page - 1) * limit)
             .limit(limit)
         )
-        return list(cursor), self.collection.count_documents({})
+        # The metadata count: exact for an unfiltered collection, and O(1) where
+        # count_documents scans every job.
+        return list(cursor), self.collection.estimated_document_count()
 
     def update(
         self, job_id: ObjectId, changes: dict[str, Any], *, cancel_waiting: bool = False
@@ -83,7 +85,7 @@ class JobStore:
 
     def counts(self) -> dict[str, int]:
         return {
-            "total": self.collection.count_documents({}),
+            "total": self.collection.estimated_document_count(),
             "enabled": self.collection.count_documents({"enabled": True}),
         }
 
