@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, OperationFailure
 
 INDEXES = [
     # The seed's three indexes.
@@ -31,6 +31,24 @@ RETENTION_INDEX = "startedAt_-1"
 
 class DuplicateAttempt(Exception):
     """Another process already recorded this attempt of this tick."""
+
+
+def running_document(
+    job_id: ObjectId, scheduled_at: datetime, attempt: int, started_at: datetime
+) -> dict[str, Any]:
+    return {
+        "_id": ObjectId(),
+        "jobId": job_id,
+        "status": "running",
+        "startedAt": started_at,
+        "completedAt": None,
+        "duration": None,
+        "responseCode": None,
+        "responseBody": None,
+        "errorMessage": None,
+        "attempt": attempt,
+        "scheduledAt": scheduled_at,
+    }
 
 
 class ExecutionStore:
@@ -71,26 +89,40 @@ class ExecutionStore:
         self, job_id: ObjectId, scheduled_at: datetime, attempt: int, started_at: datetime
     ) -> ObjectId:
         """Record an attempt as ``running`` before its request is sent."""
-        document = {
-            "jobId": job_id,
-            "status": "running",
-            "startedAt": started_at,
-            "completedAt": None,
-            "duration": None,
-            "responseCode": None,
-            "responseBody": None,
-            "errorMessage": None,
-            "attempt": attempt,
-            "scheduledAt": scheduled_at,
-        }
+        result = self.start_many([(job_id, scheduled_at, attempt, started_at)])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def start_many(
+        self, attempts: list[tuple[ObjectId, datetime, int, datetime]]
+    ) -> list[ObjectId | BaseException]:
+        """Record several attempts as ``running`` in one round trip; per attempt, its id or
+        the error for it (``DuplicateAttempt`` when another process recorded it first)."""
+        documents = [running_document(*attempt) for attempt in attempts]
         try:
-            return self.collection.insert_one(document).inserted_id
-        except DuplicateKeyError:
-            raise DuplicateAttempt(f"{job_id}/{scheduled_at.isoformat()}/{attempt}") from None
+            self.collection.insert_many(documents, ordered=False)
+        except BulkWriteError as err:
+            failed: dict[int, BaseException] = {}
+            for error in err.details.get("writeErrors", []):
+                document = documents[error["index"]]
+                failed[error["index"]] = (
+                    DuplicateAttempt(f"{document['jobId']}/{document['attempt']}")
+                    if error.get("code") == 11000
+                    else OperationFailure(error.get("errmsg", "write failed"), error.get("code"))
+                )
+            return [failed.get(i, document["_id"]) for i, document in enumerate(documents)]
+        return [document["_id"] for document in documents]
 
     def finish(self, execution_id: ObjectId, result: dict[str, Any]) -> None:
         """Close an attempt with its status, completedAt, duration, response and error."""
         self.collection.update_one({"_id": execution_id}, {"$set": result})
+
+    def finish_many(self, results: list[tuple[ObjectId, dict[str, Any]]]) -> list[None]:
+        """Close several attempts in one round trip."""
+        requests = [UpdateOne({"_id": oid}, {"$set": result}) for oid, result in results]
+        self.collection.bulk_write(requests, ordered=False)
+        return [None] * len(results)
 
     def close_orphan(
         self, job_id: ObjectId, scheduled_at: datetime, attempt: int, completed_at: datetime,

@@ -14,7 +14,7 @@ dropped) raises, and the caller treats it as lost.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -41,7 +41,7 @@ JOB_FIELDS = [
 ]
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def as_seen(job: dict[str, Any]) -> dict[str, Any]:
@@ -67,6 +67,7 @@ class TickStore:
             )
             .sort("nextRunAt", ASCENDING)
             .limit(limit)
+            .batch_size(limit)
         )
         return list(cursor)
 
@@ -168,6 +169,14 @@ class TickStore:
     def drop_entry(self, job_id: ObjectId, entry_id: ObjectId) -> None:
         """The tick is settled (success, last failure, or given up): forget it."""
         self.collection.update_one({"_id": job_id}, {"$pull": {"inflight": {"id": entry_id}}})
+
+    def drop_entries(self, entries: list[tuple[ObjectId, ObjectId]]) -> list[None]:
+        """``drop_entry`` for several ticks in one round trip (entry ids are unique)."""
+        self.collection.update_many(
+            {"_id": {"$in": list({job_id for job_id, _ in entries})}},
+            {"$pull": {"inflight": {"id": {"$in": [entry_id for _, entry_id in entries]}}}},
+        )
+        return [None] * len(entries)
 
     def renew_leases(
         self, owned: list[tuple[ObjectId, ObjectId]], owner: str, until: datetime

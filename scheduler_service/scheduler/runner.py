@@ -26,6 +26,7 @@ from scheduler_service.models.ticks import TickStore
 from scheduler_service.scheduler.attempt import AttemptOutcome, AttemptRequest, perform
 from scheduler_service.scheduler.attempt import thread_session as default_session
 from scheduler_service.scheduler.backoff import retry_delay_ms, should_retry
+from scheduler_service.scheduler.batched_writes import BatchedWrites, DirectWrites
 from scheduler_service.scheduler.durable import durable
 from scheduler_service.scheduler.payload import outgoing_headers, render_body
 from scheduler_service.scheduler.planning import plan_tick
@@ -48,6 +49,11 @@ class TickRunner:
     stopping: threading.Event
     session_factory: Callable[[], Any] = default_session
     cipher: HeaderCipher = field(default_factory=HeaderCipher)
+    writes: BatchedWrites | DirectWrites | None = None
+
+    def __post_init__(self) -> None:
+        if self.writes is None:
+            self.writes = DirectWrites(self.executions, self.ticks)
 
     @property
     def lease(self) -> timedelta:
@@ -138,7 +144,7 @@ class TickRunner:
         job_id, scheduled_at, attempt = job["_id"], entry["scheduledAt"], entry["attempt"]
         started = self.clock.now()
         try:
-            execution_id = self.executions.start(job_id, scheduled_at, attempt, started)
+            execution_id = self.writes.start(job_id, scheduled_at, attempt, started)
         except DuplicateAttempt:
             log.warning(
                 "job %s: attempt %d of tick %s already recorded elsewhere",
@@ -194,7 +200,7 @@ class TickRunner:
             "responseBody": outcome.response_body,
             "errorMessage": outcome.error_message,
         }
-        durable(lambda: self.executions.finish(execution_id, result), self.stopping)
+        durable(lambda: self.writes.finish(execution_id, result), self.stopping)
         metrics.record_attempt(result["status"], outcome.duration_ms)
         log.info(
             "job %s tick %s attempt %d: %s in %d ms",
@@ -226,4 +232,4 @@ class TickRunner:
                 self.stopping,
             ):
                 return
-        durable(lambda: self.ticks.drop_entry(job["_id"], entry["id"]), self.stopping)
+        durable(lambda: self.writes.drop_entry(job["_id"], entry["id"]), self.stopping)

@@ -30,6 +30,7 @@ from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.models.executions import ExecutionStore
 from scheduler_service.models.ticks import TickStore
+from scheduler_service.scheduler.batched_writes import BatchedWrites
 from scheduler_service.scheduler.runner import TickRunner
 from scheduler_service.scheduler.running import RunningAttempts
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
@@ -52,22 +53,26 @@ class Scheduler:
         self.owner = owner or make_owner_id()
         self.ticks = TickStore(database)
         self.running = RunningAttempts()
-        self.batch = max(100, 4 * config.max_concurrent_jobs)
+        # Ticks fetched per poll. Large, because SecantusDB reads and sorts every due job
+        # whatever the limit (MongoDB walks the {enabled, nextRunAt} index and stops).
+        self.batch = max(2000, 16 * config.max_concurrent_jobs)
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._queue = TimerQueue(clock.now)
         self._slots = threading.BoundedSemaphore(config.max_concurrent_jobs)
         self._pool = ThreadPoolExecutor(config.max_concurrent_jobs, thread_name_prefix="job")
         self._threads: list[threading.Thread] = []
+        executions = ExecutionStore(database)
         self.runner = TickRunner(
             self.ticks,
-            ExecutionStore(database),
+            executions,
             config,
             clock,
             self.owner,
             self.running,
             self._stopping,
             cipher=HeaderCipher(config.encryption_keys),
+            writes=BatchedWrites(executions, self.ticks),
         )
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -105,6 +110,7 @@ class Scheduler:
                 grace,
             )
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.runner.writes.close()
         log.info("scheduler %s stopped (%d queued ticks left unclaimed)", self.owner, len(dropped))
 
     def wake(self) -> None:

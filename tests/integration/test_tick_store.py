@@ -175,3 +175,26 @@ def test_drop_entry_and_renew_leases(store_db: Database) -> None:
     assert {e["owner"]: e["dueAt"] for e in stored} == {"a": later, "b": T0 + LEASE}
     ticks.drop_entry(job["_id"], mine["id"])
     assert [e["owner"] for e in store_db.jobs.find_one({"_id": job["_id"]})["inflight"]] == ["b"]
+
+
+def test_batched_starts_report_duplicates_per_attempt(wire_db: Database) -> None:
+    from scheduler_service.models.executions import DuplicateAttempt, ExecutionStore
+
+    store = ExecutionStore(wire_db)
+    store.ensure_indexes()
+    job_id = ObjectId()
+    store.start(job_id, T0, 1, T0)
+    results = store.start_many([(job_id, T0, 1, T0), (job_id, T0, 2, T0)])
+    assert isinstance(results[0], DuplicateAttempt)
+    assert isinstance(results[1], ObjectId)
+    store.finish_many([(results[1], {"status": "success"})])
+    assert wire_db.job_executions.find_one({"_id": results[1]})["status"] == "success"
+
+
+def test_batched_release_drops_only_the_named_entries(store_db: Database) -> None:
+    a, b, c = running_entry("x"), running_entry("x"), running_entry("x")
+    job1 = make_job(store_db, inflight=[a, b])
+    job2 = make_job(store_db, inflight=[c])
+    TickStore(store_db).drop_entries([(job1["_id"], a["id"]), (job2["_id"], c["id"])])
+    assert [e["id"] for e in store_db.jobs.find_one({"_id": job1["_id"]})["inflight"]] == [b["id"]]
+    assert store_db.jobs.find_one({"_id": job2["_id"]})["inflight"] == []
