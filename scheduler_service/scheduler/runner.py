@@ -87,7 +87,7 @@ class TickRunner:
             self._execute(job, entry)
         elif (
             forbid
-            and job.get("inflight") is not None
+            and job.get("inflight")  # busy when polled: the overlap rule may have refused it
             and self.ticks.skip_tick(job, plan.following, only_if_busy=True)
         ):
             metrics.record_skipped("overlap")
