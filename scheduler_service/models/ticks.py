@@ -93,17 +93,55 @@ class TickStore:
         forbid_overlap: bool,
         started_at: datetime,
     ) -> bool:
-        """Take the job's scheduled tick ``job["nextRunAt"]``: advance ``nextRunAt`` to
-        ``following`` and record ``entry`` as running, in one write that holds only if the job
-        is still as seen (same ``nextRunAt``, same definition, still enabled)."""
-        query = as_seen(job)
+        """``claim_ticks`` for one job."""
+        won = self.claim_ticks(
+            [job], entry, following, forbid_overlap=forbid_overlap, started_at=started_at
+        )
+        return job["_id"] in won
+
+    def claim_ticks(
+        self,
+        jobs: list[dict[str, Any]],
+        entry: dict[str, Any],
+        following: datetime | None,
+        *,
+        forbid_overlap: bool,
+        started_at: datetime,
+    ) -> set[ObjectId]:
+        """Take the scheduled tick of jobs that share it (same ``nextRunAt``, same next one):
+        advance ``nextRunAt`` to ``following`` and record ``entry`` as running, in one write
+        that holds, job by job, only while the job is as seen (same ``nextRunAt``, same
+        definition, still enabled). Returns the ids of the jobs won.
+
+        The jobs share ``entry`` (and so its id): an entry is always named together with its
+        job. When not all were won, one read of the entry's owner tells which were.
+        """
+        seen = jobs[0]["nextRunAt"]
+        query: dict[str, Any] = {
+            "_id": {"$in": [job["_id"] for job in jobs]},
+            "$or": [{"_id": job["_id"], "updatedAt": job["updatedAt"]} for job in jobs],
+            "enabled": True,
+            "nextRunAt": seen,
+        }
         if forbid_overlap:
             query["inflight.0"] = {"$exists": False}
         update = {
             "$set": {"nextRunAt": following, "lastRunAt": started_at},
             "$push": {"inflight": entry},
         }
-        return self.collection.update_one(query, update).modified_count == 1
+        modified = self.collection.update_many(query, update).modified_count
+        if modified == len(jobs):
+            return {job["_id"] for job in jobs}
+        if modified == 0:
+            return set()
+        won = self.collection.find(
+            {
+                "_id": {"$in": [job["_id"] for job in jobs]},
+                "inflight": {"$elemMatch": {"id": entry["id"], "owner": entry["owner"]}},
+            },
+            projection=["_id"],
+        )
+        return {document["_id"] for document in won}
 
     def skip_tick(
         self,
@@ -171,11 +209,15 @@ class TickStore:
         self.collection.update_one({"_id": job_id}, {"$pull": {"inflight": {"id": entry_id}}})
 
     def drop_entries(self, entries: list[tuple[ObjectId, ObjectId]]) -> list[None]:
-        """``drop_entry`` for several ticks in one round trip (entry ids are unique)."""
-        self.collection.update_many(
-            {"_id": {"$in": list({job_id for job_id, _ in entries})}},
-            {"$pull": {"inflight": {"id": {"$in": [entry_id for _, entry_id in entries]}}}},
-        )
+        """``drop_entry`` for several ticks: one write per entry id (ticks claimed together
+        share one), each naming exactly the jobs it belongs to."""
+        jobs_by_entry: dict[ObjectId, list[ObjectId]] = {}
+        for job_id, entry_id in entries:
+            jobs_by_entry.setdefault(entry_id, []).append(job_id)
+        for entry_id, job_ids in jobs_by_entry.items():
+            self.collection.update_many(
+                {"_id": {"$in": job_ids}}, {"$pull": {"inflight": {"id": entry_id}}}
+            )
         return [None] * len(entries)
 
     def renew_leases(

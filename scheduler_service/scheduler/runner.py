@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +36,8 @@ from scheduler_service.scheduler.timer_queue import Candidate
 
 log = logging.getLogger(__name__)
 
+CLAIM_BATCH = 200  # jobs claimed in one write at most
+
 ORPHAN_MESSAGE = "attempt abandoned: the process running it stopped before recording a result"
 
 
@@ -60,41 +63,75 @@ class TickRunner:
         return timedelta(milliseconds=self.config.job_lease_timeout_ms)
 
     def run(self, candidate: Candidate) -> None:
-        try:
+        """Claim and run one candidate (a waiting or orphaned entry, or a scheduled tick)."""
+        with self._guard(candidate.job):
             if candidate.entry is None:
-                self._run_scheduled(candidate.job)
+                for job, entry in self.claim_scheduled([candidate.job]):
+                    self._execute(job, entry)
             else:
                 self._run_entry(candidate.job, candidate.entry)
+
+    def run_claimed(self, job: dict[str, Any], entry: dict[str, Any]) -> None:
+        """Run a tick won by ``claim_scheduled``."""
+        with self._guard(job):
+            self._execute(job, entry)
+
+    @contextmanager
+    def _guard(self, job: dict[str, Any]) -> Iterator[None]:
+        try:
+            yield
         except PyMongoError as exc:  # an unknown claim outcome counts as lost
             metrics.record_database_error("runner")
-            log.warning("database error while handling job %s: %s", candidate.job["_id"], exc)
+            log.warning("database error while handling job %s: %s", job["_id"], exc)
         except Exception:
-            log.exception("unexpected error while handling job %s", candidate.job["_id"])
+            log.exception("unexpected error while handling job %s", job["_id"])
 
-    def _run_scheduled(self, job: dict[str, Any]) -> None:
+    def claim_scheduled(
+        self, jobs: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Claim the scheduled ticks of ``jobs``; return the (job, entry) pairs won.
+
+        Jobs whose ticks share a plan (same tick, same next one, same overlap rule: e.g. all
+        the every-second jobs) are claimed in one write. Missed ticks skipped by policy and
+        ticks refused by the overlap rule are moved past here.
+        """
         now = self.clock.now()
         grace = timedelta(milliseconds=2 * self.config.scheduler_poll_interval_ms)
-        plan = plan_tick(
-            job["schedule"], job["nextRunAt"], now, job.get("missedRunPolicy", "COALESCE"), grace
-        )
-        if plan.run is None:
-            if self.ticks.skip_tick(job, plan.following, plan.skipped):
-                metrics.record_skipped("missed", plan.skipped)
-            return
-        entry = self._new_entry(plan.run, now)
-        forbid = job.get("concurrencyPolicy", "FORBID") == "FORBID"
-        if self.ticks.claim_tick(job, entry, plan.following, forbid_overlap=forbid, started_at=now):
-            self._execute(job, entry)
-        elif (
+        groups: dict[tuple[datetime, datetime, bool], list[dict[str, Any]]] = {}
+        for job in jobs:
+            policy = job.get("missedRunPolicy", "COALESCE")
+            plan = plan_tick(job["schedule"], job["nextRunAt"], now, policy, grace)
+            if plan.run is None:
+                if self.ticks.skip_tick(job, plan.following, plan.skipped):
+                    metrics.record_skipped("missed", plan.skipped)
+                continue
+            forbid = job.get("concurrencyPolicy", "FORBID") == "FORBID"
+            groups.setdefault((plan.run, plan.following, forbid), []).append(job)
+        won: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for (run, following, forbid), members in groups.items():
+            for start in range(0, len(members), CLAIM_BATCH):
+                batch = members[start : start + CLAIM_BATCH]
+                entry = self._new_entry(run, now)
+                won_ids = self.ticks.claim_ticks(
+                    batch, entry, following, forbid_overlap=forbid, started_at=now
+                )
+                won.extend((job, entry) for job in batch if job["_id"] in won_ids)
+                for job in batch:
+                    if job["_id"] not in won_ids:
+                        self._lost(job, run, following, forbid)
+        return won
+
+    def _lost(self, job: dict[str, Any], run: datetime, following: datetime, forbid: bool) -> None:
+        if (
             forbid
             and job.get("inflight")  # busy when polled: the overlap rule may have refused it
-            and self.ticks.skip_tick(job, plan.following, only_if_busy=True)
+            and self.ticks.skip_tick(job, following, only_if_busy=True)
         ):
             metrics.record_skipped("overlap")
             log.info(
                 "job %s: tick %s skipped, the previous one is still running",
                 job["_id"],
-                plan.run.isoformat(),
+                run.isoformat(),
             )
         else:  # another process claimed it first, or the job changed since the poll
             metrics.CLAIM_CONFLICTS.inc()

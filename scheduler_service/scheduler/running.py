@@ -23,7 +23,8 @@ class RunningAttempt:
 
 class RunningAttempts:
     def __init__(self) -> None:
-        self._attempts: dict[ObjectId, RunningAttempt] = {}
+        # Keyed by (job id, entry id): ticks claimed together share one entry id.
+        self._attempts: dict[tuple[ObjectId, ObjectId], RunningAttempt] = {}
         self._cond = threading.Condition()
 
     @contextmanager
@@ -36,13 +37,14 @@ class RunningAttempts:
         started_at: datetime,
     ) -> Iterator[RunningAttempt]:
         running = RunningAttempt(entry_id, job_id, scheduled_at, attempt, started_at, started_at)
+        key = (job_id, entry_id)
         with self._cond:
-            self._attempts[entry_id] = running
+            self._attempts[key] = running
         try:
             yield running
         finally:
             with self._cond:
-                del self._attempts[entry_id]
+                del self._attempts[key]
                 self._cond.notify_all()
 
     def __len__(self) -> int:
@@ -53,15 +55,16 @@ class RunningAttempts:
         with self._cond:
             return list(self._attempts.values())
 
-    def entry_ids(self) -> set[ObjectId]:
+    def keys(self) -> set[tuple[ObjectId, ObjectId]]:
+        """(job id, entry id) of every attempt running here."""
         with self._cond:
             return set(self._attempts)
 
-    def mark_renewed(self, entry_ids: list[ObjectId], when: datetime) -> None:
+    def mark_renewed(self, keys: list[tuple[ObjectId, ObjectId]], when: datetime) -> None:
         with self._cond:
-            for entry_id in entry_ids:
-                if entry_id in self._attempts:
-                    self._attempts[entry_id].renewed_at = when
+            for key in keys:
+                if key in self._attempts:
+                    self._attempts[key].renewed_at = when
 
     def wait_empty(self, timeout_s: float) -> bool:
         with self._cond:

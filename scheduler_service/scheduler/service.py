@@ -37,6 +37,8 @@ from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
 
 log = logging.getLogger(__name__)
 
+CLAIM_BATCH = 200  # due ticks taken (and claimed) together at most
+
 MAX_BACKOFF_S = 5.0  # while the database is down: retry at most this far apart
 
 
@@ -165,12 +167,12 @@ class Scheduler:
         for job in due_jobs:
             self._queue.push(job["nextRunAt"], ("tick", job["_id"], job["nextRunAt"]), job)
         with_entries = self.ticks.jobs_with_due_entries(horizon, self.batch)
-        mine = self.running.entry_ids()
+        mine = self.running.keys()
         for job in with_entries:
             for entry in job.get("inflight") or []:
                 # Our own running attempts renew their leases; an entry of ours that runs
                 # nowhere (a claim whose reply was lost) is re-claimed like anyone's.
-                if entry["dueAt"] > horizon or entry["id"] in mine:
+                if entry["dueAt"] > horizon or (job["_id"], entry["id"]) in mine:
                     continue
                 self._queue.push(entry["dueAt"], ("entry", entry["id"], entry["dueAt"]), job, entry)
         self._renew_leases(now)
@@ -184,11 +186,12 @@ class Scheduler:
             self.ticks.renew_leases(
                 [(a.job_id, a.entry_id) for a in stale], self.owner, now + lease
             )
-            self.running.mark_renewed([a.entry_id for a in stale], now)
+            self.running.mark_renewed([(a.job_id, a.entry_id) for a in stale], now)
 
     # -- dispatching -------------------------------------------------------------------
 
     def _dispatch_loop(self) -> None:
+        """Take what is due, one free worker per tick; claim scheduled ticks together."""
         while True:
             candidate = self._queue.pop_due()
             if candidate is None:
@@ -196,15 +199,54 @@ class Scheduler:
             while not self._slots.acquire(timeout=0.5):
                 if self._stopping.is_set():
                     return
+            batch = [candidate]
+            while len(batch) < CLAIM_BATCH and self._slots.acquire(blocking=False):
+                more = self._queue.pop_due_nowait()
+                if more is None:
+                    self._slots.release()
+                    break
+                batch.append(more)
             if self._stopping.is_set():
-                self._slots.release()
+                self._give_back(batch)
                 return
-            self._pool.submit(self._run, candidate)
+            self._dispatch(batch)
+
+    def _dispatch(self, batch: list[Candidate]) -> None:
+        scheduled = [c for c in batch if c.entry is None]
+        for candidate in batch:
+            if candidate.entry is not None:
+                self._pool.submit(self._run, candidate)
+        if not scheduled:
+            return
+        try:
+            won = self.runner.claim_scheduled([c.job for c in scheduled])
+        except PyMongoError as exc:  # an unknown outcome counts as lost (leases recover it)
+            metrics.record_database_error("runner")
+            log.warning("database error while claiming %d ticks: %s", len(scheduled), exc)
+            won = []
+        entries = {job["_id"]: entry for job, entry in won}
+        for candidate in scheduled:
+            entry = entries.get(candidate.job["_id"])
+            if entry is None:
+                self._give_back([candidate])
+            else:
+                self._pool.submit(self._run_claimed, candidate, entry)
+
+    def _give_back(self, candidates: list[Candidate]) -> None:
+        for candidate in candidates:
+            self._slots.release()
+            self._queue.done(candidate.key)
 
     def _run(self, candidate: Candidate) -> None:
         try:
             if not self._stopping.is_set():
                 self.runner.run(candidate)
         finally:
-            self._slots.release()
-            self._queue.done(candidate.key)
+            self._give_back([candidate])
+
+    def _run_claimed(self, candidate: Candidate, entry: dict[str, Any]) -> None:
+        """A claimed tick runs even while stopping: its attempt is what the grace is for."""
+        try:
+            self.runner.run_claimed(candidate.job, entry)
+        finally:
+            self._give_back([candidate])

@@ -58,6 +58,13 @@ class TimerQueue:
                     self._cond.wait(1.0)
             return None
 
+    def pop_due_nowait(self) -> Candidate | None:
+        """The earliest candidate if it is due now, else None."""
+        with self._cond:
+            if self._heap and not self._closed and self._heap[0].due <= self._now():
+                return heapq.heappop(self._heap)
+            return None
+
     def done(self, key: Hashable) -> None:
         with self._cond:
             self._keys.discard(key)

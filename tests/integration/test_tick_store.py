@@ -198,3 +198,25 @@ def test_batched_release_drops_only_the_named_entries(store_db: Database) -> Non
     TickStore(store_db).drop_entries([(job1["_id"], a["id"]), (job2["_id"], c["id"])])
     assert [e["id"] for e in store_db.jobs.find_one({"_id": job1["_id"]})["inflight"]] == [b["id"]]
     assert store_db.jobs.find_one({"_id": job2["_id"]})["inflight"] == []
+
+
+def test_claiming_jobs_together_wins_exactly_those_still_as_seen(store_db: Database) -> None:
+    jobs = [make_job(store_db) for _ in range(4)]
+    store_db.jobs.update_one({"_id": jobs[1]["_id"]}, {"$set": {"updatedAt": T0 + LEASE}})
+    store_db.jobs.update_one({"_id": jobs[2]["_id"]}, {"$set": {"enabled": False}})
+    ticks = TickStore(store_db)
+    following = T0 + timedelta(seconds=1)
+    entry = running_entry("a")
+    won = ticks.claim_ticks(jobs, entry, following, forbid_overlap=True, started_at=T0)
+    assert won == {jobs[0]["_id"], jobs[3]["_id"]}
+    again = ticks.claim_ticks(jobs, running_entry("b"), following, forbid_overlap=True,
+                              started_at=T0)
+    assert again == set()
+    for job in (jobs[0], jobs[3]):
+        stored = store_db.jobs.find_one({"_id": job["_id"]})
+        assert stored["nextRunAt"] == following
+        assert [e["owner"] for e in stored["inflight"]] == ["a"]
+    # A shared entry id is dropped job by job.
+    ticks.drop_entries([(jobs[0]["_id"], entry["id"])])
+    assert store_db.jobs.find_one({"_id": jobs[0]["_id"]})["inflight"] == []
+    assert len(store_db.jobs.find_one({"_id": jobs[3]["_id"]})["inflight"]) == 1

@@ -191,7 +191,7 @@ def test_database_errors_of_runner_and_poller_are_counted(
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise AutoReconnect("connection reset")
 
-    monkeypatch.setattr(runner.ticks, "claim_tick", fail)
+    monkeypatch.setattr(runner.ticks, "claim_ticks", fail)
     job = {"_id": "x", "schedule": "* * * * * *", "nextRunAt": runtime.clock.now()}
     before = sample("scheduler_database_errors_total", component="runner")
     runner.run(Candidate(runtime.clock.now(), 0, "x", job))
