@@ -116,13 +116,18 @@ class TickStore:
         The jobs share ``entry`` (and so its id): an entry is always named together with its
         job. When not all were won, one read of the entry's owner tells which were.
         """
-        seen = jobs[0]["nextRunAt"]
-        query: dict[str, Any] = {
-            "_id": {"$in": [job["_id"] for job in jobs]},
-            "$or": [{"_id": job["_id"], "updatedAt": job["updatedAt"]} for job in jobs],
-            "enabled": True,
-            "nextRunAt": seen,
-        }
+        if len(jobs) == 1:
+            query = as_seen(jobs[0])
+        else:
+            # Not an $or of (_id, updatedAt) pairs: SecantusDB scans the collection for that.
+            # A job changed since the poll has a new updatedAt, the time of that change,
+            # which matches none of the seen ones.
+            query = {
+                "_id": {"$in": [job["_id"] for job in jobs]},
+                "updatedAt": {"$in": list({job["updatedAt"] for job in jobs})},
+                "enabled": True,
+                "nextRunAt": jobs[0]["nextRunAt"],
+            }
         if forbid_overlap:
             query["inflight.0"] = {"$exists": False}
         update = {
