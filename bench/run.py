@@ -779,6 +779,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Plan, set[st
                         help=f"comma-separated sections of {','.join(SECTIONS)}")
     parser.add_argument("--runs", type=int, help="rounds of ceiling/throughput/peer (1-10)")
     parser.add_argument("--lag-seconds", type=int, help="length of the lag run (5-120)")
+    parser.add_argument("--lag-jobs", type=int, help="every-second jobs in the lag run (1-5000)")
     parser.add_argument("--profile", action="store_true",
                         help="record py-spy profiles of the service and the database during "
                              "throughput round 0 and the lag run (into the results folder)")
@@ -789,6 +790,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Plan, set[st
         overrides["runs"] = max(1, min(args.runs, 10))
     if args.lag_seconds:
         overrides["lag_seconds"] = max(5, min(args.lag_seconds, 120))
+    if args.lag_jobs:
+        overrides["lag_jobs"] = max(1, min(args.lag_jobs, 5000))
     plan = Plan(**{**asdict(plan), **overrides})
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = only - set(SECTIONS)

@@ -66,7 +66,7 @@ class TickRunner:
         """Claim and run one candidate (a waiting or orphaned entry, or a scheduled tick)."""
         with self._guard(candidate.job):
             if candidate.entry is None:
-                for job, entry in self.claim_scheduled([candidate.job]):
+                for job, entry, _ in self.claim_scheduled([candidate.job]):
                     self._execute(job, entry)
             else:
                 self._run_entry(candidate.job, candidate.entry)
@@ -88,8 +88,9 @@ class TickRunner:
 
     def claim_scheduled(
         self, jobs: list[dict[str, Any]]
-    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """Claim the scheduled ticks of ``jobs``; return the (job, entry) pairs won.
+    ) -> list[tuple[dict[str, Any], dict[str, Any], datetime]]:
+        """Claim the scheduled ticks of ``jobs``; return (job, entry, its new nextRunAt) of
+        those won.
 
         Jobs whose ticks share a plan (same tick, same next one, same overlap rule: e.g. all
         the every-second jobs) are claimed in one write. Missed ticks skipped by policy and
@@ -107,7 +108,7 @@ class TickRunner:
                 continue
             forbid = job.get("concurrencyPolicy", "FORBID") == "FORBID"
             groups.setdefault((plan.run, plan.following, forbid), []).append(job)
-        won: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        won: list[tuple[dict[str, Any], dict[str, Any], datetime]] = []
         for (run, following, forbid), members in groups.items():
             for start in range(0, len(members), CLAIM_BATCH):
                 batch = members[start : start + CLAIM_BATCH]
@@ -115,7 +116,7 @@ class TickRunner:
                 won_ids = self.ticks.claim_ticks(
                     batch, entry, following, forbid_overlap=forbid, started_at=now
                 )
-                won.extend((job, entry) for job in batch if job["_id"] in won_ids)
+                won.extend((job, entry, following) for job in batch if job["_id"] in won_ids)
                 for job in batch:
                     if job["_id"] not in won_ids:
                         self._lost(job, run, following, forbid)

@@ -224,13 +224,27 @@ class Scheduler:
             metrics.record_database_error("runner")
             log.warning("database error while claiming %d ticks: %s", len(scheduled), exc)
             won = []
-        entries = {job["_id"]: entry for job, entry in won}
+        entries = {job["_id"]: entry for job, entry, _ in won}
+        self._queue_following(won)
         for candidate in scheduled:
             entry = entries.get(candidate.job["_id"])
             if entry is None:
                 self._give_back([candidate])
             else:
                 self._pool.submit(self._run_claimed, candidate, entry)
+
+    def _queue_following(self, won: list[tuple[dict[str, Any], dict[str, Any], Any]]) -> None:
+        """Queue each claimed job's next tick now if it falls within the look-ahead.
+
+        A poll that ran just before a claim still saw the old ``nextRunAt``, so without this
+        an every-second job's next tick would wait for the poll after it is due. The queued
+        snapshot is the job as the claim left it (the CAS checks exactly that).
+        """
+        horizon = self.clock.now() + timedelta(milliseconds=self.config.scheduler_poll_interval_ms)
+        for job, entry, following in won:
+            if following is not None and following <= horizon:
+                snapshot = {**job, "nextRunAt": following, "inflight": [entry]}
+                self._queue.push(following, ("tick", job["_id"], following), snapshot)
 
     def _give_back(self, candidates: list[Candidate]) -> None:
         for candidate in candidates:
