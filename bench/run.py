@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pymongo
 from pymongo import MongoClient
 from pymongo.database import Database
 
@@ -474,11 +475,11 @@ class Bench:
 
     def _poll_costs(self, name: str, due: datetime) -> dict[str, Any]:
         """One poll as the service makes it: ``Scheduler.poll_once()`` (its queries), then the
-        claim of each tick it returned (``plan_tick`` + ``claim_tick``, as the runner does)."""
+        claims of the ticks it returned (``TickRunner.claim_scheduled``, batched as the
+        dispatcher does)."""
         from scheduler_service.clock import FixedClock
         from scheduler_service.config import Config
         from scheduler_service.db import connect
-        from scheduler_service.scheduler.planning import plan_tick
         from scheduler_service.scheduler.service import Scheduler
 
         config = Config(mongodb_uri=self.uri(name), max_concurrent_jobs=CONCURRENCY,
@@ -493,25 +494,18 @@ class Bench:
                 scheduler.poll_once()
                 polled = time.perf_counter()
                 candidates = [c for c in scheduler._queue.close() if c.entry is None]
-                claimed = []
-                for candidate in candidates:
-                    job, now = candidate.job, clock.now()
-                    plan = plan_tick(job["schedule"], job["nextRunAt"], now,
-                                     job.get("missedRunPolicy", "COALESCE"), timedelta(seconds=2))
-                    if plan.run is None:
-                        continue
-                    entry = scheduler.runner._new_entry(plan.run, now)
-                    if scheduler.ticks.claim_tick(job, entry, plan.following,
-                                                  forbid_overlap=True, started_at=now):
-                        claimed.append(job["_id"])
+                won = scheduler.runner.claim_scheduled([c.job for c in candidates])
+                claimed = [job["_id"] for job, _, _ in won]
                 done = time.perf_counter()
                 scheduler._pool.shutdown(wait=False)
+                scheduler.runner.writes.close()
                 query_ms.append((polled - began) * 1000)
                 claim_ms.append((done - polled) * 1000)
                 claimed_counts.append(len(claimed))
-                database["jobs"].update_many(  # put the claimed ticks back (not timed)
-                    {"_id": {"$in": claimed}},
-                    {"$set": {"nextRunAt": due, "inflight": [], "lastRunAt": None}})
+                with pymongo.timeout(300):  # put the claimed ticks back (not timed; slow)
+                    database["jobs"].update_many(
+                        {"_id": {"$in": claimed}},
+                        {"$set": {"nextRunAt": due, "inflight": [], "lastRunAt": None}})
         finally:
             client.close()
         claims = median(claimed_counts) or 0
