@@ -54,7 +54,8 @@ def base_env(**extra: str) -> dict[str, str]:
         "JOB_RETRY_DELAY", "JOB_TIMEOUT", "JOB_LEASE_TIMEOUT", "RESPONSE_BODY_LIMIT",
         "MAX_REQUEST_BYTES", "DB_TIMEOUT", "SHUTDOWN_GRACE", "LOG_LEVEL", "BIND",
         "WEB_CONCURRENCY", "GUNICORN_THREADS", "API_KEYS", "ALLOW_PRIVATE_TARGETS",
-        "EXECUTION_RETENTION_DAYS",
+        "EXECUTION_RETENTION_DAYS", "RATE_LIMIT", "RATE_LIMIT_STORAGE_URI", "ENCRYPTION_KEY",
+        "TRUST_PROXY", "LOG_FORMAT",
     }
     env = {k: v for k, v in os.environ.items() if k not in service_vars}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")

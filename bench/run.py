@@ -189,6 +189,7 @@ class Bench:
             MONGODB_URI=self.uri(database),
             MAX_CONCURRENT_JOBS=str(CONCURRENCY),
             ALLOW_PRIVATE_TARGETS="true",  # the target is on 127.0.0.1
+            RATE_LIMIT="off",  # one load generator, one address: it would measure 429s
             API_KEYS=API_KEY,
             DATA_DIR=str(self.db_dir / "unused"),
         )
