@@ -37,6 +37,7 @@ from scheduler_service.scheduler.timer_queue import Candidate
 log = logging.getLogger(__name__)
 
 CLAIM_BATCH = 200  # jobs claimed in one write at most
+FOLLOW_UP = "_followUp"  # marks a snapshot queued right after this process claimed the tick before
 
 ORPHAN_MESSAGE = "attempt abandoned: the process running it stopped before recording a result"
 
@@ -125,7 +126,7 @@ class TickRunner:
     def _lost(self, job: dict[str, Any], run: datetime, following: datetime, forbid: bool) -> None:
         if (
             forbid
-            and job.get("inflight")  # busy when polled: the overlap rule may have refused it
+            and self._maybe_busy(job)
             and self.ticks.skip_tick(job, following, only_if_busy=True)
         ):
             metrics.record_skipped("overlap")
@@ -136,6 +137,15 @@ class TickRunner:
             )
         else:  # another process claimed it first, or the job changed since the poll
             metrics.CLAIM_CONFLICTS.inc()
+
+    def _maybe_busy(self, job: dict[str, Any]) -> bool:
+        """Could the overlap rule have refused this claim? Yes if the job had a tick in flight
+        when polled. For a next tick queued right after our own claim, only while that
+        attempt of ours still runs: otherwise the claim was lost to another process, and a
+        skip write would only cost the database a round trip."""
+        if job.get(FOLLOW_UP):
+            return any((job["_id"], entry["id"]) in self.running for entry in job["inflight"])
+        return bool(job.get("inflight"))
 
     def _run_entry(self, job: dict[str, Any], entry: dict[str, Any]) -> None:
         now = self.clock.now()

@@ -55,6 +55,10 @@ class RunningAttempts:
         with self._cond:
             return list(self._attempts.values())
 
+    def __contains__(self, key: object) -> bool:
+        with self._cond:
+            return key in self._attempts
+
     def keys(self) -> set[tuple[ObjectId, ObjectId]]:
         """(job id, entry id) of every attempt running here."""
         with self._cond:

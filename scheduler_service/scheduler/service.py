@@ -31,7 +31,7 @@ from scheduler_service.crypto import HeaderCipher
 from scheduler_service.models.executions import ExecutionStore
 from scheduler_service.models.ticks import TickStore
 from scheduler_service.scheduler.batched_writes import BatchedWrites
-from scheduler_service.scheduler.runner import TickRunner
+from scheduler_service.scheduler.runner import FOLLOW_UP, TickRunner
 from scheduler_service.scheduler.running import RunningAttempts
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
 
@@ -243,7 +243,7 @@ class Scheduler:
         horizon = self.clock.now() + timedelta(milliseconds=self.config.scheduler_poll_interval_ms)
         for job, entry, following in won:
             if following is not None and following <= horizon:
-                snapshot = {**job, "nextRunAt": following, "inflight": [entry]}
+                snapshot = {**job, "nextRunAt": following, "inflight": [entry], FOLLOW_UP: True}
                 self._queue.push(following, ("tick", job["_id"], following), snapshot)
 
     def _give_back(self, candidates: list[Candidate]) -> None:

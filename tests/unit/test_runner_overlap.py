@@ -1,0 +1,72 @@
+"""When a claim is lost, a skip write is tried only if the overlap rule may be the reason."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from flask import Flask
+
+from scheduler_service.models.executions import ExecutionStore
+from scheduler_service.models.ticks import TickStore
+from scheduler_service.runtime import get_runtime
+from scheduler_service.scheduler.runner import FOLLOW_UP, TickRunner
+from scheduler_service.scheduler.running import RunningAttempts
+
+
+def runner_and_job(app: Flask) -> tuple[TickRunner, dict[str, Any]]:
+    runtime = get_runtime(app)
+    created = app.test_client().post(
+        "/api/jobs", json={"schedule": "* * * * * *", "endpoint": "https://example.com/x"}
+    )
+    job = runtime.database.jobs.find_one({"_id": ObjectId(created.get_json()["data"]["jobId"])})
+    runner = TickRunner(TickStore(runtime.database), ExecutionStore(runtime.database),
+                        runtime.config, runtime.clock, "me", RunningAttempts(), threading.Event())
+    return runner, job
+
+
+def skip_calls(runner: TickRunner, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    calls: list[Any] = []
+    monkeypatch.setattr(runner.ticks, "skip_tick", lambda *a, **k: calls.append(a) or False)
+    return calls
+
+
+def test_a_follow_up_lost_to_another_process_makes_no_skip_write(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, job = runner_and_job(app)
+    calls = skip_calls(runner, monkeypatch)
+    mine = {"id": ObjectId(), "owner": "me"}  # our previous attempt: finished, not running
+    stale = {**job, "nextRunAt": job["nextRunAt"] - timedelta(seconds=1),
+             "inflight": [mine], FOLLOW_UP: True}
+    runner.claim_scheduled([stale])
+    assert calls == []
+
+
+def test_a_follow_up_while_our_attempt_runs_tries_the_overlap_skip(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, clock: Any
+) -> None:
+    runner, job = runner_and_job(app)
+    calls = skip_calls(runner, monkeypatch)
+    mine = {"id": ObjectId(), "owner": "me"}
+    get_runtime(app).database.jobs.update_one({"_id": job["_id"]},
+                                              {"$push": {"inflight": mine}})
+    snapshot = {**job, "inflight": [mine], FOLLOW_UP: True}
+    with runner.running.track(mine["id"], job["_id"], clock.now(), 1, clock.now()):
+        runner.claim_scheduled([snapshot])
+    assert len(calls) == 1
+
+
+def test_a_polled_busy_job_tries_the_overlap_skip(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, job = runner_and_job(app)
+    calls = skip_calls(runner, monkeypatch)
+    other = {"id": ObjectId(), "owner": "someone"}
+    get_runtime(app).database.jobs.update_one({"_id": job["_id"]},
+                                              {"$push": {"inflight": other}})
+    runner.claim_scheduled([{**job, "inflight": [other]}])
+    assert len(calls) == 1
