@@ -254,3 +254,18 @@ def test_run_now_queues_a_manual_tick_at_now(
     assert entry["scheduledAt"] == START + timedelta(seconds=42)
     assert (entry["manual"], entry["state"], entry["attempt"]) == (True, "waiting", 1)
     assert stored["nextRunAt"] is None  # the regular schedule is not touched
+
+
+def test_disabling_cancels_waiting_retries_and_manual_runs_but_not_running_attempts(
+    client: FlaskClient, mongo_db: Database
+) -> None:
+    created = client.post(
+        "/api/jobs", json={"schedule": "0 */5 * * * *", "endpoint": "https://example.com/x"}
+    ).get_json()["data"]
+    job_id = created["jobId"]
+    assert client.post(f"/api/jobs/{job_id}/run").status_code == 202
+    running = {"id": ObjectId(), "state": "running", "owner": "p1", "attempt": 1}
+    mongo_db.jobs.update_one({"_id": ObjectId(job_id)}, {"$push": {"inflight": running}})
+    assert client.put(f"/api/jobs/{job_id}", json={"enabled": False}).status_code == 200
+    inflight = mongo_db.jobs.find_one({"_id": ObjectId(job_id)})["inflight"]
+    assert [entry["state"] for entry in inflight] == ["running"]
