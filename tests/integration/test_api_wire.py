@@ -225,3 +225,20 @@ def test_a_chunked_oversize_body_is_413_over_real_http(wire_uri: str) -> None:
     finally:
         server.shutdown()
         close(app)
+
+
+def test_api_keys_guard_the_api_on_the_wire_server(wire_uri: str, wire_db: Any) -> None:
+    key = "wire-key-0123456789abcdef"
+    app = make_app(wire_uri, api_keys=(key,), rate_limit="off")
+    try:
+        client = app.test_client()
+        refused = client.post("/api/jobs", json=JOB)
+        assert refused.status_code == 401
+        assert refused.get_json()["error"]["code"] == "UNAUTHORIZED"
+        assert wire_db.jobs.count_documents({}) == 0
+        assert client.get("/api/observability/health").status_code == 200
+        headers = {"Authorization": f"Bearer {key}"}
+        assert client.post("/api/jobs", json=JOB, headers=headers).status_code == 201
+        assert wire_db.jobs.count_documents({}) == 1
+    finally:
+        close(app)
