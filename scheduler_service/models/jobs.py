@@ -9,7 +9,6 @@ single-document compare-and-set. See ``scheduler/claims.py`` for the claim proto
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -104,10 +103,3 @@ class JobStore:
         """Queue a run-now tick; false if the job does not exist."""
         result = self.collection.update_one({"_id": job_id}, {"$push": {"inflight": entry}})
         return result.matched_count == 1
-
-    def next_due_time(self) -> datetime | None:
-        """The earliest due time of anything (for tests and health); cheap via the indexes."""
-        first = self.collection.find_one(
-            {"enabled": True, "nextRunAt": {"$ne": None}}, sort=[("nextRunAt", ASCENDING)]
-        )
-        return first["nextRunAt"] if first else None
