@@ -244,8 +244,13 @@ def test_health_and_stats_show_running_jobs(api: FlaskClient, target: HttpTarget
 def test_two_schedulers_on_one_database_fire_each_tick_once(
     wire_uri: str, target: HttpTarget
 ) -> None:
-    config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=500, max_concurrent_jobs=8,
-                    allow_private_targets=True, rate_limit="off")
+    config = Config(
+        mongodb_uri=wire_uri,
+        scheduler_poll_interval_ms=500,
+        max_concurrent_jobs=8,
+        allow_private_targets=True,
+        rate_limit="off",
+    )
     app = create_app(config, start_scheduler=False)
     api = app.test_client()
     job_ids = [
@@ -268,3 +273,36 @@ def test_two_schedulers_on_one_database_fire_each_tick_once(
     for i, job_id in enumerate(job_ids):
         keys = Counter(r.header("Idempotency-Key") for r in target.requests_for(f"/j{i}"))
         assert max(keys.values()) == 1, f"job {job_id} fired a tick twice: {keys}"
+
+
+def test_a_running_attempt_renews_its_lease_so_a_longer_attempt_is_not_redelivered(
+    wire_uri: str, target: HttpTarget
+) -> None:
+    """Lease 1 s, attempt 3 s, a second scheduler watching: renewal keeps it from re-running."""
+    config = Config(
+        mongodb_uri=wire_uri,
+        scheduler_poll_interval_ms=200,
+        job_lease_timeout_ms=1000,
+        job_timeout_ms=8000,
+        allow_private_targets=True,
+        rate_limit="off",
+    )
+    app = create_app(config, start_scheduler=False)
+    api = app.test_client()
+    target.hang("/long", 3)
+    job_id = create_job(api, schedule=NEVER, endpoint=target.url("/long"), retryAttempts=0)
+    clients = [MongoClient(wire_uri, tz_aware=True) for _ in range(2)]
+    schedulers = [Scheduler(c.get_default_database(), config, SystemClock()) for c in clients]
+    try:
+        for scheduler in schedulers:
+            scheduler.start()
+        api.post(f"/api/jobs/{job_id}/run")
+        rows = settled(api, job_id, 1)
+        assert [(r["attempt"], r["status"]) for r in rows] == [(1, "success")]
+        assert len(target.requests_for("/long")) == 1
+    finally:
+        for scheduler in schedulers:
+            scheduler.stop()
+        for client in clients:
+            client.close()
+        get_runtime(app).close()
