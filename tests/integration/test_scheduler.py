@@ -6,6 +6,7 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -241,35 +242,37 @@ def test_health_and_stats_show_running_jobs(api: FlaskClient, target: HttpTarget
     assert health["scheduler"]["isRunning"] is True
 
 
-def test_two_schedulers_on_one_database_fire_each_tick_once(
-    wire_uri: str, target: HttpTarget
-) -> None:
-    config = Config(
-        mongodb_uri=wire_uri,
-        scheduler_poll_interval_ms=500,
-        max_concurrent_jobs=8,
-        allow_private_targets=True,
-        rate_limit="off",
-    )
+@contextmanager
+def api_and_two_schedulers(uri: str, **settings: Any) -> Iterator[FlaskClient]:
+    """An API-only app plus two schedulers with clients of their own, all on one database."""
+    config = Config(mongodb_uri=uri, allow_private_targets=True, rate_limit="off", **settings)
     app = create_app(config, start_scheduler=False)
-    api = app.test_client()
-    job_ids = [
-        create_job(api, schedule="* * * * * *", endpoint=target.url(f"/j{i}"), retryAttempts=0)
-        for i in range(10)
-    ]
-    clients = [MongoClient(wire_uri, tz_aware=True) for _ in range(2)]
+    clients = [MongoClient(uri, tz_aware=True) for _ in range(2)]
     schedulers = [Scheduler(c.get_default_database(), config, SystemClock()) for c in clients]
-    for scheduler in schedulers:
-        scheduler.start()
     try:
-        for i in range(10):
-            target.wait_for_requests(f"/j{i}", 4, timeout_s=15)
+        for scheduler in schedulers:
+            scheduler.start()
+        yield app.test_client()
     finally:
         for scheduler in schedulers:
             scheduler.stop()
         for client in clients:
             client.close()
         get_runtime(app).close()
+
+
+def test_two_schedulers_on_one_database_fire_each_tick_once(
+    wire_uri: str, target: HttpTarget
+) -> None:
+    with api_and_two_schedulers(
+        wire_uri, scheduler_poll_interval_ms=500, max_concurrent_jobs=8
+    ) as api:
+        job_ids = [
+            create_job(api, schedule="* * * * * *", endpoint=target.url(f"/j{i}"), retryAttempts=0)
+            for i in range(10)
+        ]
+        for i in range(10):
+            target.wait_for_requests(f"/j{i}", 4, timeout_s=15)
     for i, job_id in enumerate(job_ids):
         keys = Counter(r.header("Idempotency-Key") for r in target.requests_for(f"/j{i}"))
         assert max(keys.values()) == 1, f"job {job_id} fired a tick twice: {keys}"
@@ -279,30 +282,26 @@ def test_a_running_attempt_renews_its_lease_so_a_longer_attempt_is_not_redeliver
     wire_uri: str, target: HttpTarget
 ) -> None:
     """Lease 1 s, attempt 3 s, a second scheduler watching: renewal keeps it from re-running."""
-    config = Config(
-        mongodb_uri=wire_uri,
-        scheduler_poll_interval_ms=200,
-        job_lease_timeout_ms=1000,
-        job_timeout_ms=8000,
-        allow_private_targets=True,
-        rate_limit="off",
-    )
-    app = create_app(config, start_scheduler=False)
-    api = app.test_client()
     target.hang("/long", 3)
-    job_id = create_job(api, schedule=NEVER, endpoint=target.url("/long"), retryAttempts=0)
-    clients = [MongoClient(wire_uri, tz_aware=True) for _ in range(2)]
-    schedulers = [Scheduler(c.get_default_database(), config, SystemClock()) for c in clients]
-    try:
-        for scheduler in schedulers:
-            scheduler.start()
+    with api_and_two_schedulers(
+        wire_uri, scheduler_poll_interval_ms=200, job_lease_timeout_ms=1000, job_timeout_ms=8000
+    ) as api:
+        job_id = create_job(api, schedule=NEVER, endpoint=target.url("/long"), retryAttempts=0)
         api.post(f"/api/jobs/{job_id}/run")
         rows = settled(api, job_id, 1)
-        assert [(r["attempt"], r["status"]) for r in rows] == [(1, "success")]
-        assert len(target.requests_for("/long")) == 1
-    finally:
-        for scheduler in schedulers:
-            scheduler.stop()
-        for client in clients:
-            client.close()
-        get_runtime(app).close()
+    assert [(r["attempt"], r["status"]) for r in rows] == [(1, "success")]
+    assert len(target.requests_for("/long")) == 1
+
+
+def test_at_most_once_is_not_retried_after_a_failure(
+    api: FlaskClient, target: HttpTarget, wire_db: Database
+) -> None:
+    target.respond("/once", status=500)
+    job_id = create_job(api, schedule=NEVER, endpoint=target.url("/once"),
+                        executionType="AT_MOST_ONCE", retryAttempts=3, retryDelay=100)
+    api.post(f"/api/jobs/{job_id}/run")
+    rows = settled(api, job_id, 1)
+    wait_until(lambda: wire_db.jobs.find_one()["inflight"] == [], timeout_s=5,
+               message="the tick is settled with no retry queued")
+    assert [(r["attempt"], r["status"], r["responseCode"]) for r in rows] == [(1, "failure", 500)]
+    assert len(target.requests_for("/once")) == 1

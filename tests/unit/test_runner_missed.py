@@ -1,0 +1,67 @@
+"""After downtime the runner applies the job's missedRunPolicy to what it stores."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from flask import Flask
+
+from scheduler_service.clock import FixedClock
+from scheduler_service.models.executions import ExecutionStore
+from scheduler_service.models.ticks import TickStore
+from scheduler_service.runtime import get_runtime
+from scheduler_service.scheduler.runner import TickRunner
+from scheduler_service.scheduler.running import RunningAttempts
+
+
+def job_after_downtime(app: Flask, clock: FixedClock, policy: str) -> dict[str, Any]:
+    """A job every 10 s whose nextRunAt is 12:00:10, seen at 12:01:05 (six ticks missed)."""
+    created = app.test_client().post(
+        "/api/jobs",
+        json={
+            "schedule": "*/10 * * * * *",
+            "endpoint": "https://example.com/x",
+            "missedRunPolicy": policy,
+        },
+    )
+    clock.advance(seconds=65)
+    database = get_runtime(app).database
+    return database.jobs.find_one({"_id": ObjectId(created.get_json()["data"]["jobId"])})
+
+
+def runner(app: Flask) -> TickRunner:
+    runtime = get_runtime(app)
+    return TickRunner(
+        TickStore(runtime.database),
+        ExecutionStore(runtime.database),
+        runtime.config,
+        runtime.clock,
+        "me",
+        RunningAttempts(),
+        threading.Event(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "runs", "next_run", "skipped"),
+    [
+        ("COALESCE", ["12:01:00"], "12:01:10", 0),
+        ("RUN_ALL", ["12:00:10"], "12:00:20", 0),
+        ("SKIP", [], "12:01:10", 6),
+    ],
+)
+def test_missed_run_policy(
+    app: Flask, clock: FixedClock, policy: str, runs: list[str], next_run: str, skipped: int
+) -> None:
+    job = job_after_downtime(app, clock, policy)
+    assert job["nextRunAt"].strftime("%H:%M:%S") == "12:00:10"
+    won = runner(app).claim_scheduled([job])
+    assert [entry["scheduledAt"].strftime("%H:%M:%S") for _, entry, _ in won] == runs
+    stored = get_runtime(app).database.jobs.find_one({"_id": job["_id"]})
+    assert stored["nextRunAt"].strftime("%H:%M:%S") == next_run
+    assert stored["skippedTicks"] == skipped
+    assert clock.now() - job["nextRunAt"] > timedelta(seconds=50)
