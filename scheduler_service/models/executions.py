@@ -11,19 +11,24 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, OperationFailure
 
+from scheduler_service.models.indexes import ensure_indexes
+
 INDEXES = [
-    # The seed's three indexes.
+    # A job's history, newest first.
     IndexModel([("jobId", ASCENDING), ("startedAt", DESCENDING)], name="jobId_1_startedAt_-1"),
-    IndexModel([("status", ASCENDING)], name="status_1"),
     # One tick has one identity: a second claimer's insert of the same attempt fails here.
     IndexModel(
         [("jobId", ASCENDING), ("scheduledAt", ASCENDING), ("attempt", ASCENDING)],
         name="jobId_1_scheduledAt_1_attempt_1",
         unique=True,
     ),
-    # Recent failures.
+    # Recent failures, and the counts by status (a prefix of it).
     IndexModel([("status", ASCENDING), ("startedAt", DESCENDING)], name="status_1_startedAt_-1"),
 ]
+
+# The seed's {status: 1}, which earlier versions made: a prefix of status_1_startedAt_-1,
+# and every finished attempt (a new status) rewrote it.
+SUPERSEDED = ["status_1"]
 
 
 RETENTION_INDEX = "startedAt_-1"
@@ -56,7 +61,7 @@ class ExecutionStore:
         self.collection: Collection = database["job_executions"]
 
     def ensure_indexes(self, retention_days: int = 0) -> None:
-        self.collection.create_indexes(INDEXES)
+        ensure_indexes(self.collection, INDEXES, SUPERSEDED)
         self.ensure_retention(retention_days)
 
     def ensure_retention(self, days: int) -> None:

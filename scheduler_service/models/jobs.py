@@ -16,11 +16,9 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from scheduler_service.models.indexes import ensure_indexes
+
 INDEXES = [
-    # The seed's three indexes.
-    IndexModel([("nextRunAt", ASCENDING), ("enabled", ASCENDING)], name="nextRunAt_1_enabled_1"),
-    IndexModel([("nextRunAt", ASCENDING)], name="nextRunAt_1"),
-    IndexModel([("enabled", ASCENDING)], name="enabled_1"),
     # The poller's query: equality on enabled, range on nextRunAt.
     IndexModel([("enabled", ASCENDING), ("nextRunAt", ASCENDING)], name="enabled_1_nextRunAt_1"),
     # Waiting retries, manual runs and expired leases, by due time (multikey).
@@ -29,13 +27,17 @@ INDEXES = [
     IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_-1__id_-1"),
 ]
 
+# The seed's three indexes, which earlier versions made: no query needs them next to
+# enabled_1_nextRunAt_1, and each claim (a new nextRunAt) rewrote all three.
+SUPERSEDED = ["nextRunAt_1_enabled_1", "nextRunAt_1", "enabled_1"]
+
 
 class JobStore:
     def __init__(self, database: Database) -> None:
         self.collection: Collection = database["jobs"]
 
     def ensure_indexes(self) -> None:
-        self.collection.create_indexes(INDEXES)
+        ensure_indexes(self.collection, INDEXES, SUPERSEDED)
 
     def add(self, document: dict[str, Any]) -> dict[str, Any]:
         result = self.collection.insert_one(document)

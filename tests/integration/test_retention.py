@@ -38,4 +38,19 @@ def test_zero_keeps_history_forever_and_can_be_turned_back_on(wire_db: Database)
 def test_other_indexes_survive(wire_db: Database) -> None:
     ExecutionStore(wire_db).ensure_indexes(5)
     names = set(wire_db.job_executions.index_information())
-    assert {"jobId_1_startedAt_-1", "status_1", "jobId_1_scheduledAt_1_attempt_1"} <= names
+    assert {"jobId_1_startedAt_-1", "status_1_startedAt_-1", "jobId_1_scheduledAt_1_attempt_1"} <= names
+
+
+def test_superseded_indexes_are_dropped(wire_db: Database) -> None:
+    """A database made by an earlier version loses the indexes every claim rewrote."""
+    from scheduler_service.models.jobs import JobStore
+
+    wire_db.jobs.create_index("nextRunAt", name="nextRunAt_1")
+    wire_db.jobs.create_index("enabled", name="enabled_1")
+    wire_db.job_executions.create_index("status", name="status_1")
+    JobStore(wire_db).ensure_indexes()
+    ExecutionStore(wire_db).ensure_indexes()
+    JobStore(wire_db).ensure_indexes()  # idempotent once they are gone
+    jobs = set(wire_db.jobs.index_information())
+    assert jobs == {"_id_", "enabled_1_nextRunAt_1", "inflight_dueAt_1", "createdAt_-1__id_-1"}
+    assert "status_1" not in set(wire_db.job_executions.index_information())
