@@ -50,6 +50,7 @@ from bench.procs import (
     python,
     wait_port,
 )
+from scheduler_service.embedded_db import server_command
 
 CONCURRENCY = 64
 API_KEY = "bench-only-api-key-0123456789abcdef"
@@ -144,9 +145,8 @@ class Bench:
         self.target = self.children.start(
             "target", python("-m", "bench.target", "--port", str(self.target_port)))
         self.target.expect("ready", 30)
-        self.db = self.children.start("secantusdb", python(
-            "-m", "secantus", "--host", "127.0.0.1", "--port", str(self.db_port),
-            "--storage-path", str(self.db_dir / "db"), "--log-level", "WARNING"))
+        self.db = self.children.start(
+            "secantusdb", server_command(self.db_dir / "db", self.db_port))
         wait_port(self.db_port, self.db, 60)
         self.client = MongoClient(self.uri("admin"), tz_aware=True)
         self.client.admin.command("ping")

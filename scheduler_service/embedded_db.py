@@ -78,8 +78,14 @@ def stop_started_servers(timeout_s: float = 10.0) -> None:
                     process.wait()
 
 
-def _spawn(root: Path, port: int) -> subprocess.Popen[bytes]:
-    command = [
+def server_command(storage_path: Path, port: int) -> list[str]:
+    """The command line of a SecantusDB server on 127.0.0.1 (tests and benchmarks use it too).
+
+    ``--standalone``: no replica-set advertisement, hence no oplog, which nothing here reads
+    (no change streams, no transactions); it spares about a sixth of the server's CPU per
+    write (measured: 2.5 -> 2.1 ms per tick). Production uses a MongoDB replica set.
+    """
+    return [
         sys.executable,
         "-m",
         "secantus",
@@ -88,10 +94,15 @@ def _spawn(root: Path, port: int) -> subprocess.Popen[bytes]:
         "--port",
         str(port),
         "--storage-path",
-        str(root / "db"),
+        str(storage_path),
         "--log-level",
         "WARNING",
+        "--standalone",
     ]
+
+
+def _spawn(root: Path, port: int) -> subprocess.Popen[bytes]:
+    command = server_command(root / "db", port)
     with open(root / "embedded.log", "ab") as log_file:  # the child keeps its own copy
         return subprocess.Popen(
             command,

@@ -31,6 +31,7 @@ from typing import IO, Any
 import requests
 
 from scheduler_service.config import _VARIABLES as _CONFIG_VARIABLES
+from scheduler_service.embedded_db import server_command
 from tests.support.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -302,10 +303,7 @@ class ProcessGroup:
     def secantus(self, name: str, storage: Path) -> tuple[ServiceProcess, str]:
         """A dedicated SecantusDB server; returns it and a MONGODB_URI for it."""
         port = free_port()
-        command = [
-            sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
-            "--storage-path", str(storage), "--log-level", "WARNING",
-        ]  # fmt: skip
+        command = server_command(storage, port)
         env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
         process = self.start(name, "secantus", command, env, port=port)
         uri = f"mongodb://127.0.0.1:{port}/job_scheduler?retryWrites=false&directConnection=true"
