@@ -38,6 +38,7 @@ JOB_FIELDS = [
     "nextRunAt",
     "updatedAt",
     "inflight",
+    "claimedBy",
 ]
 
 
@@ -109,7 +110,8 @@ class TickStore:
         started_at: datetime,
     ) -> set[ObjectId]:
         """Take the scheduled tick of jobs that share it (same ``nextRunAt``, same next one):
-        advance ``nextRunAt`` to ``following`` and record ``entry`` as running, in one write
+        advance ``nextRunAt`` to ``following``, record ``entry`` as running and its owner as
+        the job's ``claimedBy`` (who takes the next tick first), in one write
         that holds, job by job, only while the job is as seen (same ``nextRunAt``, same
         definition, still enabled). Returns the ids of the jobs won.
 
@@ -131,7 +133,7 @@ class TickStore:
         if forbid_overlap:
             query["inflight.0"] = {"$exists": False}
         update = {
-            "$set": {"nextRunAt": following, "lastRunAt": started_at},
+            "$set": {"nextRunAt": following, "lastRunAt": started_at, "claimedBy": entry["owner"]},
             "$push": {"inflight": entry},
         }
         modified = self.collection.update_many(query, update).modified_count
@@ -224,6 +226,14 @@ class TickStore:
                 {"_id": {"$in": job_ids}}, {"$pull": {"inflight": {"id": entry_id}}}
             )
         return [None] * len(entries)
+
+    def release_jobs(self, job_ids: list[ObjectId], owner: str) -> int:
+        """Forget that ``owner`` claimed these jobs last, so that other processes take their
+        next ticks on time rather than after the take-over delay (a process stopping)."""
+        result = self.collection.update_many(
+            {"_id": {"$in": job_ids}, "claimedBy": owner}, {"$set": {"claimedBy": None}}
+        )
+        return result.modified_count
 
     def renew_leases(
         self, owned: list[tuple[ObjectId, ObjectId]], owner: str, until: datetime

@@ -1,8 +1,13 @@
 """The scheduler: a poller thread, a dispatcher thread and a bounded thread pool.
 
 - The poller asks MongoDB every ``SCHEDULER_POLL_INTERVAL`` ms (or at once when woken by
-  the API) for ticks due within the coming interval, and queues them in a ``TimerQueue``.
+  the API) for ticks due within the next two intervals, and queues them in a ``TimerQueue``.
   It also renews the leases of the attempts this process runs.
+- A job's scheduled tick is left to the process that claimed the job's previous one (its
+  ``claimedBy``), which queued it right after that claim; the others queue it only once it
+  is ``takeover`` overdue (that process stopped or is overloaded). Correctness never rests
+  on this: every claim is still a compare-and-set. It spares the database the losing
+  claims of every other process, every tick.
 - The dispatcher takes each queued tick at its exact time, waits for a free worker (so it
   never claims more than it can run) and hands it to the pool, where ``TickRunner``
   claims it with a compare-and-set and runs it.
@@ -113,7 +118,22 @@ class Scheduler:
             )
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.runner.writes.close()
+        self._release_jobs(dropped)
         log.info("scheduler %s stopped (%d queued ticks left unclaimed)", self.owner, len(dropped))
+
+    def _release_jobs(self, dropped: list[Candidate]) -> None:
+        """Hand the jobs whose next ticks this process had queued to the others at once."""
+        mine = [
+            candidate.job["_id"]
+            for candidate in dropped
+            if candidate.entry is None and candidate.job.get("claimedBy") == self.owner
+        ]
+        if not mine:
+            return
+        try:
+            self.ticks.release_jobs(mine, self.owner)
+        except PyMongoError as exc:  # they are taken over once overdue instead
+            log.warning("could not hand over %d jobs: %s", len(mine), exc)
 
     def wake(self) -> None:
         """Poll now (a job was created or changed, or a manual run was queued)."""
@@ -158,13 +178,26 @@ class Scheduler:
             self._wake.wait(interval)
             self._wake.clear()
 
+    @property
+    def lookahead(self) -> timedelta:
+        """How far ahead ticks are queued: two intervals, so that a slow poll (the next one
+        starts an interval after this one ends) never leaves a gap."""
+        return timedelta(milliseconds=2 * self.config.scheduler_poll_interval_ms)
+
+    @property
+    def takeover(self) -> timedelta:
+        """How overdue another process's tick must be before this one claims it."""
+        return timedelta(milliseconds=self.config.scheduler_poll_interval_ms / 2)
+
     @metrics.POLL_DURATION.time()
     def poll_once(self) -> bool:
-        """Queue what falls due within one interval; renew leases. True if a batch was full."""
+        """Queue what falls due within the look-ahead; renew leases. True if a batch was full."""
         now = self.clock.now()
-        horizon = now + timedelta(milliseconds=self.config.scheduler_poll_interval_ms)
+        horizon = now + self.lookahead
         due_jobs = self.ticks.due_jobs(horizon, self.batch)
         for job in due_jobs:
+            if self._left_to_another(job, now):
+                continue
             self._queue.push(job["nextRunAt"], ("tick", job["_id"], job["nextRunAt"]), job)
         with_entries = self.ticks.jobs_with_due_entries(horizon, self.batch)
         mine = self.running.keys()
@@ -177,6 +210,12 @@ class Scheduler:
                 self._queue.push(entry["dueAt"], ("entry", entry["id"], entry["dueAt"]), job, entry)
         self._renew_leases(now)
         return len(due_jobs) >= self.batch or len(with_entries) >= self.batch
+
+    def _left_to_another(self, job: dict[str, Any], now: Any) -> bool:
+        """Is this tick another process's to claim first (it claimed the previous one), and
+        not yet overdue enough to take over?"""
+        last = job.get("claimedBy")
+        return last is not None and last != self.owner and job["nextRunAt"] > now - self.takeover
 
     def _renew_leases(self, now: Any) -> None:
         """Renew leases a third of the way through, so a live process never loses one."""
@@ -240,10 +279,16 @@ class Scheduler:
         an every-second job's next tick would wait for the poll after it is due. The queued
         snapshot is the job as the claim left it (the CAS checks exactly that).
         """
-        horizon = self.clock.now() + timedelta(milliseconds=self.config.scheduler_poll_interval_ms)
+        horizon = self.clock.now() + self.lookahead
         for job, entry, following in won:
             if following is not None and following <= horizon:
-                snapshot = {**job, "nextRunAt": following, "inflight": [entry], FOLLOW_UP: True}
+                snapshot = {
+                    **job,
+                    "nextRunAt": following,
+                    "inflight": [entry],
+                    "claimedBy": self.owner,
+                    FOLLOW_UP: True,
+                }
                 self._queue.push(following, ("tick", job["_id"], following), snapshot)
 
     def _give_back(self, candidates: list[Candidate]) -> None:

@@ -65,6 +65,7 @@ def test_two_claimers_of_one_tick_one_wins(store_db: Database) -> None:
     assert stored["nextRunAt"] == following
     assert [e["owner"] for e in stored["inflight"]] == ["a"]
     assert stored["lastRunAt"] == T0
+    assert stored["claimedBy"] == "a"  # the next tick is a's to take first
 
 
 def test_claim_fails_when_the_job_changed_or_was_disabled(store_db: Database) -> None:
@@ -220,3 +221,11 @@ def test_claiming_jobs_together_wins_exactly_those_still_as_seen(store_db: Datab
     ticks.drop_entries([(jobs[0]["_id"], entry["id"])])
     assert store_db.jobs.find_one({"_id": jobs[0]["_id"]})["inflight"] == []
     assert len(store_db.jobs.find_one({"_id": jobs[3]["_id"]})["inflight"]) == 1
+
+
+def test_release_jobs_forgets_only_this_owners_claims(store_db: Database) -> None:
+    mine, theirs, other = (make_job(store_db, claimedBy=o) for o in ("a", "b", "a"))
+    released = TickStore(store_db).release_jobs([mine["_id"], theirs["_id"]], "a")
+    assert released == 1
+    owners = {d["_id"]: d["claimedBy"] for d in store_db.jobs.find()}
+    assert owners == {mine["_id"]: None, theirs["_id"]: "b", other["_id"]: "a"}

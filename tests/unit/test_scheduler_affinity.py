@@ -1,0 +1,75 @@
+"""Which due ticks a scheduler queues: its own and unclaimed ones at once, another
+process's only once overdue (that process stopped or fell behind); and on a clean stop it
+hands its queued jobs over. Claims stay compare-and-sets: this only spares losing ones."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo.database import Database
+
+from scheduler_service.clock import FixedClock
+from scheduler_service.config import Config
+from scheduler_service.scheduler.service import Scheduler
+from tests.conftest import START
+
+POLL_MS = 1000  # look-ahead two intervals (2 s), take-over after half of one (0.5 s)
+
+
+def add_job(db: Database, due_in_ms: int, claimed_by: str | None) -> ObjectId:
+    return db.jobs.insert_one(
+        {
+            "schedule": "* * * * * *",
+            "endpoint": "http://127.0.0.1:9/x",
+            "method": "POST",
+            "enabled": True,
+            "nextRunAt": START + timedelta(milliseconds=due_in_ms),
+            "updatedAt": START,
+            "inflight": [],
+            "claimedBy": claimed_by,
+        }
+    ).inserted_id
+
+
+def queued(scheduler: Scheduler) -> set[Any]:
+    return {candidate.job["_id"] for candidate in scheduler._queue.close()}
+
+
+def make_scheduler(mongo_db: Database, clock: FixedClock) -> Scheduler:
+    config = Config(scheduler_poll_interval_ms=POLL_MS, execution_retention_days=0)
+    return Scheduler(mongo_db, config, clock, owner="me")
+
+
+def test_a_poll_leaves_another_processs_ticks_to_it_until_overdue(
+    mongo_db: Database, clock: FixedClock
+) -> None:
+    unclaimed = add_job(mongo_db, 500, None)
+    mine = add_job(mongo_db, 500, "me")
+    theirs_soon = add_job(mongo_db, 500, "other")
+    theirs_just_due = add_job(mongo_db, -200, "other")
+    theirs_overdue = add_job(mongo_db, -600, "other")
+    within_lookahead = add_job(mongo_db, 1900, None)
+    beyond_lookahead = add_job(mongo_db, 2100, None)
+    scheduler = make_scheduler(mongo_db, clock)
+    try:
+        scheduler.poll_once()
+        got = queued(scheduler)
+    finally:
+        scheduler.stop(grace_s=0)
+    assert got == {unclaimed, mine, theirs_overdue, within_lookahead}
+    assert not got & {theirs_soon, theirs_just_due, beyond_lookahead}
+
+
+def test_a_clean_stop_hands_over_the_jobs_whose_ticks_were_queued(
+    mongo_db: Database, clock: FixedClock
+) -> None:
+    queued_mine = add_job(mongo_db, 500, "me")
+    later_mine = add_job(mongo_db, 60_000, "me")  # not queued: taken over once overdue
+    theirs = add_job(mongo_db, -600, "other")  # queued (overdue), but not ours to release
+    scheduler = make_scheduler(mongo_db, clock)
+    scheduler.poll_once()
+    scheduler.stop(grace_s=0)
+    owners = {d["_id"]: d["claimedBy"] for d in mongo_db.jobs.find()}
+    assert owners == {queued_mine: None, later_mine: "me", theirs: "other"}
