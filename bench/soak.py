@@ -105,15 +105,21 @@ def soak(args: argparse.Namespace, work: Path, group: Any) -> dict[str, Any]:
         f"{s.name}:{pid}": pid for s in services for pid in s.worker_pids()
     }
     memory: dict[str, dict[str, int | None]] = {}
+    cpu: dict[str, float] = {}
     for label, at in (("start", 0), ("middle", args.duration // 2), ("end", args.duration - 1)):
         sleep_until(window_start + at * SECOND)
         memory[label] = sample_rss(pids)
+        if label != "middle":  # CPU seconds each process spent in the window, start to end
+            cpu = {k: cpu_seconds(pid) - cpu.get(k, 0.0) for k, pid in pids.items()}
         say(f"rss {label}: " + ", ".join(f"{k}={v} KiB" for k, v in memory[label].items()))
     sleep_until(window_end + 3 * SECOND)  # the window's last ticks arrive (bounded)
     target.signal(signal.SIGTERM)
     target.wait_exit(10)
     figures = analyse(target_log, job_ids, window_start, window_end, args)
     figures["rssKiB"] = memory
+    seconds = max(1, args.duration - 1)
+    figures["cpuShare"] = {k: round(v / seconds, 2) for k, v in cpu.items()}  # 1.0 = one core
+    figures["dbCpuMsPerRequest"] = round(cpu["db"] * 1000 / max(1, figures["requests"]), 2)
     figures["processesAlive"] = all(s.alive() for s in services) and database.alive()
     report(figures)
     return figures
@@ -158,9 +164,17 @@ def report(figures: dict[str, Any]) -> None:
         f"duplicates {figures['duplicates']}; misses {figures['misses']}")  # fmt: skip
     say(f"lateness ms p50 {figures['latenessMs']['p50']} p99 {figures['latenessMs']['p99']} "
         f"max {figures['latenessMs']['max']}")  # fmt: skip
+    say(f"cpu (cores): {figures['cpuShare']}; database CPU per request "
+        f"{figures['dbCpuMsPerRequest']} ms")  # fmt: skip
     for label in figures["rssKiB"]["start"]:
         row = [figures["rssKiB"][when].get(label) for when in ("start", "middle", "end")]
         say(f"rss {label}: " + " -> ".join(f"{v} KiB" for v in row))
+
+
+def cpu_seconds(pid: int) -> float:
+    from bench.procs import cpu_seconds as read
+
+    return read(pid)
 
 
 def sample_rss(pids: dict[str, int]) -> dict[str, int | None]:
