@@ -41,6 +41,8 @@ JOB_FIELDS = [
     "claimedBy",
 ]
 
+# What a poll reads of every due job to decide whether to queue its tick.
+TICK_FIELDS = ["nextRunAt", "claimedBy"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -60,17 +62,26 @@ class TickStore:
     def __init__(self, database: Database) -> None:
         self.collection: Collection = database["jobs"]
 
-    def due_jobs(self, horizon: datetime, limit: int) -> list[dict[str, Any]]:
-        """Enabled jobs whose next tick is at or before ``horizon``, earliest first."""
+    def due_ticks(self, horizon: datetime, limit: int) -> list[dict[str, Any]]:
+        """``_id``, ``nextRunAt`` and ``claimedBy`` of the enabled jobs whose next tick is at
+        or before ``horizon``, earliest first. Small documents: a poll sees most due jobs
+        again (already queued here, or another process's to claim), and fetches in full
+        only the ones it queues, with ``jobs_by_id``."""
         cursor = (
             self.collection.find(
-                {"enabled": True, "nextRunAt": {"$lte": horizon}}, projection=JOB_FIELDS
+                {"enabled": True, "nextRunAt": {"$lte": horizon}}, projection=TICK_FIELDS
             )
             .sort("nextRunAt", ASCENDING)
             .limit(limit)
             .batch_size(limit)
         )
         return list(cursor)
+
+    def jobs_by_id(self, job_ids: list[ObjectId]) -> list[dict[str, Any]]:
+        """What the scheduler needs of these jobs (``JOB_FIELDS``); missing ones are left out."""
+        if not job_ids:
+            return []
+        return list(self.collection.find({"_id": {"$in": job_ids}}, projection=JOB_FIELDS))
 
     def jobs_with_due_entries(self, horizon: datetime, limit: int) -> list[dict[str, Any]]:
         """Jobs with a waiting entry due by ``horizon``, or a running one whose lease ends."""

@@ -194,11 +194,20 @@ class Scheduler:
         """Queue what falls due within the look-ahead; renew leases. True if a batch was full."""
         now = self.clock.now()
         horizon = now + self.lookahead
-        due_jobs = self.ticks.due_jobs(horizon, self.batch)
-        for job in due_jobs:
-            if self._left_to_another(job, now):
+        due = self.ticks.due_ticks(horizon, self.batch)
+        wanted = [
+            tick["_id"]
+            for tick in due
+            if not self._left_to_another(tick, now)
+            and not self._queue.holds(("tick", tick["_id"], tick["nextRunAt"]))
+        ]
+        for job in self.ticks.jobs_by_id(wanted):
+            # Read a moment after the ticks: re-check what may have changed in between.
+            due_at = job.get("nextRunAt")
+            if not job.get("enabled") or due_at is None or due_at > horizon:
                 continue
-            self._queue.push(job["nextRunAt"], ("tick", job["_id"], job["nextRunAt"]), job)
+            if not self._left_to_another(job, now):
+                self._queue.push(due_at, ("tick", job["_id"], due_at), job)
         with_entries = self.ticks.jobs_with_due_entries(horizon, self.batch)
         mine = self.running.keys()
         for job in with_entries:
@@ -209,7 +218,7 @@ class Scheduler:
                     continue
                 self._queue.push(entry["dueAt"], ("entry", entry["id"], entry["dueAt"]), job, entry)
         self._renew_leases(now)
-        return len(due_jobs) >= self.batch or len(with_entries) >= self.batch
+        return len(due) >= self.batch or len(with_entries) >= self.batch
 
     def _left_to_another(self, job: dict[str, Any], now: Any) -> bool:
         """Is this tick another process's to claim first (it claimed the previous one), and

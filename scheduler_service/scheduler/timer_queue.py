@@ -45,6 +45,11 @@ class TimerQueue:
             self._cond.notify()
             return True
 
+    def holds(self, key: Hashable) -> bool:
+        """Is ``key`` queued or being handled (``push`` would refuse it)?"""
+        with self._cond:
+            return key in self._keys
+
     def pop_due(self) -> Candidate | None:
         """Block until the earliest candidate is due and return it; None once closed."""
         with self._cond:

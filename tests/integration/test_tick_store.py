@@ -120,7 +120,10 @@ def test_due_queries_find_scheduled_ticks_and_due_entries(store_db: Database) ->
     }
     with_retry = make_job(store_db, nextRunAt=T0 + timedelta(hours=1), inflight=[waiting])
     ticks = TickStore(store_db)
-    assert [j["_id"] for j in ticks.due_jobs(T0 + timedelta(seconds=1), 10)] == [due["_id"]]
+    due_ticks = ticks.due_ticks(T0 + timedelta(seconds=1), 10)
+    assert [(t["_id"], t["nextRunAt"]) for t in due_ticks] == [(due["_id"], due["nextRunAt"])]
+    assert "schedule" not in due_ticks[0]  # small documents: only what decides queueing
+    assert [j["schedule"] for j in ticks.jobs_by_id([due["_id"], ObjectId()])] == [due["schedule"]]
     assert ticks.jobs_with_due_entries(T0 + timedelta(seconds=1), 10) == []
     found = ticks.jobs_with_due_entries(T0 + timedelta(seconds=5), 10)
     assert [j["_id"] for j in found] == [with_retry["_id"]]

@@ -203,7 +203,7 @@ def test_database_errors_of_runner_and_poller_are_counted(
     assert sample("scheduler_poll_duration_seconds_count") == polls + 1
 
     before_poller = sample("scheduler_database_errors_total", component="poller")
-    monkeypatch.setattr(scheduler.ticks, "due_jobs", fail)
+    monkeypatch.setattr(scheduler.ticks, "due_ticks", fail)
     thread = threading.Thread(target=scheduler._poll_loop, daemon=True)
     thread.start()
     try:
