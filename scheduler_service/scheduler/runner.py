@@ -99,7 +99,9 @@ class TickRunner:
         """
         now = self.clock.now()
         grace = timedelta(milliseconds=2 * self.config.scheduler_poll_interval_ms)
-        groups: dict[tuple[datetime, datetime, bool], list[dict[str, Any]]] = {}
+        # Claimed together: jobs with the same stored tick (the claim's compare-and-set
+        # value), the same tick to run, the same next one and the same overlap rule.
+        groups: dict[tuple[datetime, datetime, datetime, bool], list[dict[str, Any]]] = {}
         for job in jobs:
             policy = job.get("missedRunPolicy", "COALESCE")
             plan = plan_tick(job["schedule"], job["nextRunAt"], now, policy, grace)
@@ -108,9 +110,9 @@ class TickRunner:
                     metrics.record_skipped("missed", plan.skipped)
                 continue
             forbid = job.get("concurrencyPolicy", "FORBID") == "FORBID"
-            groups.setdefault((plan.run, plan.following, forbid), []).append(job)
+            groups.setdefault((job["nextRunAt"], plan.run, plan.following, forbid), []).append(job)
         won: list[tuple[dict[str, Any], dict[str, Any], datetime]] = []
-        for (run, following, forbid), members in groups.items():
+        for (_, run, following, forbid), members in groups.items():
             for start in range(0, len(members), CLAIM_BATCH):
                 batch = members[start : start + CLAIM_BATCH]
                 entry = self._new_entry(run, now)

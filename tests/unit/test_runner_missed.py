@@ -65,3 +65,23 @@ def test_missed_run_policy(
     assert stored["nextRunAt"].strftime("%H:%M:%S") == next_run
     assert stored["skippedTicks"] == skipped
     assert clock.now() - job["nextRunAt"] > timedelta(seconds=50)
+
+
+def test_jobs_missed_from_different_ticks_are_all_claimed(app: Flask, clock: FixedClock) -> None:
+    """After downtime two every-second jobs whose next ticks differ coalesce to the same
+    tick; each claim must still hold against its own stored nextRunAt."""
+    client = app.test_client()
+    ids = []
+    for _ in range(2):
+        created = client.post(
+            "/api/jobs", json={"schedule": "* * * * * *", "endpoint": "https://example.com/x"}
+        )
+        ids.append(ObjectId(created.get_json()["data"]["jobId"]))
+        clock.advance(seconds=3)  # the second job's first tick is 3 s after the first's
+    clock.advance(seconds=60)
+    database = get_runtime(app).database
+    jobs = [database.jobs.find_one({"_id": job_id}) for job_id in ids]
+    assert jobs[0]["nextRunAt"] != jobs[1]["nextRunAt"]
+    won = runner(app).claim_scheduled(jobs)
+    assert sorted(job["_id"] for job, _, _ in won) == sorted(ids)
+    assert {entry["scheduledAt"] for _, entry, _ in won} == {clock.now().replace(microsecond=0)}
