@@ -17,15 +17,13 @@ from pymongo.errors import AutoReconnect
 from scheduler_service import create_app
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
-from scheduler_service.models.executions import ExecutionStore
-from scheduler_service.models.ticks import TickStore
 from scheduler_service.runtime import get_runtime
 from scheduler_service.scheduler import runner as runner_module
 from scheduler_service.scheduler.attempt import AttemptOutcome
 from scheduler_service.scheduler.runner import TickRunner
-from scheduler_service.scheduler.running import RunningAttempts
 from scheduler_service.scheduler.service import Scheduler
 from scheduler_service.scheduler.timer_queue import Candidate
+from tests.support.runners import make_runner as runner_on
 from tests.support.waiting import wait_until
 
 FAMILIES = {
@@ -48,17 +46,7 @@ def sample(name: str, **labels: str) -> float:
 
 
 def make_runner(app: Flask) -> TickRunner:
-    runtime = get_runtime(app)
-    return TickRunner(
-        TickStore(runtime.database),
-        ExecutionStore(runtime.database),
-        runtime.config,
-        runtime.clock,
-        "test-owner",
-        RunningAttempts(),
-        threading.Event(),
-        session_factory=lambda: None,
-    )
+    return runner_on(app, "test-owner", session_factory=lambda: None)
 
 
 def fire_once(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -11,11 +10,8 @@ from bson import ObjectId
 from flask import Flask
 
 from scheduler_service.clock import FixedClock
-from scheduler_service.models.executions import ExecutionStore
-from scheduler_service.models.ticks import TickStore
 from scheduler_service.runtime import get_runtime
-from scheduler_service.scheduler.runner import TickRunner
-from scheduler_service.scheduler.running import RunningAttempts
+from tests.support.runners import make_runner
 
 
 def job_after_downtime(app: Flask, clock: FixedClock, policy: str) -> dict[str, Any]:
@@ -33,19 +29,6 @@ def job_after_downtime(app: Flask, clock: FixedClock, policy: str) -> dict[str, 
     return database.jobs.find_one({"_id": ObjectId(created.get_json()["data"]["jobId"])})
 
 
-def runner(app: Flask) -> TickRunner:
-    runtime = get_runtime(app)
-    return TickRunner(
-        TickStore(runtime.database),
-        ExecutionStore(runtime.database),
-        runtime.config,
-        runtime.clock,
-        "me",
-        RunningAttempts(),
-        threading.Event(),
-    )
-
-
 @pytest.mark.parametrize(
     ("policy", "runs", "next_run", "skipped"),
     [
@@ -59,7 +42,7 @@ def test_missed_run_policy(
 ) -> None:
     job = job_after_downtime(app, clock, policy)
     assert job["nextRunAt"].strftime("%H:%M:%S") == "12:00:10"
-    won = runner(app).claim_scheduled([job])
+    won = make_runner(app).claim_scheduled([job])
     assert [entry["scheduledAt"].strftime("%H:%M:%S") for _, entry, _ in won] == runs
     stored = get_runtime(app).database.jobs.find_one({"_id": job["_id"]})
     assert stored["nextRunAt"].strftime("%H:%M:%S") == next_run
@@ -82,6 +65,6 @@ def test_jobs_missed_from_different_ticks_are_all_claimed(app: Flask, clock: Fix
     database = get_runtime(app).database
     jobs = [database.jobs.find_one({"_id": job_id}) for job_id in ids]
     assert jobs[0]["nextRunAt"] != jobs[1]["nextRunAt"]
-    won = runner(app).claim_scheduled(jobs)
+    won = make_runner(app).claim_scheduled(jobs)
     assert sorted(job["_id"] for job, _, _ in won) == sorted(ids)
     assert {entry["scheduledAt"] for _, entry, _ in won} == {clock.now().replace(microsecond=0)}

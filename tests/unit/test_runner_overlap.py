@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -10,11 +9,9 @@ import pytest
 from bson import ObjectId
 from flask import Flask
 
-from scheduler_service.models.executions import ExecutionStore
-from scheduler_service.models.ticks import TickStore
 from scheduler_service.runtime import get_runtime
 from scheduler_service.scheduler.runner import FOLLOW_UP, TickRunner
-from scheduler_service.scheduler.running import RunningAttempts
+from tests.support.runners import make_runner
 
 
 def runner_and_job(app: Flask) -> tuple[TickRunner, dict[str, Any]]:
@@ -23,9 +20,12 @@ def runner_and_job(app: Flask) -> tuple[TickRunner, dict[str, Any]]:
         "/api/jobs", json={"schedule": "* * * * * *", "endpoint": "https://example.com/x"}
     )
     job = runtime.database.jobs.find_one({"_id": ObjectId(created.get_json()["data"]["jobId"])})
-    runner = TickRunner(TickStore(runtime.database), ExecutionStore(runtime.database),
-                        runtime.config, runtime.clock, "me", RunningAttempts(), threading.Event())
-    return runner, job
+    return make_runner(app), job
+
+
+def push_entry(app: Flask, job: dict[str, Any], entry: dict[str, Any]) -> None:
+    """The stored job gets ``entry`` in flight (the snapshot given to the runner may not)."""
+    get_runtime(app).database.jobs.update_one({"_id": job["_id"]}, {"$push": {"inflight": entry}})
 
 
 def skip_calls(runner: TickRunner, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
@@ -52,8 +52,7 @@ def test_a_follow_up_while_our_attempt_runs_tries_the_overlap_skip(
     runner, job = runner_and_job(app)
     calls = skip_calls(runner, monkeypatch)
     mine = {"id": ObjectId(), "owner": "me"}
-    get_runtime(app).database.jobs.update_one({"_id": job["_id"]},
-                                              {"$push": {"inflight": mine}})
+    push_entry(app, job, mine)
     snapshot = {**job, "inflight": [mine], FOLLOW_UP: True}
     with runner.running.track(mine["id"], job["_id"], clock.now(), 1, clock.now()):
         runner.claim_scheduled([snapshot])
@@ -66,7 +65,6 @@ def test_a_polled_busy_job_tries_the_overlap_skip(
     runner, job = runner_and_job(app)
     calls = skip_calls(runner, monkeypatch)
     other = {"id": ObjectId(), "owner": "someone"}
-    get_runtime(app).database.jobs.update_one({"_id": job["_id"]},
-                                              {"$push": {"inflight": other}})
+    push_entry(app, job, other)
     runner.claim_scheduled([{**job, "inflight": [other]}])
     assert len(calls) == 1
