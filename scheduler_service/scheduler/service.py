@@ -36,13 +36,11 @@ from scheduler_service.crypto import HeaderCipher
 from scheduler_service.models.executions import ExecutionStore
 from scheduler_service.models.ticks import TickStore
 from scheduler_service.scheduler.batched_writes import BatchedWrites
-from scheduler_service.scheduler.runner import FOLLOW_UP, TickRunner
+from scheduler_service.scheduler.runner import CLAIM_BATCH, FOLLOW_UP, TickRunner
 from scheduler_service.scheduler.running import RunningAttempts
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
 
 log = logging.getLogger(__name__)
-
-CLAIM_BATCH = 200  # due ticks taken (and claimed) together at most
 
 MAX_BACKOFF_S = 5.0  # while the database is down: retry at most this far apart
 
