@@ -139,6 +139,17 @@ class ExecutionStore:
             {"$set": {"status": "failure", "completedAt": completed_at, "errorMessage": message}},
         )
 
+    def succeeded(self, job_id: ObjectId, scheduled_at: datetime, attempt: int) -> bool:
+        """Is this attempt recorded as a success (its tick settled)?"""
+        # The status is checked here, not in the filter: with it SecantusDB reads through
+        # the status index (every success so far) instead of the unique one (measured:
+        # 6.4 ms against 0.7 ms at 40,000 records). MongoDB picks the unique index either way.
+        found = self.collection.find_one(
+            {"jobId": job_id, "scheduledAt": scheduled_at, "attempt": attempt},
+            projection=["status"],
+        )
+        return found is not None and found.get("status") == "success"
+
     def for_job(self, job_id: ObjectId, limit: int) -> list[dict[str, Any]]:
         cursor = (
             self.collection.find({"jobId": job_id})

@@ -226,6 +226,14 @@ class TickStore:
         """The tick is settled (success, last failure, or given up): forget it."""
         self.collection.update_one({"_id": job_id}, {"$pull": {"inflight": {"id": entry_id}}})
 
+    def drop_settled_entry(self, job_id: ObjectId, entry: dict[str, Any]) -> bool:
+        """Remove a running entry whose attempt is recorded as a success (its process died
+        after writing the result, before releasing the tick). Holds only while the entry is
+        as seen."""
+        pulled = {key: entry.get(key) for key in ("id", "state", "attempt", "owner", "dueAt")}
+        result = self.collection.update_one({"_id": job_id}, {"$pull": {"inflight": pulled}})
+        return result.modified_count == 1
+
     def drop_entries(self, entries: list[tuple[ObjectId, ObjectId]]) -> list[None]:
         """``drop_entry`` for several ticks: one write per entry id (ticks claimed together
         share one), each naming exactly the jobs it belongs to."""

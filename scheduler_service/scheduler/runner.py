@@ -157,6 +157,10 @@ class TickRunner:
             "dueAt": now + self.lease,
         }
         orphan = entry["state"] == "running"
+        if orphan and self.executions.succeeded(job["_id"], entry["scheduledAt"], entry["attempt"]):
+            # Its process recorded a success and died before releasing the tick: settled.
+            self.ticks.drop_settled_entry(job["_id"], entry)
+            return
         at_most_once = job.get("executionType") == "AT_MOST_ONCE"
         if orphan and not at_most_once:
             changes["attempt"] = entry["attempt"] + 1  # re-delivery: same tick, same key
