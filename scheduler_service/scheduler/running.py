@@ -59,6 +59,12 @@ class RunningAttempts:
         with self._cond:
             return key in self._attempts
 
+    def started_at(self, job_id: ObjectId, entry_id: ObjectId) -> datetime | None:
+        """When this process started the attempt, if it is running here."""
+        with self._cond:
+            running = self._attempts.get((job_id, entry_id))
+            return None if running is None else running.started_at
+
     def keys(self) -> set[tuple[ObjectId, ObjectId]]:
         """(job id, entry id) of every attempt running here."""
         with self._cond:

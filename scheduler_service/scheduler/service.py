@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
@@ -43,6 +44,7 @@ from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0  # while the database is down: retry at most this far apart
+CATCH_UP_RECHECK = timedelta(milliseconds=25)  # see Scheduler._behind_own_attempt
 
 
 def make_owner_id() -> str:
@@ -64,6 +66,10 @@ class Scheduler:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._queue = TimerQueue(clock.now)
+        # (job id, entry id) of the ticks claimed here whose attempts have not ended: from
+        # the claim on, before their attempts start (``running`` has them from then).
+        self._claimed: set[tuple[ObjectId, ObjectId]] = set()
+        self._claimed_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(config.max_concurrent_jobs)
         self._pool = ThreadPoolExecutor(config.max_concurrent_jobs, thread_name_prefix="job")
         self._threads: list[threading.Thread] = []
@@ -258,10 +264,15 @@ class Scheduler:
             self._dispatch(batch)
 
     def _dispatch(self, batch: list[Candidate]) -> None:
-        scheduled = [c for c in batch if c.entry is None]
+        scheduled = []
         for candidate in batch:
             if candidate.entry is not None:
                 self._pool.submit(self._run, candidate)
+            elif self._behind_own_attempt(candidate):
+                self._slots.release()
+                self._queue.delay(candidate, self.clock.now() + CATCH_UP_RECHECK)
+            else:
+                scheduled.append(candidate)
         if not scheduled:
             return
         try:
@@ -271,6 +282,8 @@ class Scheduler:
             log.warning("database error while claiming %d ticks: %s", len(scheduled), exc)
             won = []
         entries = {job["_id"]: entry for job, entry, _ in won}
+        with self._claimed_lock:
+            self._claimed.update((job["_id"], entry["id"]) for job, entry, _ in won)
         self._queue_following(won)
         for candidate in scheduled:
             entry = entries.get(candidate.job["_id"])
@@ -278,6 +291,26 @@ class Scheduler:
                 self._give_back([candidate])
             else:
                 self._pool.submit(self._run_claimed, candidate, entry)
+
+    def _behind_own_attempt(self, candidate: Candidate) -> bool:
+        """Was this tick due before this process started its attempt of the job's previous
+        tick (which ran late, within the misfire grace)? Then the tick did not fall due while
+        that attempt ran, so the overlap rule does not skip it: it is claimed as soon as the
+        attempt ends (checked again every ``CATCH_UP_RECHECK``, no database involved), until
+        it is older than the misfire grace and the claim decides as usual."""
+        job, now = candidate.job, self.clock.now()
+        grace = timedelta(milliseconds=2 * self.config.scheduler_poll_interval_ms)
+        if now - job["nextRunAt"] > grace:
+            return False
+        for entry in job.get("inflight") or []:
+            key = (job["_id"], entry["id"])
+            with self._claimed_lock:
+                if key not in self._claimed:
+                    continue
+            started = self.running.started_at(*key) or now  # claimed, about to start
+            if job["nextRunAt"] <= started:
+                return True
+        return False
 
     def _queue_following(self, won: list[tuple[dict[str, Any], dict[str, Any], Any]]) -> None:
         """Queue each claimed job's next tick now if it falls within the look-ahead.
@@ -315,4 +348,6 @@ class Scheduler:
         try:
             self.runner.run_claimed(candidate.job, entry)
         finally:
+            with self._claimed_lock:
+                self._claimed.discard((candidate.job["_id"], entry["id"]))
             self._give_back([candidate])

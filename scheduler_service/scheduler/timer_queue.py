@@ -45,6 +45,16 @@ class TimerQueue:
             self._cond.notify()
             return True
 
+    def delay(self, candidate: Candidate, due: datetime) -> None:
+        """Put a taken candidate back for ``due``; its key stays held meanwhile."""
+        with self._cond:
+            if self._closed:
+                self._keys.discard(candidate.key)
+                return
+            candidate.due, candidate.seq = due, next(self._seq)
+            heapq.heappush(self._heap, candidate)
+            self._cond.notify()
+
     def holds(self, key: Hashable) -> bool:
         """Is ``key`` queued or being handled (``push`` would refuse it)?"""
         with self._cond:

@@ -13,6 +13,7 @@ from pymongo.database import Database
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from scheduler_service.scheduler.service import Scheduler
+from scheduler_service.scheduler.timer_queue import Candidate
 from tests.conftest import START
 
 POLL_MS = 1000  # look-ahead two intervals (2 s), take-over after half of one (0.5 s)
@@ -73,3 +74,52 @@ def test_a_clean_stop_hands_over_the_jobs_whose_ticks_were_queued(
     scheduler.stop(grace_s=0)
     owners = {d["_id"]: d["claimedBy"] for d in mongo_db.jobs.find()}
     assert owners == {queued_mine: None, later_mine: "me", theirs: "other"}
+
+
+def test_a_tick_due_before_our_late_attempt_started_waits_for_it_instead_of_overlapping(
+    mongo_db: Database, clock: FixedClock
+) -> None:
+    """A tick claimed late (within the misfire grace) finds its job's next tick due already.
+    That tick did not fall due while the late attempt ran, so it waits for the attempt
+    (and is then claimed) rather than being claimed at once and skipped as an overlap. A
+    tick that fell due while the attempt ran, or one older than the grace, is claimed at
+    once, and the overlap rule decides."""
+    scheduler = make_scheduler(mongo_db, clock)
+    job_id, entry_id = ObjectId(), ObjectId()
+    due = START - timedelta(milliseconds=300)  # the next tick, due since 300 ms
+    job = {"_id": job_id, "nextRunAt": due, "inflight": [{"id": entry_id}]}
+    candidate = Candidate(due, 0, ("tick", job_id, due), job)
+    try:
+        assert not scheduler._behind_own_attempt(candidate), "the previous tick is not ours"
+        scheduler._claimed.add((job_id, entry_id))  # as the dispatcher does for a claim won
+        assert scheduler._behind_own_attempt(candidate), "claimed here, about to start"
+        with scheduler.running.track(entry_id, job_id, due, 1, START - timedelta(milliseconds=10)):
+            assert scheduler._behind_own_attempt(candidate)
+            clock.advance(milliseconds=2 * POLL_MS)  # the tick is now older than the grace
+            assert not scheduler._behind_own_attempt(candidate)
+        clock.set(START)
+        with scheduler.running.track(entry_id, job_id, due, 1, due - timedelta(milliseconds=1)):
+            assert not scheduler._behind_own_attempt(candidate), "it fell due while running"
+    finally:
+        scheduler.stop(grace_s=0)
+
+
+def test_the_dispatcher_holds_back_such_a_tick_without_claiming_it(
+    mongo_db: Database, clock: FixedClock
+) -> None:
+    job_id = add_job(mongo_db, -300, "me")
+    entry_id = ObjectId()
+    job = {**mongo_db.jobs.find_one({"_id": job_id}), "inflight": [{"id": entry_id}]}
+    due = job["nextRunAt"]
+    scheduler = make_scheduler(mongo_db, clock)
+    try:
+        scheduler._claimed.add((job_id, entry_id))  # our late attempt, about to start
+        scheduler._slots.acquire()  # as the dispatch loop does for each candidate
+        scheduler._queue.push(due, ("tick", job_id, due), job)
+        scheduler._dispatch([scheduler._queue.pop_due_nowait()])
+        assert scheduler._queue.holds(("tick", job_id, due)), "queued again, not dropped"
+        assert scheduler._queue.pop_due_nowait() is None, "not before the re-check"
+        stored = mongo_db.jobs.find_one({"_id": job_id})
+        assert stored["nextRunAt"] == due and "skippedTicks" not in stored, "not claimed"
+    finally:
+        scheduler.stop(grace_s=0)

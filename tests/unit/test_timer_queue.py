@@ -54,3 +54,16 @@ def test_an_earlier_push_wakes_the_waiter() -> None:
     queue.push(T0, "now", {})
     waiter.join(5)
     assert [c.key for c in result] == ["now"]  # type: ignore[attr-defined]
+
+
+def test_a_delayed_candidate_keeps_its_key_and_comes_back_when_due() -> None:
+    clock = FixedClock(T0)
+    queue = TimerQueue(clock.now)
+    queue.push(T0, "k", {})
+    candidate = queue.pop_due_nowait()
+    assert candidate is not None
+    queue.delay(candidate, T0 + timedelta(milliseconds=25))
+    assert queue.holds("k") and not queue.push(T0, "k", {})
+    assert queue.pop_due_nowait() is None
+    clock.advance(milliseconds=25)
+    assert queue.pop_due_nowait() is candidate
