@@ -23,7 +23,7 @@ import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0  # while the database is down: retry at most this far apart
 CATCH_UP_RECHECK = timedelta(milliseconds=25)  # see Scheduler._behind_own_attempt
+TAKEOVER_BACKOFF = 5  # poll intervals; see Scheduler._note_lost_takeovers
 
 
 def make_owner_id() -> str:
@@ -70,6 +71,10 @@ class Scheduler:
         # the claim on, before their attempts start (``running`` has them from then).
         self._claimed: set[tuple[ObjectId, ObjectId]] = set()
         self._claimed_lock = threading.Lock()
+        # Jobs whose take-over this process lost (their process is alive, only late): left
+        # to it until the time given, without a losing claim each tick.
+        self._outpaced: dict[ObjectId, datetime] = {}
+        self._outpaced_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(config.max_concurrent_jobs)
         self._pool = ThreadPoolExecutor(config.max_concurrent_jobs, thread_name_prefix="job")
         self._threads: list[threading.Thread] = []
@@ -222,13 +227,21 @@ class Scheduler:
                     continue
                 self._queue.push(entry["dueAt"], ("entry", entry["id"], entry["dueAt"]), job, entry)
         self._renew_leases(now)
+        with self._outpaced_lock:
+            for job_id in [j for j, until in self._outpaced.items() if until <= now]:
+                del self._outpaced[job_id]
         return len(due) >= self.batch or len(with_entries) >= self.batch
 
     def _left_to_another(self, job: dict[str, Any], now: Any) -> bool:
         """Is this tick another process's to claim first (it claimed the previous one), and
         not yet overdue enough to take over?"""
         last = job.get("claimedBy")
-        return last is not None and last != self.owner and job["nextRunAt"] > now - self.takeover
+        if last is None or last == self.owner:
+            return False
+        with self._outpaced_lock:
+            if self._outpaced.get(job["_id"], now) > now:
+                return True
+        return job["nextRunAt"] > now - self.takeover
 
     def _renew_leases(self, now: Any) -> None:
         """Renew leases a third of the way through, so a live process never loses one."""
@@ -282,6 +295,7 @@ class Scheduler:
             log.warning("database error while claiming %d ticks: %s", len(scheduled), exc)
             won = []
         entries = {job["_id"]: entry for job, entry, _ in won}
+        self._note_lost_takeovers([c.job for c in scheduled if c.job["_id"] not in entries])
         with self._claimed_lock:
             self._claimed.update((job["_id"], entry["id"]) for job, entry, _ in won)
         self._queue_following(won)
@@ -291,6 +305,17 @@ class Scheduler:
                 self._give_back([candidate])
             else:
                 self._pool.submit(self._run_claimed, candidate, entry)
+
+    def _note_lost_takeovers(self, lost: list[dict[str, Any]]) -> None:
+        """A take-over lost to the job's own process: it is alive, only late. Leave its
+        ticks to it for ``TAKEOVER_BACKOFF`` polls."""
+        until = self.clock.now() + TAKEOVER_BACKOFF * timedelta(
+            milliseconds=self.config.scheduler_poll_interval_ms
+        )
+        with self._outpaced_lock:
+            for job in lost:
+                if job.get("claimedBy") not in (None, self.owner):
+                    self._outpaced[job["_id"]] = until
 
     def _behind_own_attempt(self, candidate: Candidate) -> bool:
         """Was this tick due before this process started its attempt of the job's previous

@@ -12,7 +12,7 @@ from pymongo.database import Database
 
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
-from scheduler_service.scheduler.service import Scheduler
+from scheduler_service.scheduler.service import TAKEOVER_BACKOFF, Scheduler
 from scheduler_service.scheduler.timer_queue import Candidate
 from tests.conftest import START
 
@@ -121,5 +121,30 @@ def test_the_dispatcher_holds_back_such_a_tick_without_claiming_it(
         assert scheduler._queue.pop_due_nowait() is None, "not before the re-check"
         stored = mongo_db.jobs.find_one({"_id": job_id})
         assert stored["nextRunAt"] == due and "skippedTicks" not in stored, "not claimed"
+    finally:
+        scheduler.stop(grace_s=0)
+
+
+def test_a_lost_take_over_leaves_the_job_to_its_live_process_for_a_while(
+    mongo_db: Database, clock: FixedClock
+) -> None:
+    """Losing a take-over claim shows the job's process is alive, only late: the job is
+    left to it for a few intervals, instead of a losing claim each tick."""
+    late_theirs = add_job(mongo_db, -600, "other")  # overdue: taken over at the next poll
+    unclaimed = add_job(mongo_db, -600, None)
+    scheduler = make_scheduler(mongo_db, clock)
+    try:
+        jobs = list(mongo_db.jobs.find())
+        scheduler._note_lost_takeovers(jobs)  # both claims lost
+        scheduler.poll_once()
+        assert queued(scheduler) == {unclaimed}, "only the unclaimed job's tick"
+    finally:
+        scheduler.stop(grace_s=0)
+    scheduler = make_scheduler(mongo_db, clock)
+    try:
+        scheduler._note_lost_takeovers(jobs)
+        clock.advance(milliseconds=TAKEOVER_BACKOFF * POLL_MS)
+        scheduler.poll_once()
+        assert queued(scheduler) == {unclaimed, late_theirs}, "taken over again once it ends"
     finally:
         scheduler.stop(grace_s=0)
