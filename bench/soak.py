@@ -45,7 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=300, help="observed seconds")
     parser.add_argument("--jobs", type=int, default=200, help="every-second jobs")
     parser.add_argument("--processes", type=int, default=3, help="service processes")
-    parser.add_argument("--poll-interval", type=int, default=500, help="SCHEDULER_POLL_INTERVAL")
+    parser.add_argument("--poll-interval", type=int, default=1000,
+                        help="SCHEDULER_POLL_INTERVAL (the service's default)")  # fmt: skip
     parser.add_argument("--max-concurrent", type=int, default=20, help="MAX_CONCURRENT_JOBS")
     parser.add_argument("--warmup", type=int, default=5, help="seconds before the window")
     parser.add_argument("--keep", type=Path, help="keep logs and data here (default: a temp dir)")

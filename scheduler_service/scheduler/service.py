@@ -4,10 +4,7 @@
   the API) for ticks due within the next two intervals, and queues them in a ``TimerQueue``.
   It also renews the leases of the attempts this process runs.
 - A job's scheduled tick is left to the process that claimed the job's previous one (its
-  ``claimedBy``), which queued it right after that claim; the others queue it only once it
-  is ``takeover`` overdue (that process stopped or is overloaded). Correctness never rests
-  on this: every claim is still a compare-and-set. It spares the database the losing
-  claims of every other process, every tick.
+  ``claimedBy``) until it is overdue: ``Affinity``.
 - The dispatcher takes each queued tick at its exact time, waits for a free worker (so it
   never claims more than it can run) and hands it to the pool, where ``TickRunner``
   claims it with a compare-and-set and runs it.
@@ -23,10 +20,9 @@ import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
@@ -36,7 +32,10 @@ from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.models.executions import ExecutionStore
 from scheduler_service.models.ticks import TickStore
+from scheduler_service.scheduler import catch_up
+from scheduler_service.scheduler.affinity import Affinity
 from scheduler_service.scheduler.batched_writes import BatchedWrites
+from scheduler_service.scheduler.catch_up import CatchUp
 from scheduler_service.scheduler.runner import CLAIM_BATCH, FOLLOW_UP, TickRunner
 from scheduler_service.scheduler.running import RunningAttempts
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
@@ -44,8 +43,6 @@ from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0  # while the database is down: retry at most this far apart
-CATCH_UP_RECHECK = timedelta(milliseconds=25)  # see Scheduler._behind_own_attempt
-TAKEOVER_BACKOFF = 5  # poll intervals; see Scheduler._note_lost_takeovers
 
 
 def make_owner_id() -> str:
@@ -67,14 +64,9 @@ class Scheduler:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._queue = TimerQueue(clock.now)
-        # (job id, entry id) of the ticks claimed here whose attempts have not ended: from
-        # the claim on, before their attempts start (``running`` has them from then).
-        self._claimed: set[tuple[ObjectId, ObjectId]] = set()
-        self._claimed_lock = threading.Lock()
-        # Jobs whose take-over this process lost (their process is alive, only late): left
-        # to it until the time given, without a losing claim each tick.
-        self._outpaced: dict[ObjectId, datetime] = {}
-        self._outpaced_lock = threading.Lock()
+        grace = timedelta(milliseconds=2 * config.scheduler_poll_interval_ms)  # as planned
+        self.catch_up = CatchUp(self.running, grace)
+        self.affinity = Affinity(self.owner, config.scheduler_poll_interval_ms)
         self._slots = threading.BoundedSemaphore(config.max_concurrent_jobs)
         self._pool = ThreadPoolExecutor(config.max_concurrent_jobs, thread_name_prefix="job")
         self._threads: list[threading.Thread] = []
@@ -193,11 +185,6 @@ class Scheduler:
         starts an interval after this one ends) never leaves a gap."""
         return timedelta(milliseconds=2 * self.config.scheduler_poll_interval_ms)
 
-    @property
-    def takeover(self) -> timedelta:
-        """How overdue another process's tick must be before this one claims it."""
-        return timedelta(milliseconds=self.config.scheduler_poll_interval_ms / 2)
-
     @metrics.POLL_DURATION.time()
     def poll_once(self) -> bool:
         """Queue what falls due within the look-ahead; renew leases. True if a batch was full."""
@@ -207,7 +194,7 @@ class Scheduler:
         wanted = [
             tick["_id"]
             for tick in due
-            if not self._left_to_another(tick, now)
+            if not self.affinity.left_to_another(tick, now)
             and not self._queue.holds(("tick", tick["_id"], tick["nextRunAt"]))
         ]
         for job in self.ticks.jobs_by_id(wanted):
@@ -215,7 +202,7 @@ class Scheduler:
             due_at = job.get("nextRunAt")
             if not job.get("enabled") or due_at is None or due_at > horizon:
                 continue
-            if not self._left_to_another(job, now):
+            if not self.affinity.left_to_another(job, now):
                 self._queue.push(due_at, ("tick", job["_id"], due_at), job)
         with_entries = self.ticks.jobs_with_due_entries(horizon, self.batch)
         mine = self.running.keys()
@@ -227,21 +214,8 @@ class Scheduler:
                     continue
                 self._queue.push(entry["dueAt"], ("entry", entry["id"], entry["dueAt"]), job, entry)
         self._renew_leases(now)
-        with self._outpaced_lock:
-            for job_id in [j for j, until in self._outpaced.items() if until <= now]:
-                del self._outpaced[job_id]
+        self.affinity.forget_expired(now)
         return len(due) >= self.batch or len(with_entries) >= self.batch
-
-    def _left_to_another(self, job: dict[str, Any], now: Any) -> bool:
-        """Is this tick another process's to claim first (it claimed the previous one), and
-        not yet overdue enough to take over?"""
-        last = job.get("claimedBy")
-        if last is None or last == self.owner:
-            return False
-        with self._outpaced_lock:
-            if self._outpaced.get(job["_id"], now) > now:
-                return True
-        return job["nextRunAt"] > now - self.takeover
 
     def _renew_leases(self, now: Any) -> None:
         """Renew leases a third of the way through, so a live process never loses one."""
@@ -281,9 +255,9 @@ class Scheduler:
         for candidate in batch:
             if candidate.entry is not None:
                 self._pool.submit(self._run, candidate)
-            elif self._behind_own_attempt(candidate):
+            elif self.catch_up.must_wait(candidate.job, self.clock.now()):
                 self._slots.release()
-                self._queue.delay(candidate, self.clock.now() + CATCH_UP_RECHECK)
+                self._queue.delay(candidate, self.clock.now() + catch_up.RECHECK)
             else:
                 scheduled.append(candidate)
         if not scheduled:
@@ -295,9 +269,9 @@ class Scheduler:
             log.warning("database error while claiming %d ticks: %s", len(scheduled), exc)
             won = []
         entries = {job["_id"]: entry for job, entry, _ in won}
-        self._note_lost_takeovers([c.job for c in scheduled if c.job["_id"] not in entries])
-        with self._claimed_lock:
-            self._claimed.update((job["_id"], entry["id"]) for job, entry, _ in won)
+        lost = [c.job for c in scheduled if c.job["_id"] not in entries]
+        self.affinity.note_lost(lost, self.clock.now())
+        self.catch_up.claimed([(job["_id"], entry["id"]) for job, entry, _ in won])
         self._queue_following(won)
         for candidate in scheduled:
             entry = entries.get(candidate.job["_id"])
@@ -305,37 +279,6 @@ class Scheduler:
                 self._give_back([candidate])
             else:
                 self._pool.submit(self._run_claimed, candidate, entry)
-
-    def _note_lost_takeovers(self, lost: list[dict[str, Any]]) -> None:
-        """A take-over lost to the job's own process: it is alive, only late. Leave its
-        ticks to it for ``TAKEOVER_BACKOFF`` polls."""
-        until = self.clock.now() + TAKEOVER_BACKOFF * timedelta(
-            milliseconds=self.config.scheduler_poll_interval_ms
-        )
-        with self._outpaced_lock:
-            for job in lost:
-                if job.get("claimedBy") not in (None, self.owner):
-                    self._outpaced[job["_id"]] = until
-
-    def _behind_own_attempt(self, candidate: Candidate) -> bool:
-        """Was this tick due before this process started its attempt of the job's previous
-        tick (which ran late, within the misfire grace)? Then the tick did not fall due while
-        that attempt ran, so the overlap rule does not skip it: it is claimed as soon as the
-        attempt ends (checked again every ``CATCH_UP_RECHECK``, no database involved), until
-        it is older than the misfire grace and the claim decides as usual."""
-        job, now = candidate.job, self.clock.now()
-        grace = timedelta(milliseconds=2 * self.config.scheduler_poll_interval_ms)
-        if now - job["nextRunAt"] > grace:
-            return False
-        for entry in job.get("inflight") or []:
-            key = (job["_id"], entry["id"])
-            with self._claimed_lock:
-                if key not in self._claimed:
-                    continue
-            started = self.running.started_at(*key) or now  # claimed, about to start
-            if job["nextRunAt"] <= started:
-                return True
-        return False
 
     def _queue_following(self, won: list[tuple[dict[str, Any], dict[str, Any], Any]]) -> None:
         """Queue each claimed job's next tick now if it falls within the look-ahead.
@@ -373,6 +316,5 @@ class Scheduler:
         try:
             self.runner.run_claimed(candidate.job, entry)
         finally:
-            with self._claimed_lock:
-                self._claimed.discard((candidate.job["_id"], entry["id"]))
+            self.catch_up.ended((candidate.job["_id"], entry["id"]))
             self._give_back([candidate])

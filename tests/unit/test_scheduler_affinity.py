@@ -12,8 +12,10 @@ from pymongo.database import Database
 
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
-from scheduler_service.scheduler.service import TAKEOVER_BACKOFF, Scheduler
-from scheduler_service.scheduler.timer_queue import Candidate
+from scheduler_service.scheduler.affinity import TAKEOVER_BACKOFF
+from scheduler_service.scheduler.catch_up import CatchUp
+from scheduler_service.scheduler.running import RunningAttempts
+from scheduler_service.scheduler.service import Scheduler
 from tests.conftest import START
 
 POLL_MS = 1000  # look-ahead two intervals (2 s), take-over after half of one (0.5 s)
@@ -77,31 +79,29 @@ def test_a_clean_stop_hands_over_the_jobs_whose_ticks_were_queued(
 
 
 def test_a_tick_due_before_our_late_attempt_started_waits_for_it_instead_of_overlapping(
-    mongo_db: Database, clock: FixedClock
+    clock: FixedClock,
 ) -> None:
     """A tick claimed late (within the misfire grace) finds its job's next tick due already.
     That tick did not fall due while the late attempt ran, so it waits for the attempt
     (and is then claimed) rather than being claimed at once and skipped as an overlap. A
     tick that fell due while the attempt ran, or one older than the grace, is claimed at
     once, and the overlap rule decides."""
-    scheduler = make_scheduler(mongo_db, clock)
+    running = RunningAttempts()
+    catch_up = CatchUp(running, timedelta(milliseconds=2 * POLL_MS))
     job_id, entry_id = ObjectId(), ObjectId()
     due = START - timedelta(milliseconds=300)  # the next tick, due since 300 ms
     job = {"_id": job_id, "nextRunAt": due, "inflight": [{"id": entry_id}]}
-    candidate = Candidate(due, 0, ("tick", job_id, due), job)
-    try:
-        assert not scheduler._behind_own_attempt(candidate), "the previous tick is not ours"
-        scheduler._claimed.add((job_id, entry_id))  # as the dispatcher does for a claim won
-        assert scheduler._behind_own_attempt(candidate), "claimed here, about to start"
-        with scheduler.running.track(entry_id, job_id, due, 1, START - timedelta(milliseconds=10)):
-            assert scheduler._behind_own_attempt(candidate)
-            clock.advance(milliseconds=2 * POLL_MS)  # the tick is now older than the grace
-            assert not scheduler._behind_own_attempt(candidate)
-        clock.set(START)
-        with scheduler.running.track(entry_id, job_id, due, 1, due - timedelta(milliseconds=1)):
-            assert not scheduler._behind_own_attempt(candidate), "it fell due while running"
-    finally:
-        scheduler.stop(grace_s=0)
+    assert not catch_up.must_wait(job, clock.now()), "the previous tick is not ours"
+    catch_up.claimed([(job_id, entry_id)])  # as the dispatcher does for a claim won
+    assert catch_up.must_wait(job, clock.now()), "claimed here, about to start"
+    with running.track(entry_id, job_id, due, 1, START - timedelta(milliseconds=10)):
+        assert catch_up.must_wait(job, clock.now())
+        later = clock.now() + timedelta(milliseconds=2 * POLL_MS)  # older than the grace
+        assert not catch_up.must_wait(job, later)
+    with running.track(entry_id, job_id, due, 1, due - timedelta(milliseconds=1)):
+        assert not catch_up.must_wait(job, clock.now()), "it fell due while running"
+    catch_up.ended((job_id, entry_id))
+    assert not catch_up.must_wait(job, clock.now()), "its attempt ended"
 
 
 def test_the_dispatcher_holds_back_such_a_tick_without_claiming_it(
@@ -113,7 +113,7 @@ def test_the_dispatcher_holds_back_such_a_tick_without_claiming_it(
     due = job["nextRunAt"]
     scheduler = make_scheduler(mongo_db, clock)
     try:
-        scheduler._claimed.add((job_id, entry_id))  # our late attempt, about to start
+        scheduler.catch_up.claimed([(job_id, entry_id)])  # our late attempt, about to start
         scheduler._slots.acquire()  # as the dispatch loop does for each candidate
         scheduler._queue.push(due, ("tick", job_id, due), job)
         scheduler._dispatch([scheduler._queue.pop_due_nowait()])
@@ -135,14 +135,14 @@ def test_a_lost_take_over_leaves_the_job_to_its_live_process_for_a_while(
     scheduler = make_scheduler(mongo_db, clock)
     try:
         jobs = list(mongo_db.jobs.find())
-        scheduler._note_lost_takeovers(jobs)  # both claims lost
+        scheduler.affinity.note_lost(jobs, clock.now())  # both claims lost
         scheduler.poll_once()
         assert queued(scheduler) == {unclaimed}, "only the unclaimed job's tick"
     finally:
         scheduler.stop(grace_s=0)
     scheduler = make_scheduler(mongo_db, clock)
     try:
-        scheduler._note_lost_takeovers(jobs)
+        scheduler.affinity.note_lost(jobs, clock.now())
         clock.advance(milliseconds=TAKEOVER_BACKOFF * POLL_MS)
         scheduler.poll_once()
         assert queued(scheduler) == {unclaimed, late_theirs}, "taken over again once it ends"

@@ -1,0 +1,52 @@
+"""Whose turn a job's tick is: the process that claimed the job's previous tick goes first.
+
+That process queued the tick right after its claim; the others queue it only once it is
+half a poll interval overdue (that process stopped or fell behind), and if such a
+take-over claim loses to that process after all (alive, only late), they leave the job to
+it for ``TAKEOVER_BACKOFF`` intervals rather than send a losing claim every tick.
+Correctness never rests on this: every claim is a compare-and-set. It spares the database
+the losing claims of the other processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+
+TAKEOVER_BACKOFF = 5  # poll intervals
+
+
+class Affinity:
+    def __init__(self, owner: str, poll_interval_ms: int) -> None:
+        self.owner = owner
+        self.takeover = timedelta(milliseconds=poll_interval_ms / 2)
+        self._backoff = TAKEOVER_BACKOFF * timedelta(milliseconds=poll_interval_ms)
+        self._outpaced: dict[ObjectId, datetime] = {}  # job id -> left to its process until
+        self._lock = threading.Lock()
+
+    def left_to_another(self, job: dict[str, Any], now: datetime) -> bool:
+        """Is this tick another process's to claim (it claimed the previous one), not yet
+        overdue enough to take over, or recently shown to be alive?"""
+        last = job.get("claimedBy")
+        if last is None or last == self.owner:
+            return False
+        with self._lock:
+            if self._outpaced.get(job["_id"], now) > now:
+                return True
+        return job["nextRunAt"] > now - self.takeover
+
+    def note_lost(self, jobs: list[dict[str, Any]], now: datetime) -> None:
+        """These claims were lost; those of other processes' jobs were take-overs, lost to
+        a live process."""
+        with self._lock:
+            for job in jobs:
+                if job.get("claimedBy") not in (None, self.owner):
+                    self._outpaced[job["_id"]] = now + self._backoff
+
+    def forget_expired(self, now: datetime) -> None:
+        with self._lock:
+            for job_id in [job_id for job_id, until in self._outpaced.items() if until <= now]:
+                del self._outpaced[job_id]
