@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from typing import Any
 
 from scheduler_service.errors import ConfigError
@@ -95,6 +96,12 @@ class Config:
     @property
     def embedded(self) -> bool:
         return self.mongodb_uri is None
+
+    @property
+    def misfire_grace(self) -> timedelta:
+        """How late a tick may start and still run as scheduled (two poll intervals);
+        later ones were missed and ``missedRunPolicy`` decides (``scheduler/planning.py``)."""
+        return timedelta(milliseconds=2 * self.scheduler_poll_interval_ms)
 
 
 def _int(raw: str) -> int:

@@ -98,7 +98,7 @@ class TickRunner:
         ticks refused by the overlap rule are moved past here.
         """
         now = self.clock.now()
-        grace = timedelta(milliseconds=2 * self.config.scheduler_poll_interval_ms)
+        grace = self.config.misfire_grace
         # Claimed together: jobs with the same stored tick (the claim's compare-and-set
         # value), the same tick to run, the same next one and the same overlap rule.
         groups: dict[tuple[datetime, datetime, datetime, bool], list[dict[str, Any]]] = {}

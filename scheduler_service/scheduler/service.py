@@ -64,8 +64,7 @@ class Scheduler:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._queue = TimerQueue(clock.now)
-        grace = timedelta(milliseconds=2 * config.scheduler_poll_interval_ms)  # as planned
-        self.catch_up = CatchUp(self.running, grace)
+        self.catch_up = CatchUp(self.running, config.misfire_grace)
         self.affinity = Affinity(self.owner, config.scheduler_poll_interval_ms)
         self._slots = threading.BoundedSemaphore(config.max_concurrent_jobs)
         self._pool = ThreadPoolExecutor(config.max_concurrent_jobs, thread_name_prefix="job")
