@@ -26,6 +26,8 @@ def register_api(app: Flask) -> None:
     install_deadline(app)
     install_auth(app)
     app.before_request(reject_oversize)
+    # A doubled slash is a 404 like any unknown path, not Werkzeug's HTML redirect page.
+    app.url_map.merge_slashes = False
     app.register_blueprint(jobs_api)
     app.register_blueprint(observability_api)
     app.register_blueprint(openapi_api)

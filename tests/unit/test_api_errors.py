@@ -153,7 +153,9 @@ def test_chunked_body_without_content_length_is_capped_too(
 
 
 @pytest.mark.parametrize("path", ["/", "/nope", "/api", "/api/jobs/", "/api/jobs/a/b/c",
-                                  "/api/observability/nope", "/static/x.css"])  # fmt: skip
+                                  "/api/observability/nope", "/static/x.css",
+                                  "/api/jobs//executions",
+                                  "/api//observability/health"])  # fmt: skip
 def test_unknown_route_is_404_json(client: FlaskClient, path: str) -> None:
     error = assert_error(client.get(path), 404, "NOT_FOUND")
     assert path in error["message"]
