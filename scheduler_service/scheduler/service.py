@@ -266,10 +266,13 @@ class Scheduler:
         except PyMongoError as exc:  # an unknown outcome counts as lost (leases recover it)
             metrics.record_database_error("runner")
             log.warning("database error while claiming %d ticks: %s", len(scheduled), exc)
-            won = []
+            won, answered = [], False
+        else:
+            answered = True
         entries = {job["_id"]: entry for job, entry, _ in won}
-        lost = [c.job for c in scheduled if c.job["_id"] not in entries]
-        self.affinity.note_lost(lost, self.clock.now())
+        if answered:  # claims refused, not unanswered: the jobs' processes may be alive
+            lost = [c.job for c in scheduled if c.job["_id"] not in entries]
+            self.affinity.note_lost(lost, self.clock.now())
         self.catch_up.claimed([(job["_id"], entry["id"]) for job, entry, _ in won])
         self._queue_following(won)
         for candidate in scheduled:

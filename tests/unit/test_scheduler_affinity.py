@@ -7,8 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from bson import ObjectId
 from pymongo.database import Database
+from pymongo.errors import AutoReconnect
 
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
@@ -146,5 +148,25 @@ def test_a_lost_take_over_leaves_the_job_to_its_live_process_for_a_while(
         clock.advance(milliseconds=TAKEOVER_BACKOFF * POLL_MS)
         scheduler.poll_once()
         assert queued(scheduler) == {unclaimed, late_theirs}, "taken over again once it ends"
+    finally:
+        scheduler.stop(grace_s=0)
+
+
+def test_a_claim_the_database_did_not_answer_is_no_lost_take_over(
+    mongo_db: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    theirs = add_job(mongo_db, -600, "other")
+    scheduler = make_scheduler(mongo_db, clock)
+
+    def unanswered(jobs: Any) -> Any:
+        raise AutoReconnect("connection lost")
+
+    monkeypatch.setattr(scheduler.runner, "claim_scheduled", unanswered)
+    try:
+        job = mongo_db.jobs.find_one({"_id": theirs})
+        scheduler._queue.push(job["nextRunAt"], ("tick", theirs, job["nextRunAt"]), job)
+        scheduler._slots.acquire()
+        scheduler._dispatch([scheduler._queue.pop_due_nowait()])
+        assert not scheduler.affinity.left_to_another(job, clock.now()), "still taken over"
     finally:
         scheduler.stop(grace_s=0)
