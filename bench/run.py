@@ -50,7 +50,7 @@ from bench.procs import (
     python,
     wait_port,
 )
-from scheduler_service.embedded_db import server_command
+from scheduler_service.embedded_db import embedded_uri, server_command
 
 CONCURRENCY = 64
 API_KEY = "bench-only-api-key-0123456789abcdef"
@@ -160,8 +160,7 @@ class Bench:
         shutil.rmtree(self.db_dir, ignore_errors=True)
 
     def uri(self, database: str) -> str:
-        return (f"mongodb://127.0.0.1:{self.db_port}/{database}"
-                "?retryWrites=false&directConnection=true")
+        return embedded_uri(self.db_port, database)
 
     def database(self, name: str) -> Database:
         assert self.client is not None

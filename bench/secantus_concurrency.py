@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.procs import Children, cpu_seconds, free_port, wait_port  # noqa: E402
-from scheduler_service.embedded_db import server_command  # noqa: E402
+from scheduler_service.embedded_db import embedded_uri, server_command  # noqa: E402
 from scheduler_service.models.executions import ExecutionStore  # noqa: E402
 from scheduler_service.models.jobs import JobStore  # noqa: E402
 from scheduler_service.models.ticks import TickStore  # noqa: E402
@@ -71,7 +71,7 @@ def measure(
     port = free_port()
     server = children.start(f"secantus-{clients}", server_command(storage, port))
     wait_port(port, server, 60)
-    uri = f"mongodb://127.0.0.1:{port}/bench?retryWrites=false&directConnection=true"
+    uri = embedded_uri(port, "bench")
     setup = MongoClient(uri, tz_aware=True)
     database = setup.get_default_database()
     JobStore(database).ensure_indexes()

@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 def soak(args: argparse.Namespace, work: Path, group: Any) -> dict[str, Any]:
     import requests
 
+    from bench.procs import cpu_seconds
     from tests.support.processes import service_env
     from tests.support.recording_target import start_recording_target
 
@@ -170,12 +171,6 @@ def report(figures: dict[str, Any]) -> None:
     for label in figures["rssKiB"]["start"]:
         row = [figures["rssKiB"][when].get(label) for when in ("start", "middle", "end")]
         say(f"rss {label}: " + " -> ".join(f"{v} KiB" for v in row))
-
-
-def cpu_seconds(pid: int) -> float:
-    from bench.procs import cpu_seconds as read
-
-    return read(pid)
 
 
 def sample_rss(pids: dict[str, int]) -> dict[str, int | None]:

@@ -32,10 +32,11 @@ _PR_SET_PDEATHSIG = 1
 _started: list[tuple[subprocess.Popen[bytes], Path, int]] = []
 
 
-def embedded_uri(port: int) -> str:
+def embedded_uri(port: int, database: str = "job_scheduler") -> str:
+    """The URI of a SecantusDB server on 127.0.0.1 (tests and benchmarks use it too)."""
     # retryWrites=false: SecantusDB scans its retryable-write table on every write, and its
     # write rate collapses after ~10k writes with it on. Real MongoDB keeps the default.
-    return f"mongodb://127.0.0.1:{port}/job_scheduler?retryWrites=false&directConnection=true"
+    return f"mongodb://127.0.0.1:{port}/{database}?retryWrites=false&directConnection=true"
 
 
 def ensure_server(data_dir: str, port: int, start_timeout_s: float = 30.0) -> str:

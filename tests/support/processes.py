@@ -31,7 +31,7 @@ from typing import IO, Any
 import requests
 
 from scheduler_service.config import _VARIABLES as _CONFIG_VARIABLES
-from scheduler_service.embedded_db import server_command
+from scheduler_service.embedded_db import embedded_uri, server_command
 from tests.support.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -306,7 +306,7 @@ class ProcessGroup:
         command = server_command(storage, port)
         env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
         process = self.start(name, "secantus", command, env, port=port)
-        uri = f"mongodb://127.0.0.1:{port}/job_scheduler?retryWrites=false&directConnection=true"
+        uri = embedded_uri(port)
         return process, uri
 
     def wait_ready(self, timeout_s: float = 30) -> None:
