@@ -6,7 +6,7 @@
   client, without the service's per-attempt deadline, size cap or target checks.)
 - Database: the writes one execution needs, made with the service's own store methods
   against a fresh database with the service's indexes: claim (``claim_tick``: advance
-  ``nextRunAt``, push the in-flight entry), insert the ``running`` history record, finish it,
+  ``nextRunAt``, push the in-flight entry), write the attempt's record (``record_many``),
   release the entry (``drop_entry``). Executions per second, at the service's concurrency
   and at 1 thread (the server may prefer fewer connections); the better of the two counts.
 """
@@ -27,7 +27,7 @@ from requests.adapters import HTTPAdapter
 from bench import jobs
 from scheduler_service.clock import SystemClock
 from scheduler_service.models.executions import INDEXES as EXECUTION_INDEXES
-from scheduler_service.models.executions import ExecutionStore
+from scheduler_service.models.executions import ExecutionStore, attempt_record
 from scheduler_service.models.jobs import INDEXES as JOB_INDEXES
 from scheduler_service.models.ticks import TickStore
 from scheduler_service.scheduler.attempt import new_session
@@ -133,16 +133,15 @@ def db_rate(database: Database, executions: int, threads: int,
                 now = clock.now()
                 entry = {"id": ObjectId(), "scheduledAt": job["nextRunAt"], "attempt": 1,
                          "state": "running", "dueAt": now + timedelta(minutes=1),
-                         "owner": "bench", "manual": False}
+                         "owner": "bench", "manual": False, "startedAt": now}
                 if not ticks.claim_tick(job, entry, following, forbid_overlap=True,
                                         started_at=now):
                     with lock:
                         counts["lost"] += 1
                     continue
-                execution_id = history.start(job["_id"], entry["scheduledAt"], 1, now)
-                history.finish(execution_id, {
+                history.record_many([attempt_record(job["_id"], entry, now, {
                     "status": "success", "completedAt": clock.now(), "duration": 1,
-                    "responseCode": 200, "responseBody": "ok", "errorMessage": None})
+                    "responseCode": 200, "responseBody": "ok", "errorMessage": None})])
                 ticks.drop_entry(job["_id"], entry["id"])
                 with lock:
                     counts["done"] += 1

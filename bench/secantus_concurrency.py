@@ -4,11 +4,11 @@
 
 Every tick of an every-second job makes the same writes (the store code the scheduler
 uses, without the scheduler, the HTTP target or polls): claim the tick (``claim_ticks``,
-``--claim-batch`` jobs in one ``update_many``), insert the ``running`` records
-(``start_many``), write the results (``finish_many``), release the tick
-(``drop_entries``). Each client plays one scheduler process with its share of ``--jobs``
-jobs, one second of ticks after another, as fast as the server answers. Prints, per client
-count, the ticks a second and the server's CPU per tick (its process's user + system time).
+``--claim-batch`` jobs in one ``update_many``), write the attempts' records
+(``record_many``), release the tick (``drop_entries``). Each client plays one scheduler
+process with its share of ``--jobs`` jobs, one second of ticks after another, as fast as
+the server answers. Prints, per client count, the ticks a second and the server's CPU per
+tick (its process's user + system time).
 A fresh server per client count. Not run in CI.
 """
 
@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 
 from bench.procs import Children, cpu_seconds, free_port, wait_port  # noqa: E402
 from scheduler_service.embedded_db import embedded_uri, server_command  # noqa: E402
-from scheduler_service.models.executions import ExecutionStore  # noqa: E402
+from scheduler_service.models.executions import ExecutionStore, attempt_record  # noqa: E402
 from scheduler_service.models.jobs import JobStore  # noqa: E402
 from scheduler_service.models.ticks import TickStore  # noqa: E402
 
@@ -105,12 +105,13 @@ def play(uri: str, job_ids: list[ObjectId], args: argparse.Namespace) -> None:
         for start in range(0, len(job_ids), args.claim_batch):
             batch = [as_polled(job_id, due) for job_id in job_ids[start : start + args.claim_batch]]
             entry = {"id": ObjectId(), "scheduledAt": due, "attempt": 1, "state": "running",
-                     "dueAt": due + 60 * SECOND, "owner": "bench", "manual": False}  # fmt: skip
+                     "dueAt": due + 60 * SECOND, "owner": "bench", "manual": False,
+                     "startedAt": due}  # fmt: skip
             won = ticks.claim_ticks(batch, entry, due + SECOND, forbid_overlap=True, started_at=due)
             won_ids = [job_id for job_id in job_ids if job_id in won]
             for group in chunks(won_ids, args.write_batch):
-                ids = executions.start_many([(job_id, due, 1, due) for job_id in group])
-                executions.finish_many([(oid, {**RESULT, "completedAt": due}) for oid in ids])
+                result = {**RESULT, "completedAt": due}
+                executions.record_many([attempt_record(j, entry, due, result) for j in group])
             ticks.drop_entries([(job_id, entry["id"]) for job_id in won_ids])
     client.close()
 

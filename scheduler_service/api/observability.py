@@ -72,7 +72,9 @@ def stats() -> tuple[Response, int]:
     runtime = get_runtime()
     scheduler = {**scheduler_status(runtime), "skippedTicks": runtime.jobs.skipped_ticks()}
     data = {
-        "executions": runtime.executions.counts(runtime.clock.now()),
+        "executions": runtime.executions.counts(
+            runtime.clock.now(), runtime.jobs.running_attempts()
+        ),
         "scheduler": scheduler,
         "jobs": runtime.jobs.counts(),
     }

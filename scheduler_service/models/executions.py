@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from scheduler_service.models.indexes import ensure_indexes
 
@@ -34,26 +35,46 @@ SUPERSEDED = ["status_1"]
 RETENTION_INDEX = "startedAt_-1"
 
 
-class DuplicateAttempt(Exception):
-    """Another process already recorded this attempt of this tick."""
+RESULT_FIELDS = ("status", "completedAt", "duration", "responseCode", "responseBody",
+                 "errorMessage")  # fmt: skip
 
 
-def running_document(
-    job_id: ObjectId, scheduled_at: datetime, attempt: int, started_at: datetime
+def attempt_id(job_id: ObjectId, entry: dict[str, Any]) -> ObjectId:
+    """The id of the record of the attempt an in-flight ``entry`` of a job stands for.
+
+    Derived, not stored: the API shows a running attempt (from its entry) under the same id
+    its record gets when it ends. The entry's ``startedAt`` makes the id's time part, a hash
+    of job, entry and attempt the rest (an entry claimed for several jobs at once is shared).
+    """
+    started = entry.get("startedAt") or entry["dueAt"]  # entries of earlier versions lack it
+    digest = hashlib.blake2b(
+        job_id.binary + entry["id"].binary + int(entry["attempt"]).to_bytes(4, "big"),
+        digest_size=8,
+    ).digest()
+    return ObjectId(int(started.timestamp()).to_bytes(4, "big") + digest)
+
+
+def attempt_record(
+    job_id: ObjectId, entry: dict[str, Any], started_at: datetime | None, result: dict[str, Any]
 ) -> dict[str, Any]:
+    """The history document of one attempt: ``result`` holds ``RESULT_FIELDS``."""
     return {
-        "_id": ObjectId(),
+        "_id": attempt_id(job_id, entry),
         "jobId": job_id,
-        "status": "running",
         "startedAt": started_at,
-        "completedAt": None,
-        "duration": None,
-        "responseCode": None,
-        "responseBody": None,
-        "errorMessage": None,
-        "attempt": attempt,
-        "scheduledAt": scheduled_at,
+        **{name: result.get(name) for name in RESULT_FIELDS},
+        "attempt": entry["attempt"],
+        "scheduledAt": entry["scheduledAt"],
     }
+
+
+def running_records(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The job's attempts in flight, shaped as ``running`` history documents."""
+    return [
+        attempt_record(job["_id"], entry, entry.get("startedAt"), {"status": "running"})
+        for entry in job.get("inflight") or []
+        if entry.get("state") == "running"
+    ]
 
 
 class ExecutionStore:
@@ -90,54 +111,53 @@ class ExecutionStore:
             if made.get("expireAfterSeconds") != wanted:
                 raise
 
-    def start(
-        self, job_id: ObjectId, scheduled_at: datetime, attempt: int, started_at: datetime
-    ) -> ObjectId:
-        """Record an attempt as ``running`` before its request is sent."""
-        result = self.start_many([(job_id, scheduled_at, attempt, started_at)])[0]
-        if isinstance(result, BaseException):
-            raise result
-        return result
+    def record_many(self, documents: list[dict[str, Any]]) -> list[BaseException | None]:
+        """Write the records of ended attempts (``attempt_record``) in one round trip.
 
-    def start_many(
-        self, attempts: list[tuple[ObjectId, datetime, int, datetime]]
-    ) -> list[ObjectId | BaseException]:
-        """Record several attempts as ``running`` in one round trip; per attempt, its id or
-        the error for it (``DuplicateAttempt`` when another process recorded it first)."""
-        documents = [running_document(*attempt) for attempt in attempts]
+        An attempt's record is written once, when it ends: while it runs, its in-flight
+        entry in the job stands for it. A record already there for the same attempt (a
+        retried write that had landed, or the "abandoned" record another process wrote
+        when this one's lease ran out) takes this result: it is what happened."""
         try:
             self.collection.insert_many(documents, ordered=False)
         except BulkWriteError as err:
-            failed: dict[int, BaseException] = {}
+            failed: dict[int, BaseException | None] = {}
             for error in err.details.get("writeErrors", []):
                 document = documents[error["index"]]
-                failed[error["index"]] = (
-                    DuplicateAttempt(f"{document['jobId']}/{document['attempt']}")
-                    if error.get("code") == 11000
-                    else OperationFailure(error.get("errmsg", "write failed"), error.get("code"))
-                )
-            return [failed.get(i, document["_id"]) for i, document in enumerate(documents)]
-        return [document["_id"] for document in documents]
+                if error.get("code") == 11000:
+                    failed[error["index"]] = self._overwrite(document)
+                else:
+                    failed[error["index"]] = OperationFailure(
+                        error.get("errmsg", "write failed"), error.get("code")
+                    )
+            return [failed.get(i) for i in range(len(documents))]
+        return [None] * len(documents)
 
-    def finish(self, execution_id: ObjectId, result: dict[str, Any]) -> None:
-        """Close an attempt with its status, completedAt, duration, response and error."""
-        self.collection.update_one({"_id": execution_id}, {"$set": result})
-
-    def finish_many(self, results: list[tuple[ObjectId, dict[str, Any]]]) -> list[None]:
-        """Close several attempts in one round trip."""
-        requests = [UpdateOne({"_id": oid}, {"$set": result}) for oid, result in results]
-        self.collection.bulk_write(requests, ordered=False)
-        return [None] * len(results)
+    def _overwrite(self, document: dict[str, Any]) -> None:
+        self.collection.update_one(
+            {key: document[key] for key in ("jobId", "scheduledAt", "attempt")},
+            {"$set": {name: document[name] for name in ("startedAt", *RESULT_FIELDS)}},
+        )
 
     def close_orphan(
-        self, job_id: ObjectId, scheduled_at: datetime, attempt: int, completed_at: datetime,
-        message: str,
+        self, job_id: ObjectId, entry: dict[str, Any], completed_at: datetime, message: str
     ) -> None:
-        """Close the ``running`` record of an attempt whose process died."""
-        self.collection.update_one(
-            {"jobId": job_id, "scheduledAt": scheduled_at, "attempt": attempt, "status": "running"},
-            {"$set": {"status": "failure", "completedAt": completed_at, "errorMessage": message}},
-        )
+        """Record the attempt of a process that died as failed, unless it recorded an end.
+
+        (A ``running`` record, which earlier versions wrote at the start, is closed.)"""
+        document = attempt_record(
+            job_id, entry, entry.get("startedAt"),
+            {"status": "failure", "completedAt": completed_at, "errorMessage": message},
+        )  # fmt: skip
+        try:
+            self.collection.insert_one(document)
+        except DuplicateKeyError:
+            self.collection.update_one(
+                {"jobId": job_id, "scheduledAt": entry["scheduledAt"],
+                 "attempt": entry["attempt"], "status": "running"},
+                {"$set": {"status": "failure", "completedAt": completed_at,
+                          "errorMessage": message}},
+            )  # fmt: skip
 
     def succeeded(self, job_id: ObjectId, scheduled_at: datetime, attempt: int) -> bool:
         """Is this attempt recorded as a success (its tick settled)?"""
@@ -166,13 +186,14 @@ class ExecutionStore:
         )
         return list(cursor)
 
-    def counts(self, now: datetime) -> dict[str, int]:
-        """Totals by status and the number started in the last 24 hours."""
+    def counts(self, now: datetime, in_flight: int) -> dict[str, int]:
+        """Totals by status and the number started in the last 24 hours. ``in_flight`` is
+        the number of attempts running now, which have no record until they end."""
         count = self.collection.count_documents
         return {
-            "total": count({}),
+            "total": count({}) + in_flight,
             "successful": count({"status": "success"}),
             "failed": count({"status": "failure"}),
-            "running": count({"status": "running"}),
-            "last24Hours": count({"startedAt": {"$gte": now - timedelta(hours=24)}}),
+            "running": in_flight,
+            "last24Hours": count({"startedAt": {"$gte": now - timedelta(hours=24)}}) + in_flight,
         }

@@ -17,6 +17,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from scheduler_service.models.indexes import ensure_indexes
+from scheduler_service.models.ticks import EPOCH
 
 INDEXES = [
     # The poller's query: equality on enabled, range on nextRunAt.
@@ -96,6 +97,21 @@ class JobStore:
                 [
                     {"$match": {"skippedTicks": {"$gt": 0}}},
                     {"$group": {"_id": None, "n": {"$sum": "$skippedTicks"}}},
+                ]
+            )
+        )
+        return int(rows[0]["n"]) if rows else 0
+
+    def running_attempts(self) -> int:
+        """Attempts in flight now: ``running`` entries, over all jobs."""
+        rows = list(
+            self.collection.aggregate(
+                [
+                    # The range lets the inflight.dueAt index pick the jobs with entries.
+                    {"$match": {"inflight.dueAt": {"$gte": EPOCH}}},
+                    {"$unwind": "$inflight"},
+                    {"$match": {"inflight.state": "running"}},
+                    {"$count": "n"},
                 ]
             )
         )

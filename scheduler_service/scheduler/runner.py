@@ -22,7 +22,7 @@ from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import DecryptionError, HeaderCipher
 from scheduler_service.logging_setup import redact_urls
-from scheduler_service.models.executions import DuplicateAttempt, ExecutionStore
+from scheduler_service.models.executions import ExecutionStore, attempt_record
 from scheduler_service.models.ticks import TickStore
 from scheduler_service.scheduler.attempt import AttemptOutcome, AttemptRequest, perform
 from scheduler_service.scheduler.attempt import thread_session as default_session
@@ -155,6 +155,7 @@ class TickRunner:
             "state": "running",
             "owner": self.owner,
             "dueAt": now + self.lease,
+            "startedAt": now,
         }
         orphan = entry["state"] == "running"
         if orphan and self.executions.succeeded(job["_id"], entry["scheduledAt"], entry["attempt"]):
@@ -175,9 +176,7 @@ class TickRunner:
                 job["_id"],
                 entry["scheduledAt"].isoformat(),
             )
-            self.executions.close_orphan(
-                job["_id"], entry["scheduledAt"], entry["attempt"], now, ORPHAN_MESSAGE
-            )
+            self.executions.close_orphan(job["_id"], entry, now, ORPHAN_MESSAGE)
             if at_most_once:  # never attempted twice
                 self.ticks.drop_entry(job["_id"], entry["id"])
                 return
@@ -192,21 +191,13 @@ class TickRunner:
             "dueAt": now + self.lease,
             "owner": self.owner,
             "manual": False,
+            "startedAt": now,
         }
 
     def _execute(self, job: dict[str, Any], entry: dict[str, Any]) -> None:
+        """Make the attempt the claim recorded in ``entry``, then record and settle it."""
         job_id, scheduled_at, attempt = job["_id"], entry["scheduledAt"], entry["attempt"]
         started = self.clock.now()
-        try:
-            execution_id = self.writes.start(job_id, scheduled_at, attempt, started)
-        except DuplicateAttempt:
-            log.warning(
-                "job %s: attempt %d of tick %s already recorded elsewhere",
-                job_id,
-                attempt,
-                scheduled_at.isoformat(),
-            )
-            return
         if attempt == 1:
             metrics.record_start_lag("tick", started, scheduled_at)
         with (
@@ -219,7 +210,7 @@ class TickRunner:
                 outcome = AttemptOutcome(False, None, None, False, str(exc), False, 0)
             else:
                 outcome = perform(request, self.session_factory())
-            self._record(job, entry, execution_id, outcome)
+            self._record(job, entry, started, outcome)
 
     def _request(self, job: dict[str, Any], entry: dict[str, Any]) -> AttemptRequest:
         headers = outgoing_headers(
@@ -242,7 +233,7 @@ class TickRunner:
         self,
         job: dict[str, Any],
         entry: dict[str, Any],
-        execution_id: ObjectId,
+        started: datetime,
         outcome: AttemptOutcome,
     ) -> None:
         completed = self.clock.now()
@@ -254,7 +245,8 @@ class TickRunner:
             "responseBody": outcome.response_body,
             "errorMessage": outcome.error_message,
         }
-        durable(lambda: self.writes.finish(execution_id, result), self.stopping)
+        record = attempt_record(job["_id"], entry, started, result)
+        durable(lambda: self.writes.record(record), self.stopping)
         metrics.record_attempt(result["status"], outcome.duration_ms)
         log.info(
             "job %s tick %s attempt %d: %s in %d ms",

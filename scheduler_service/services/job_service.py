@@ -15,8 +15,9 @@ from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.errors import InvalidInput, JobNotFound
-from scheduler_service.models.executions import ExecutionStore
+from scheduler_service.models.executions import ExecutionStore, running_records
 from scheduler_service.models.jobs import JobStore
+from scheduler_service.models.ticks import EPOCH
 from scheduler_service.scheduler.target_guard import literal_refusal
 from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
 
@@ -134,10 +135,17 @@ class JobService:
             raise JobNotFound(job_id)
 
     def list_executions(self, job_id: str, limit: int) -> list[dict[str, Any]]:
+        """The job's attempts, newest first: the records, and the attempts in flight
+        (``running``, from the job's entries: they are recorded when they end)."""
         oid = parse_job_id(job_id)
-        if self.jobs.get(oid) is None:
+        job = self.jobs.get(oid)
+        if job is None:
             raise JobNotFound(job_id)
-        return self.executions.for_job(oid, limit)
+        recorded = self.executions.for_job(oid, limit)
+        seen = {document["_id"] for document in recorded}
+        attempts = recorded + [doc for doc in running_records(job) if doc["_id"] not in seen]
+        attempts.sort(key=lambda doc: (doc["startedAt"] or EPOCH, doc["_id"]), reverse=True)
+        return attempts[:limit]
 
     def run_now(self, job_id: str) -> datetime:
         """Queue one tick due now, whatever the schedule and ``enabled`` say."""

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from pymongo import MongoClient
 
+from scheduler_service.clock import iso_utc
 from tests.support.http_target import HttpTarget
 from tests.support.processes import ProcessGroup, api, create_job, service_env
 from tests.support.waiting import wait_until
@@ -89,16 +91,22 @@ def test_paused_database_answers_503_quickly_and_the_schedule_resumes(
         assert answer.status_code == 200, answer.text
     listed = {job["jobId"] for job in api(url, "GET", "/api/jobs?limit=100").json()["data"]}
     assert set(accepted) <= listed
-    # Results of attempts that ended during the pause were recorded once it was over: no
-    # attempt is left "running" (the one in flight now may be; wait for a quiet moment).
+    # Results of attempts that ended during the pause were recorded once it was over: every
+    # request the target answered has its record (but the latest, perhaps still being written).
     with MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000) as client:
-        stuck = client.get_default_database()["job_executions"]
+        records = client.get_default_database()["job_executions"]
 
-        def none_stuck() -> bool:
+        def all_recorded() -> bool:
             cutoff = datetime.now(UTC) - timedelta(seconds=2)
-            return stuck.count_documents({"status": "running", "startedAt": {"$lt": cutoff}}) == 0
+            sent = {
+                (r.header("X-Scheduler-Scheduled-At"), int(r.header("X-Scheduler-Attempt")))
+                for r in target.requests_for("/tick")
+                if r.received_at < cutoff
+            }
+            rows = records.find({"jobId": ObjectId(ticking)}, projection=["scheduledAt", "attempt"])
+            return sent <= {(iso_utc(row["scheduledAt"]), row["attempt"]) for row in rows}
 
-        wait_until(none_stuck, 10, interval_s=0.2, message="no attempt left running")
+        wait_until(all_recorded, 10, interval_s=0.2, message="every attempt recorded")
     assert service.alive() and database.alive()
     log = service.log_text()
     assert "unexpected error" not in log and "Traceback" not in log

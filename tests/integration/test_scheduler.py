@@ -12,6 +12,7 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from flask import Flask
 from flask.testing import FlaskClient
 from pymongo import MongoClient
@@ -232,14 +233,26 @@ def test_disabled_and_deleted_jobs_stop_firing(api: FlaskClient, target: HttpTar
     assert api.get(f"/api/jobs/{disabled}").get_json()["data"]["nextRunAt"] is None
 
 
-def test_health_and_stats_show_running_jobs(api: FlaskClient, target: HttpTarget) -> None:
-    target.hang("/busy", 3)
+def test_health_stats_and_history_show_a_running_attempt_recorded_when_it_ends(
+    api: FlaskClient, target: HttpTarget, wire_db: Database
+) -> None:
+    target.hang("/busy", 1.2)  # within the attempt timeout (1500 ms)
     job_id = create_job(api, schedule=NEVER, endpoint=target.url("/busy"), retryAttempts=0)
     api.post(f"/api/jobs/{job_id}/run")
     target.wait_for_requests("/busy", 1, timeout_s=10)
     health = api.get("/api/observability/health").get_json()
     assert health["scheduler"]["runningJobs"] == 1
     assert health["scheduler"]["isRunning"] is True
+    stats = api.get("/api/observability/stats").get_json()["data"]["executions"]
+    assert (stats["running"], stats["total"]) == (1, 1)
+    [running] = executions(api, job_id)
+    assert (running["status"], running["attempt"], running["completedAt"]) == ("running", 1, None)
+    # Nothing is written for an attempt until it ends: its claim stands for it meanwhile.
+    assert wire_db.job_executions.count_documents({"jobId": ObjectId(job_id)}) == 0
+
+    [ended] = settled(api, job_id, 1)
+    assert (ended["_id"], ended["status"]) == (running["_id"], "success")
+    assert wire_db.job_executions.count_documents({"jobId": ObjectId(job_id)}) == 1
 
 
 @contextmanager

@@ -181,18 +181,52 @@ def test_drop_entry_and_renew_leases(store_db: Database) -> None:
     assert [e["owner"] for e in store_db.jobs.find_one({"_id": job["_id"]})["inflight"]] == ["b"]
 
 
-def test_batched_starts_report_duplicates_per_attempt(wire_db: Database) -> None:
-    from scheduler_service.models.executions import DuplicateAttempt, ExecutionStore
+def test_attempt_records_are_written_once_and_a_second_write_takes_the_result(
+    wire_db: Database,
+) -> None:
+    from scheduler_service.models.executions import ExecutionStore, attempt_record
 
     store = ExecutionStore(wire_db)
     store.ensure_indexes()
     job_id = ObjectId()
-    store.start(job_id, T0, 1, T0)
-    results = store.start_many([(job_id, T0, 1, T0), (job_id, T0, 2, T0)])
-    assert isinstance(results[0], DuplicateAttempt)
-    assert isinstance(results[1], ObjectId)
-    store.finish_many([(results[1], {"status": "success"})])
-    assert wire_db.job_executions.find_one({"_id": results[1]})["status"] == "success"
+    entry = {"id": ObjectId(), "scheduledAt": T0, "attempt": 1, "startedAt": T0}
+    failed = attempt_record(job_id, entry, T0, {"status": "failure", "errorMessage": "HTTP 500"})
+    other = attempt_record(job_id, {**entry, "attempt": 2}, T0, {"status": "success"})
+    assert store.record_many([failed, other]) == [None, None]
+    # The same attempt again (a retried write, or the end of an attempt another process had
+    # recorded as abandoned): one record, with the result written last.
+    succeeded = {**failed, "status": "success", "errorMessage": None, "responseCode": 200}
+    assert store.record_many([succeeded]) == [None]
+    rows = list(wire_db.job_executions.find({"jobId": job_id}).sort("attempt", 1))
+    assert [(r["attempt"], r["status"], r["responseCode"]) for r in rows] == [
+        (1, "success", 200), (2, "success", None),
+    ]  # fmt: skip
+    assert rows[0]["_id"] == failed["_id"]
+
+
+def test_an_orphan_is_recorded_as_failed_unless_its_end_was_recorded(wire_db: Database) -> None:
+    from scheduler_service.models.executions import ExecutionStore, attempt_record
+
+    store = ExecutionStore(wire_db)
+    store.ensure_indexes()
+    job_id = ObjectId()
+    later = T0 + timedelta(seconds=30)
+    orphan = {"id": ObjectId(), "scheduledAt": T0, "attempt": 1, "startedAt": T0}
+    store.close_orphan(job_id, orphan, later, "abandoned")
+    ended = {**orphan, "attempt": 2}
+    store.record_many([attempt_record(job_id, ended, T0, {"status": "failure"})])
+    store.close_orphan(job_id, ended, later, "abandoned")  # its end was recorded: kept
+    legacy = {**orphan, "attempt": 3}  # a "running" record, as earlier versions wrote
+    wire_db.job_executions.insert_one(
+        attempt_record(job_id, legacy, T0, {"status": "running"})
+    )
+    store.close_orphan(job_id, legacy, later, "abandoned")
+
+    rows = list(wire_db.job_executions.find({"jobId": job_id}).sort("attempt", 1))
+    assert [(r["attempt"], r["status"], r["errorMessage"]) for r in rows] == [
+        (1, "failure", "abandoned"), (2, "failure", None), (3, "failure", "abandoned"),
+    ]  # fmt: skip
+    assert rows[0]["completedAt"] == later and rows[0]["startedAt"] == T0
 
 
 def test_batched_release_drops_only_the_named_entries(store_db: Database) -> None:

@@ -235,6 +235,45 @@ def test_executions_are_newest_first_and_limited(client: FlaskClient, mongo_db: 
     assert client.get(f"/api/jobs/{job_id}/executions?limit=101").status_code == 400
 
 
+def test_executions_include_attempts_in_flight_under_the_id_of_their_record(
+    client: FlaskClient, mongo_db: Database
+) -> None:
+    from scheduler_service.models.executions import attempt_id, attempt_record
+
+    job_id = ObjectId(create(client)["jobId"])
+    running = {"id": ObjectId(), "scheduledAt": START + timedelta(minutes=4), "attempt": 2,
+               "state": "running", "dueAt": START + timedelta(minutes=6), "owner": "p:1",
+               "startedAt": START + timedelta(minutes=4, seconds=30)}  # fmt: skip
+    waiting = {**running, "id": ObjectId(), "state": "waiting", "attempt": 1}
+    mongo_db["jobs"].update_one({"_id": job_id}, {"$set": {"inflight": [running, waiting]}})
+    for minutes in (0, 10):
+        ended = {"id": ObjectId(), "scheduledAt": START + timedelta(minutes=minutes), "attempt": 1,
+                 "startedAt": START + timedelta(minutes=minutes)}  # fmt: skip
+        mongo_db["job_executions"].insert_one(attempt_record(
+            job_id, ended, ended["startedAt"], {"status": "success", "duration": 5}
+        ))  # fmt: skip
+
+    data = client.get(f"/api/jobs/{job_id}/executions").json["data"]
+    assert [(e["startedAt"], e["status"]) for e in data] == [
+        ("2024-01-01T12:10:00.000Z", "success"),
+        ("2024-01-01T12:04:30.000Z", "running"),
+        ("2024-01-01T12:00:00.000Z", "success"),
+    ]  # fmt: skip
+    in_flight = data[1]
+    assert in_flight["_id"] == str(attempt_id(job_id, running))
+    assert (in_flight["attempt"], in_flight["scheduledAt"]) == (2, "2024-01-01T12:04:00.000Z")
+    assert in_flight["completedAt"] is None and in_flight["duration"] is None
+    # Once it ends, its record replaces it (same id, listed once).
+    mongo_db["job_executions"].insert_one(attempt_record(
+        job_id, running, running["startedAt"], {"status": "failure", "errorMessage": "HTTP 500"}
+    ))  # fmt: skip
+    data = client.get(f"/api/jobs/{job_id}/executions").json["data"]
+    assert [e["status"] for e in data] == ["success", "failure", "success"]
+    assert data[1]["_id"] == in_flight["_id"]
+    limited = client.get(f"/api/jobs/{job_id}/executions?limit=1").json["data"]
+    assert [e["startedAt"] for e in limited] == ["2024-01-01T12:10:00.000Z"]
+
+
 def test_run_now_queues_a_manual_tick_at_now(
     client: FlaskClient, mongo_db: Database, clock: FixedClock
 ) -> None:

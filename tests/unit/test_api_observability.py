@@ -86,12 +86,17 @@ def test_stats_counts_executions_jobs_and_skipped_ticks(
 ) -> None:
     job_id = ObjectId()
     for status, minutes_ago in [("success", 1), ("success", 60 * 30), ("failure", 5),
-                                ("failure", 60 * 25), ("running", 0)]:  # fmt: skip
+                                ("failure", 60 * 25)]:  # fmt: skip
         add_execution(mongo_db, job_id, status, minutes_ago)
+    # Attempts in flight have no record until they end: their jobs' running entries count.
+    running = {"id": ObjectId(), "state": "running", "dueAt": START, "attempt": 1}
+    waiting = {"id": ObjectId(), "state": "waiting", "dueAt": START, "attempt": 2}
     mongo_db["jobs"].insert_many([
-        {"schedule": "* * * * *", "enabled": True, "skippedTicks": 4, "createdAt": START},
-        {"schedule": "* * * * *", "enabled": False, "skippedTicks": 1, "createdAt": START},
-        {"schedule": "* * * * *", "enabled": True, "createdAt": START},
+        {"schedule": "* * * * *", "enabled": True, "skippedTicks": 4, "createdAt": START,
+         "inflight": [running, waiting]},
+        {"schedule": "* * * * *", "enabled": False, "skippedTicks": 1, "createdAt": START,
+         "inflight": [waiting]},
+        {"schedule": "* * * * *", "enabled": True, "createdAt": START, "inflight": []},
     ])  # fmt: skip
 
     body = client.get("/api/observability/stats").json
