@@ -142,7 +142,7 @@ def db_rate(database: Database, executions: int, threads: int,
                 history.record_many([attempt_record(job["_id"], entry, now, {
                     "status": "success", "completedAt": clock.now(), "duration": 1,
                     "responseCode": 200, "responseBody": "ok", "errorMessage": None})])
-                ticks.drop_entry(job["_id"], entry["id"])
+                ticks.drop_entry(job["_id"], entry["id"], "bench")
                 with lock:
                     counts["done"] += 1
             except Exception:

@@ -112,7 +112,7 @@ def play(uri: str, job_ids: list[ObjectId], args: argparse.Namespace) -> None:
             for group in chunks(won_ids, args.write_batch):
                 result = {**RESULT, "completedAt": due}
                 executions.record_many([attempt_record(j, entry, due, result) for j in group])
-            ticks.drop_entries([(job_id, entry["id"]) for job_id in won_ids])
+            ticks.drop_entries([(job_id, entry["id"]) for job_id in won_ids], "bench")
     client.close()
 
 

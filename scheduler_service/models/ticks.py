@@ -222,9 +222,13 @@ class TickStore:
         )
         return result.modified_count == 1
 
-    def drop_entry(self, job_id: ObjectId, entry_id: ObjectId) -> None:
-        """The tick is settled (success, last failure, or given up): forget it."""
-        self.collection.update_one({"_id": job_id}, {"$pull": {"inflight": {"id": entry_id}}})
+    def drop_entry(self, job_id: ObjectId, entry_id: ObjectId, owner: str) -> None:
+        """The tick is settled (success, last failure, or given up): forget it, if ``owner``
+        still holds it (a process whose lease ran out while it lived must not drop the entry
+        another process has since re-claimed and is running)."""
+        self.collection.update_one(
+            {"_id": job_id}, {"$pull": {"inflight": {"id": entry_id, "owner": owner}}}
+        )
 
     def drop_settled_entry(self, job_id: ObjectId, entry: dict[str, Any]) -> bool:
         """Remove a running entry whose attempt is recorded as a success (its process died
@@ -234,7 +238,7 @@ class TickStore:
         result = self.collection.update_one({"_id": job_id}, {"$pull": {"inflight": pulled}})
         return result.modified_count == 1
 
-    def drop_entries(self, entries: list[tuple[ObjectId, ObjectId]]) -> list[None]:
+    def drop_entries(self, entries: list[tuple[ObjectId, ObjectId]], owner: str) -> list[None]:
         """``drop_entry`` for several ticks: one write per entry id (ticks claimed together
         share one), each naming exactly the jobs it belongs to."""
         jobs_by_entry: dict[ObjectId, list[ObjectId]] = {}
@@ -242,7 +246,8 @@ class TickStore:
             jobs_by_entry.setdefault(entry_id, []).append(job_id)
         for entry_id, job_ids in jobs_by_entry.items():
             self.collection.update_many(
-                {"_id": {"$in": job_ids}}, {"$pull": {"inflight": {"id": entry_id}}}
+                {"_id": {"$in": job_ids}},
+                {"$pull": {"inflight": {"id": entry_id, "owner": owner}}},
             )
         return [None] * len(entries)
 

@@ -9,6 +9,7 @@ per tick of one record written at the end, with three processes writing)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from bson import ObjectId
@@ -19,9 +20,10 @@ from scheduler_service.scheduler.group_commit import GroupCommit
 
 
 class DirectWrites:
-    def __init__(self, executions: ExecutionStore, ticks: TickStore) -> None:
+    def __init__(self, executions: ExecutionStore, ticks: TickStore, owner: str) -> None:
         self._executions = executions
         self._ticks = ticks
+        self._owner = owner
 
     def record(self, document: dict[str, Any]) -> None:
         [error] = self._executions.record_many([document])
@@ -29,19 +31,19 @@ class DirectWrites:
             raise error
 
     def drop_entry(self, job_id: ObjectId, entry_id: ObjectId) -> None:
-        self._ticks.drop_entry(job_id, entry_id)
+        self._ticks.drop_entry(job_id, entry_id, self._owner)
 
     def close(self) -> None:
         pass
 
 
 class BatchedWrites:
-    def __init__(self, executions: ExecutionStore, ticks: TickStore) -> None:
+    def __init__(self, executions: ExecutionStore, ticks: TickStore, owner: str) -> None:
         self._records: GroupCommit[dict[str, Any], None] = GroupCommit(
             executions.record_many, "writes-record"
         )
         self._drops: GroupCommit[tuple[ObjectId, ObjectId], None] = GroupCommit(
-            ticks.drop_entries, "writes-release"
+            functools.partial(ticks.drop_entries, owner=owner), "writes-release"
         )
 
     def record(self, document: dict[str, Any]) -> None:

@@ -57,7 +57,7 @@ class TickRunner:
 
     def __post_init__(self) -> None:
         if self.writes is None:
-            self.writes = DirectWrites(self.executions, self.ticks)
+            self.writes = DirectWrites(self.executions, self.ticks, self.owner)
 
     @property
     def lease(self) -> timedelta:
@@ -178,7 +178,7 @@ class TickRunner:
             )
             self.executions.close_orphan(job["_id"], entry, now, ORPHAN_MESSAGE)
             if at_most_once:  # never attempted twice
-                self.ticks.drop_entry(job["_id"], entry["id"])
+                self.ticks.drop_entry(job["_id"], entry["id"], self.owner)
                 return
         self._execute(job, {**entry, **changes})
 

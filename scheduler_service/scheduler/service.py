@@ -79,7 +79,7 @@ class Scheduler:
             self.running,
             self._stopping,
             cipher=HeaderCipher(config.encryption_keys),
-            writes=BatchedWrites(executions, self.ticks),
+            writes=BatchedWrites(executions, self.ticks, self.owner),
         )
 
     # -- lifecycle ---------------------------------------------------------------------

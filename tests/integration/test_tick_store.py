@@ -177,7 +177,8 @@ def test_drop_entry_and_renew_leases(store_db: Database) -> None:
     )
     stored = store_db.jobs.find_one({"_id": job["_id"]})["inflight"]
     assert {e["owner"]: e["dueAt"] for e in stored} == {"a": later, "b": T0 + LEASE}
-    ticks.drop_entry(job["_id"], mine["id"])
+    ticks.drop_entry(job["_id"], other["id"], "a")  # not a's: kept
+    ticks.drop_entry(job["_id"], mine["id"], "a")
     assert [e["owner"] for e in store_db.jobs.find_one({"_id": job["_id"]})["inflight"]] == ["b"]
 
 
@@ -233,7 +234,7 @@ def test_batched_release_drops_only_the_named_entries(store_db: Database) -> Non
     a, b, c = running_entry("x"), running_entry("x"), running_entry("x")
     job1 = make_job(store_db, inflight=[a, b])
     job2 = make_job(store_db, inflight=[c])
-    TickStore(store_db).drop_entries([(job1["_id"], a["id"]), (job2["_id"], c["id"])])
+    TickStore(store_db).drop_entries([(job1["_id"], a["id"]), (job2["_id"], c["id"])], "x")
     assert [e["id"] for e in store_db.jobs.find_one({"_id": job1["_id"]})["inflight"]] == [b["id"]]
     assert store_db.jobs.find_one({"_id": job2["_id"]})["inflight"] == []
 
@@ -255,7 +256,9 @@ def test_claiming_jobs_together_wins_exactly_those_still_as_seen(store_db: Datab
         assert stored["nextRunAt"] == following
         assert [e["owner"] for e in stored["inflight"]] == ["a"]
     # A shared entry id is dropped job by job.
-    ticks.drop_entries([(jobs[0]["_id"], entry["id"])])
+    ticks.drop_entries([(jobs[0]["_id"], entry["id"])], "b")  # b lost: nothing to drop
+    assert len(store_db.jobs.find_one({"_id": jobs[0]["_id"]})["inflight"]) == 1
+    ticks.drop_entries([(jobs[0]["_id"], entry["id"])], "a")
     assert store_db.jobs.find_one({"_id": jobs[0]["_id"]})["inflight"] == []
     assert len(store_db.jobs.find_one({"_id": jobs[3]["_id"]})["inflight"]) == 1
 

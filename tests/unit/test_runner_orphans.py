@@ -69,3 +69,43 @@ def test_an_orphan_still_running_is_re_run_as_the_next_attempt(
     assert request.headers["X-Scheduler-Attempt"] == "2"
     executions = get_runtime(app).database.job_executions.find(sort=[("attempt", 1)])
     assert [(e["attempt"], e["status"]) for e in executions] == [(1, "failure"), (2, "success")]
+
+
+def test_an_orphan_without_a_record_is_recorded_as_abandoned_and_re_run(
+    app: Flask, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = orphaned_tick(app, clock, "running")
+    get_runtime(app).database.job_executions.delete_many({})  # attempts write at their end
+    [request] = reclaim(app, job, monkeypatch)
+    assert request.headers["X-Scheduler-Attempt"] == "2"
+    executions = get_runtime(app).database.job_executions.find(sort=[("attempt", 1)])
+    assert [(e["attempt"], e["status"], e["errorMessage"]) for e in executions] == [
+        (1, "failure", runner_module.ORPHAN_MESSAGE), (2, "success", None),
+    ]  # fmt: skip
+
+
+def test_a_late_process_records_its_attempt_but_leaves_the_re_claimed_tick_alone(
+    app: Flask, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its lease ran out while it lived (a long pause): another process re-claimed the tick
+    and runs attempt 2 when the first attempt ends after all."""
+    job = orphaned_tick(app, clock, "running")
+    database = get_runtime(app).database
+    database.job_executions.delete_many({})
+    stale = job["inflight"][0]
+    database.jobs.update_one(
+        {"_id": job["_id"]},
+        {"$set": {"inflight.0.owner": "survivor", "inflight.0.attempt": 2}},
+    )
+    database.job_executions.insert_one({  # the survivor's record of the abandoned attempt
+        "jobId": job["_id"], "scheduledAt": stale["scheduledAt"], "attempt": 1,
+        "status": "failure", "errorMessage": runner_module.ORPHAN_MESSAGE,
+    })  # fmt: skip
+    monkeypatch.setattr(runner_module, "perform", lambda request, session: OK)
+
+    make_runner(app, owner="dead").run_claimed(job, stale)
+
+    [record] = database.job_executions.find()
+    assert (record["attempt"], record["status"], record["responseCode"]) == (1, "success", 200)
+    [entry] = database.jobs.find_one({"_id": job["_id"]})["inflight"]
+    assert (entry["owner"], entry["attempt"]) == ("survivor", 2)
