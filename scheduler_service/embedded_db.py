@@ -1,7 +1,8 @@
 """The embedded default database: a SecantusDB MongoDB-wire server run as a child process.
 
-With ``MONGODB_URI`` unset the service starts ``python -m secantus`` on 127.0.0.1 with its
-data under ``DATA_DIR/db`` and talks to it with pymongo like to any MongoDB. Several
+With ``MONGODB_URI`` unset the service starts a SecantusDB server (``embedded_server``) on
+127.0.0.1 with its data under ``DATA_DIR/db`` and talks to it with pymongo like to any
+MongoDB. Several
 processes on one machine (gunicorn workers, the CLI) share one server: the first one to
 take the lock file starts it, the others find it answering and reuse it.
 
@@ -79,40 +80,17 @@ def stop_started_servers(timeout_s: float = 10.0) -> None:
                     process.wait()
 
 
-# SecantusDB's TTL sweep reads and decodes every document of a collection with a TTL index,
-# holding the storage lock, so no write proceeds meanwhile (measured: 0.9 s at 50,000
-# execution records, growing with the history). It runs every 60 s by default, as
-# mongod's does (which walks the index instead). Once an hour is plenty for a retention
-# counted in days.
-TTL_SWEEP_SECONDS = 3600
-
-
 def server_command(storage_path: Path, port: int) -> list[str]:
-    """The command line of a SecantusDB server on 127.0.0.1 (tests and benchmarks use it too).
-    Writes its configuration file beside ``storage_path`` (``secantusd.toml``).
-
-    ``--standalone``: no replica-set advertisement, hence no oplog, which nothing here reads
-    (no change streams, no transactions); it spares about a sixth of the server's CPU per
-    write (measured: 2.5 -> 2.1 ms per tick). Production uses a MongoDB replica set.
-    """
-    config = storage_path.parent / "secantusd.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(f"[storage]\nttl_sweep_seconds = {TTL_SWEEP_SECONDS}\n")
+    """The command line of a SecantusDB server on 127.0.0.1 (tests and benchmarks use it
+    too): ``scheduler_service.embedded_server``, which says why and how it is configured."""
     return [
         sys.executable,
         "-m",
-        "secantus",
-        "--config",
-        str(config),
-        "--host",
-        "127.0.0.1",
+        "scheduler_service.embedded_server",
         "--port",
         str(port),
         "--storage-path",
         str(storage_path),
-        "--log-level",
-        "WARNING",
-        "--standalone",
     ]
 
 
