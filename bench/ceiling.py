@@ -26,11 +26,11 @@ from requests.adapters import HTTPAdapter
 
 from bench import jobs
 from scheduler_service.clock import SystemClock
-from scheduler_service.models.executions import INDEXES as EXECUTION_INDEXES
-from scheduler_service.models.executions import ExecutionStore, attempt_record
-from scheduler_service.models.jobs import INDEXES as JOB_INDEXES
-from scheduler_service.models.ticks import TickStore
 from scheduler_service.scheduler.attempt import new_session
+from scheduler_service.stores.executions import INDEXES as EXECUTION_INDEXES
+from scheduler_service.stores.executions import ExecutionStore, attempt_record
+from scheduler_service.stores.jobs import INDEXES as JOB_INDEXES
+from scheduler_service.stores.ticks import TickStore
 
 BODY = b'{"bench":true}'
 

@@ -437,8 +437,8 @@ class Bench:
         return {str(size): self._scale(size) for size in self.plan.scale_sizes}
 
     def _scale(self, size: int) -> dict[str, Any]:
-        from scheduler_service.models.executions import INDEXES as EXECUTION_INDEXES
-        from scheduler_service.models.jobs import INDEXES as JOB_INDEXES
+        from scheduler_service.stores.executions import INDEXES as EXECUTION_INDEXES
+        from scheduler_service.stores.jobs import INDEXES as JOB_INDEXES
 
         name = f"scale{size}"
         db = self.database(name)
@@ -480,7 +480,7 @@ class Bench:
         from scheduler_service.clock import FixedClock
         from scheduler_service.config import Config
         from scheduler_service.db import connect
-        from scheduler_service.scheduler.service import Scheduler
+        from scheduler_service.runtime import compose
 
         config = Config(mongodb_uri=self.uri(name), max_concurrent_jobs=CONCURRENCY,
                         scheduler_enabled=False)
@@ -489,7 +489,8 @@ class Bench:
         query_ms, claim_ms, claimed_counts = [], [], []
         try:
             for _ in range(self.plan.poll_reps):
-                scheduler = Scheduler(database, config, clock, owner="bench-poll")
+                runtime = compose(config, clock, database, client, "external")
+                scheduler = runtime.new_scheduler(owner="bench-poll")
                 began = time.perf_counter()
                 scheduler.poll_once()
                 polled = time.perf_counter()

@@ -32,9 +32,9 @@ if str(ROOT) not in sys.path:
 
 from bench.procs import Children, cpu_seconds, free_port, wait_port  # noqa: E402
 from scheduler_service.embedded_db import embedded_uri, server_command  # noqa: E402
-from scheduler_service.models.executions import ExecutionStore, attempt_record  # noqa: E402
-from scheduler_service.models.jobs import JobStore  # noqa: E402
-from scheduler_service.models.ticks import TickStore  # noqa: E402
+from scheduler_service.stores.executions import ExecutionStore, attempt_record  # noqa: E402
+from scheduler_service.stores.jobs import JobStore  # noqa: E402
+from scheduler_service.stores.ticks import TickStore  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SECOND = timedelta(seconds=1)

@@ -15,10 +15,7 @@ from scheduler_service.clock import Clock, SystemClock
 from scheduler_service.config import Config
 from scheduler_service.db import connect
 from scheduler_service.logging_setup import configure_logging
-from scheduler_service.models.executions import ExecutionStore
-from scheduler_service.models.jobs import JobStore
-from scheduler_service.runtime import EXTENSION_KEY, Runtime
-from scheduler_service.services.job_service import JobService
+from scheduler_service.runtime import EXTENSION_KEY, Runtime, compose
 
 __version__ = "0.1.0"
 
@@ -48,20 +45,15 @@ def create_app(
         client, database, kind = connect(config)
     else:
         kind = "injected"
-    jobs, executions = JobStore(database), ExecutionStore(database)
-    jobs.ensure_indexes()
-    executions.ensure_indexes(config.execution_retention_days)
+    runtime = compose(config, clock, database, client, kind)
+    runtime.jobs.ensure_indexes()
+    runtime.executions.ensure_indexes(config.execution_retention_days)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     if config.trust_proxy:  # one proxy (nginx) in front: X-Forwarded-* from it only
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
-    runtime = Runtime(
-        config=config, clock=clock, client=client, database=database, database_kind=kind,
-        jobs=jobs, executions=executions,
-        job_service=JobService(jobs, executions, config, clock),
-    )
     app.extensions[EXTENSION_KEY] = runtime
 
     from scheduler_service.api import register_api
@@ -76,10 +68,7 @@ def create_app(
 
 
 def start_scheduler_for(runtime: Runtime) -> None:
-    from scheduler_service.scheduler.service import Scheduler
-
-    scheduler = Scheduler(runtime.database, runtime.config, runtime.clock)
+    scheduler = runtime.new_scheduler()
     runtime.scheduler = scheduler
-    runtime.job_service.on_change = scheduler.wake
     scheduler.start()
     atexit.register(scheduler.stop)

@@ -1,4 +1,5 @@
-"""What one process holds: configuration, clock, database handles, services, scheduler.
+"""What one process holds: configuration, clock, database handles, stores, services,
+scheduler; and ``compose``, the one place that builds them and hands each its parts.
 
 Attached to the Flask app as ``app.extensions["scheduler_service"]``; blueprints and CLI
 commands reach it through ``get_runtime()``.
@@ -6,6 +7,7 @@ commands reach it through ``get_runtime()``.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,9 +17,11 @@ from pymongo.database import Database
 
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
-from scheduler_service.models.executions import ExecutionStore
-from scheduler_service.models.jobs import JobStore
+from scheduler_service.crypto import HeaderCipher
 from scheduler_service.services.job_service import JobService
+from scheduler_service.stores.executions import ExecutionStore
+from scheduler_service.stores.jobs import JobStore
+from scheduler_service.stores.ticks import TickStore
 
 if TYPE_CHECKING:
     from scheduler_service.scheduler.service import Scheduler
@@ -34,9 +38,20 @@ class Runtime:
     database_kind: str  # "embedded", "external" or "injected" (tests)
     jobs: JobStore
     executions: ExecutionStore
+    ticks: TickStore
+    cipher: HeaderCipher
+    wake: threading.Event  # set by the job service when a job changes: the scheduler polls
     job_service: JobService
     scheduler: Scheduler | None = None
 
+    def new_scheduler(self, owner: str | None = None) -> Scheduler:
+        """A scheduler on this process's stores, not started."""
+        from scheduler_service.scheduler.service import Scheduler
+
+        return Scheduler(
+            self.ticks, self.executions, self.config, self.clock,
+            cipher=self.cipher, wake=self.wake, owner=owner,
+        )  # fmt: skip
 
     def close(self) -> None:
         """Stop the scheduler (gracefully) and close the database client."""
@@ -44,6 +59,21 @@ class Runtime:
             self.scheduler.stop()
         if self.client is not None:
             self.client.close()
+
+
+def compose(
+    config: Config, clock: Clock, database: Database, client: MongoClient | None, kind: str
+) -> Runtime:
+    """The composition root: the stores, the cipher and the wake signal, each made once and
+    handed to the job service (here) and the scheduler (``Runtime.new_scheduler``)."""
+    jobs, executions = JobStore(database), ExecutionStore(database)
+    cipher = HeaderCipher(config.encryption_keys)
+    wake = threading.Event()
+    return Runtime(
+        config=config, clock=clock, client=client, database=database, database_kind=kind,
+        jobs=jobs, executions=executions, ticks=TickStore(database), cipher=cipher, wake=wake,
+        job_service=JobService(jobs, executions, config, clock, cipher=cipher, on_change=wake.set),
+    )  # fmt: skip
 
 
 def get_runtime(app: Flask | None = None) -> Runtime:

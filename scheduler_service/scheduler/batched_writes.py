@@ -14,9 +14,9 @@ from typing import Any
 
 from bson import ObjectId
 
-from scheduler_service.models.executions import ExecutionStore
-from scheduler_service.models.ticks import TickStore
 from scheduler_service.scheduler.group_commit import GroupCommit
+from scheduler_service.stores.executions import ExecutionStore
+from scheduler_service.stores.ticks import TickStore
 
 
 class DirectWrites:

@@ -22,8 +22,6 @@ from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import DecryptionError, HeaderCipher
 from scheduler_service.logging_setup import redact_urls
-from scheduler_service.models.executions import ExecutionStore, attempt_record
-from scheduler_service.models.ticks import TickStore
 from scheduler_service.scheduler.attempt import AttemptOutcome, AttemptRequest, perform
 from scheduler_service.scheduler.attempt import thread_session as default_session
 from scheduler_service.scheduler.backoff import retry_delay_ms, should_retry
@@ -33,6 +31,8 @@ from scheduler_service.scheduler.payload import outgoing_headers, render_body
 from scheduler_service.scheduler.planning import plan_tick
 from scheduler_service.scheduler.running import RunningAttempts
 from scheduler_service.scheduler.timer_queue import Candidate
+from scheduler_service.stores.executions import ExecutionStore, attempt_record
+from scheduler_service.stores.ticks import TickStore
 
 log = logging.getLogger(__name__)
 

@@ -23,15 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from scheduler_service import metrics
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
-from scheduler_service.models.executions import ExecutionStore
-from scheduler_service.models.ticks import TickStore
 from scheduler_service.scheduler import catch_up
 from scheduler_service.scheduler.affinity import Affinity
 from scheduler_service.scheduler.batched_writes import BatchedWrites
@@ -39,6 +36,8 @@ from scheduler_service.scheduler.catch_up import CatchUp
 from scheduler_service.scheduler.runner import CLAIM_BATCH, FOLLOW_UP, TickRunner
 from scheduler_service.scheduler.running import RunningAttempts
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
+from scheduler_service.stores.executions import ExecutionStore
+from scheduler_service.stores.ticks import TickStore
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +49,36 @@ def make_owner_id() -> str:
 
 
 class Scheduler:
+    """Built by the composition root (``runtime.compose``), which hands it its stores, the
+    header cipher and ``wake``, the event the job service sets when a job changes."""
+
     def __init__(
-        self, database: Database, config: Config, clock: Clock, owner: str | None = None
+        self,
+        ticks: TickStore,
+        executions: ExecutionStore,
+        config: Config,
+        clock: Clock,
+        *,
+        cipher: HeaderCipher,
+        wake: threading.Event | None = None,
+        owner: str | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.owner = owner or make_owner_id()
-        self.ticks = TickStore(database)
+        self.ticks = ticks
         self.running = RunningAttempts()
         # Ticks fetched per poll. Large, because SecantusDB reads and sorts every due job
         # whatever the limit (MongoDB walks the {enabled, nextRunAt} index and stops).
         self.batch = max(2000, 16 * config.max_concurrent_jobs)
         self._stopping = threading.Event()
-        self._wake = threading.Event()
+        self._wake = wake or threading.Event()
         self._queue = TimerQueue(clock.now)
         self.catch_up = CatchUp(self.running, config.misfire_grace)
         self.affinity = Affinity(self.owner, config.scheduler_poll_interval_ms)
         self._slots = threading.BoundedSemaphore(config.max_concurrent_jobs)
         self._pool = ThreadPoolExecutor(config.max_concurrent_jobs, thread_name_prefix="job")
         self._threads: list[threading.Thread] = []
-        executions = ExecutionStore(database)
         self.runner = TickRunner(
             self.ticks,
             executions,
@@ -78,7 +87,7 @@ class Scheduler:
             self.owner,
             self.running,
             self._stopping,
-            cipher=HeaderCipher(config.encryption_keys),
+            cipher=cipher,
             writes=BatchedWrites(executions, self.ticks, self.owner),
         )
 

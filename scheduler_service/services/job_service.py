@@ -15,11 +15,11 @@ from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.errors import InvalidInput, JobNotFound
-from scheduler_service.models.executions import ExecutionStore, running_records
-from scheduler_service.models.jobs import JobStore
-from scheduler_service.models.ticks import EPOCH
 from scheduler_service.scheduler.target_guard import literal_refusal
 from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
+from scheduler_service.stores.executions import ExecutionStore, running_records
+from scheduler_service.stores.jobs import JobStore
+from scheduler_service.stores.ticks import EPOCH
 
 
 def parse_job_id(job_id: str) -> ObjectId:
@@ -39,6 +39,8 @@ class JobService:
         executions: ExecutionStore,
         config: Config,
         clock: Clock,
+        *,
+        cipher: HeaderCipher | None = None,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.jobs = jobs
@@ -46,7 +48,7 @@ class JobService:
         self.config = config
         self.clock = clock
         self.on_change = on_change  # wakes this process's scheduler so a near tick is not late
-        self.cipher = HeaderCipher(config.encryption_keys)
+        self.cipher = cipher or HeaderCipher(config.encryption_keys)
 
     def create(self, payload: Any) -> dict[str, Any]:
         fields = load_or_raise(JobCreateSchema(), payload)

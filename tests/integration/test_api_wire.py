@@ -21,9 +21,9 @@ from werkzeug.serving import make_server
 
 from scheduler_service import create_app
 from scheduler_service.config import Config
-from scheduler_service.models import executions as executions_model
-from scheduler_service.models import jobs as jobs_model
 from scheduler_service.runtime import get_runtime
+from scheduler_service.stores import executions as executions_store
+from scheduler_service.stores import jobs as jobs_store
 
 pytestmark = pytest.mark.integration
 
@@ -110,8 +110,8 @@ def index_names(db: Database, collection: str) -> set[str]:
 def test_indexes_exist_after_start_up_and_creating_them_again_is_harmless(
     wire_app: Flask, wire_uri: str, wire_db: Database
 ) -> None:
-    expected_jobs = {i.document["name"] for i in jobs_model.INDEXES} | {"_id_"}
-    expected_executions = {i.document["name"] for i in executions_model.INDEXES} | {"_id_"}
+    expected_jobs = {i.document["name"] for i in jobs_store.INDEXES} | {"_id_"}
+    expected_executions = {i.document["name"] for i in executions_store.INDEXES} | {"_id_"}
     assert index_names(wire_db, "jobs") >= expected_jobs
     assert index_names(wire_db, "job_executions") >= expected_executions
 

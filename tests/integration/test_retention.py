@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pymongo.database import Database
 
-from scheduler_service.models.executions import RETENTION_INDEX, ExecutionStore
+from scheduler_service.stores.executions import RETENTION_INDEX, ExecutionStore
 
 
 def ttl_of(db: Database) -> int | None:
@@ -44,7 +44,7 @@ def test_other_indexes_survive(wire_db: Database) -> None:
 
 def test_superseded_indexes_are_dropped(wire_db: Database) -> None:
     """A database made by an earlier version loses the indexes every claim rewrote."""
-    from scheduler_service.models.jobs import JobStore
+    from scheduler_service.stores.jobs import JobStore
 
     wire_db.jobs.create_index("nextRunAt", name="nextRunAt_1")
     wire_db.jobs.create_index("enabled", name="enabled_1")

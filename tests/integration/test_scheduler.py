@@ -21,8 +21,7 @@ from pymongo.database import Database
 from scheduler_service import create_app
 from scheduler_service.clock import SystemClock
 from scheduler_service.config import Config
-from scheduler_service.runtime import get_runtime
-from scheduler_service.scheduler.service import Scheduler
+from scheduler_service.runtime import compose, get_runtime
 from tests.support.http_target import HttpTarget
 from tests.support.waiting import wait_until
 
@@ -261,7 +260,10 @@ def api_and_two_schedulers(uri: str, **settings: Any) -> Iterator[FlaskClient]:
     config = Config(mongodb_uri=uri, allow_private_targets=True, rate_limit="off", **settings)
     app = create_app(config, start_scheduler=False)
     clients = [MongoClient(uri, tz_aware=True) for _ in range(2)]
-    schedulers = [Scheduler(c.get_default_database(), config, SystemClock()) for c in clients]
+    schedulers = [
+        compose(config, SystemClock(), c.get_default_database(), c, "external").new_scheduler()
+        for c in clients
+    ]
     try:
         for scheduler in schedulers:
             scheduler.start()

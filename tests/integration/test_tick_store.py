@@ -8,8 +8,8 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from scheduler_service.models.jobs import JobStore
-from scheduler_service.models.ticks import TickStore
+from scheduler_service.stores.jobs import JobStore
+from scheduler_service.stores.ticks import TickStore
 
 T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -185,7 +185,7 @@ def test_drop_entry_and_renew_leases(store_db: Database) -> None:
 def test_attempt_records_are_written_once_and_a_second_write_takes_the_result(
     wire_db: Database,
 ) -> None:
-    from scheduler_service.models.executions import ExecutionStore, attempt_record
+    from scheduler_service.stores.executions import ExecutionStore, attempt_record
 
     store = ExecutionStore(wire_db)
     store.ensure_indexes()
@@ -206,7 +206,7 @@ def test_attempt_records_are_written_once_and_a_second_write_takes_the_result(
 
 
 def test_an_orphan_is_recorded_as_failed_unless_its_end_was_recorded(wire_db: Database) -> None:
-    from scheduler_service.models.executions import ExecutionStore, attempt_record
+    from scheduler_service.stores.executions import ExecutionStore, attempt_record
 
     store = ExecutionStore(wire_db)
     store.ensure_indexes()

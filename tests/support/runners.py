@@ -8,11 +8,11 @@ from typing import Any
 
 from flask import Flask
 
-from scheduler_service.models.executions import ExecutionStore
-from scheduler_service.models.ticks import TickStore
 from scheduler_service.runtime import get_runtime
 from scheduler_service.scheduler.runner import TickRunner
 from scheduler_service.scheduler.running import RunningAttempts
+from scheduler_service.stores.executions import ExecutionStore
+from scheduler_service.stores.ticks import TickStore
 
 
 def make_runner(app: Flask, owner: str = "me", **options: Any) -> TickRunner:

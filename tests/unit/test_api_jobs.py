@@ -238,7 +238,7 @@ def test_executions_are_newest_first_and_limited(client: FlaskClient, mongo_db: 
 def test_executions_include_attempts_in_flight_under_the_id_of_their_record(
     client: FlaskClient, mongo_db: Database
 ) -> None:
-    from scheduler_service.models.executions import attempt_id, attempt_record
+    from scheduler_service.stores.executions import attempt_id, attempt_record
 
     job_id = ObjectId(create(client)["jobId"])
     running = {"id": ObjectId(), "scheduledAt": START + timedelta(minutes=4), "attempt": 2,

@@ -21,7 +21,6 @@ from scheduler_service.runtime import get_runtime
 from scheduler_service.scheduler import runner as runner_module
 from scheduler_service.scheduler.attempt import AttemptOutcome
 from scheduler_service.scheduler.runner import TickRunner
-from scheduler_service.scheduler.service import Scheduler
 from scheduler_service.scheduler.timer_queue import Candidate
 from tests.support.runners import make_runner as runner_on
 from tests.support.waiting import wait_until
@@ -185,7 +184,7 @@ def test_database_errors_of_runner_and_poller_are_counted(
     runner.run(Candidate(runtime.clock.now(), 0, "x", job))
     assert sample("scheduler_database_errors_total", component="runner") == before + 1
 
-    scheduler = Scheduler(runtime.database, runtime.config, runtime.clock)
+    scheduler = runtime.new_scheduler()
     polls = sample("scheduler_poll_duration_seconds_count")
     scheduler.poll_once()
     assert sample("scheduler_poll_duration_seconds_count") == polls + 1

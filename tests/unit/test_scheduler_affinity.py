@@ -14,6 +14,7 @@ from pymongo.errors import AutoReconnect
 
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
+from scheduler_service.runtime import compose
 from scheduler_service.scheduler.affinity import TAKEOVER_BACKOFF
 from scheduler_service.scheduler.catch_up import CatchUp
 from scheduler_service.scheduler.running import RunningAttempts
@@ -44,7 +45,7 @@ def queued(scheduler: Scheduler) -> set[Any]:
 
 def make_scheduler(mongo_db: Database, clock: FixedClock) -> Scheduler:
     config = Config(scheduler_poll_interval_ms=POLL_MS, execution_retention_days=0)
-    return Scheduler(mongo_db, config, clock, owner="me")
+    return compose(config, clock, mongo_db, None, "injected").new_scheduler(owner="me")
 
 
 def test_a_poll_leaves_another_processs_ticks_to_it_until_overdue(

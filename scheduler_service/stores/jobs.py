@@ -3,7 +3,7 @@
 This module and ``executions.py`` are the only ones that speak MongoDB. Ticks in flight
 (running attempts, waiting retries, manual runs) live inside the job document, in
 ``inflight``, so deleting a job cancels them in the same write and claiming one is a
-single-document compare-and-set. See ``scheduler/claims.py`` for the claim protocol.
+single-document compare-and-set. See ``ticks.py`` for the claim protocol's writes.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from scheduler_service.models.indexes import ensure_indexes
-from scheduler_service.models.ticks import EPOCH
+from scheduler_service.stores.indexes import ensure_indexes
+from scheduler_service.stores.ticks import EPOCH
 
 INDEXES = [
     # The poller's query: equality on enabled, range on nextRunAt.

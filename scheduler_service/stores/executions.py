@@ -12,7 +12,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from scheduler_service.models.indexes import ensure_indexes
+from scheduler_service.stores.indexes import ensure_indexes
 
 INDEXES = [
     # A job's history, newest first.
