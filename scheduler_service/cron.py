@@ -12,12 +12,13 @@ Accepted syntax (croniter's, with ``second_at_beginning=True``):
 Day of week is 0-6 with Sunday = 0; 7 is Sunday too. When both day-of-month and
 day-of-week are restricted, a day matches if either matches (POSIX / Vixie cron OR,
 croniter's ``day_or=True``), without Vixie's quirk of switching to AND when a field
-starts with ``*`` (so ``*/2`` in day-of-month is still OR). A ``#`` or ``W`` term makes
-croniter intersect the two fields instead.
+starts with ``*`` (so ``*/2`` in day-of-month is still OR). A ``#`` day of week, or an
+``L``/``W`` day of month, needs the other day field unrestricted (``cron_rules.py``).
 
-Rejected: 7 fields (years), ``@reboot``, croniter's hash and random extensions (``H``,
-``R``: their value depends on a per-instance id or a random draw, so processes would
-disagree on a job's ticks), non-ASCII or control characters, more than 255 characters,
+Rejected: reversed and one-value ranges (``28-3``, ``5-5``; see ``cron_rules.py``),
+7 fields (years), ``@reboot``, croniter's hash and random extensions (``H``, ``R``: their
+value depends on a per-instance id or a random draw, so processes would disagree on a
+job's ticks), non-ASCII or control characters, more than 255 characters,
 and schedules that cannot fire within croniter's 50-year search window (``0 0 0 30 2 *``).
 ``0 0 0 29 2 *`` fires on leap days and is accepted.
 
@@ -37,6 +38,7 @@ from functools import lru_cache
 
 from croniter import croniter
 
+from scheduler_service.cron_rules import check_fields
 from scheduler_service.errors import InvalidSchedule
 
 MAX_LENGTH = 255
@@ -149,4 +151,5 @@ def _normalize(expr: str) -> str:
     for field in fields:
         if _HASH_OR_RANDOM.match(field):
             raise InvalidSchedule(f"Hashed or random cron fields are not supported: '{field}'")
+    check_fields(fields)
     return " ".join(fields)

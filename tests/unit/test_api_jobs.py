@@ -308,3 +308,13 @@ def test_disabling_cancels_waiting_retries_and_manual_runs_but_not_running_attem
     assert client.put(f"/api/jobs/{job_id}", json={"enabled": False}).status_code == 200
     inflight = mongo_db.jobs.find_one({"_id": ObjectId(job_id)})["inflight"]
     assert [entry["state"] for entry in inflight] == ["running"]
+
+
+@pytest.mark.parametrize("schedule", ["0 0 0 1 * 1#1", "0 0 0 28-3 * *", "0 0 5-5 * * *"])
+def test_cron_forms_with_no_single_reading_are_a_400_naming_schedule(
+    client: FlaskClient, mongo_db: Database, schedule: str
+) -> None:
+    response = client.post("/api/jobs", json={**JOB, "schedule": schedule})
+    assert response.status_code == 400
+    assert list(response.json["error"]["details"]) == ["schedule"]
+    assert mongo_db["jobs"].count_documents({}) == 0

@@ -167,3 +167,81 @@ def test_fire_times() -> None:
     assert cron.fire_times("*/30 * * * * *", T0, at(2024, 1, 2), 2) == expected[:2]
     assert cron.fire_times("*/30 * * * * *", T0, at(2024, 1, 2), 0) == []
     assert cron.fire_times("0 0 0 1 1 *", T0, at(2024, 6, 1), 5) == []
+
+
+# One reading per form (cron_rules.py): reversed ranges and the day-field pairs croniter
+# reads inconsistently are refused; the rest of the day-field pairs are ORed.
+@pytest.mark.parametrize(
+    ("expr", "hint"),
+    [
+        ("0 1-0 * * * *", "1-59,0-0"),
+        ("59-0 * * * * *", "59-59,0-0"),
+        ("0 0 0 28-3 * *", "28-31,1-3"),
+        ("0 0 0 28-3/2 * *", "28-31,1-3"),  # with a step
+        ("0 0 22-2 * * *", "22-23,0-2"),
+        ("0 0 0 1,28-3 * *", "28-31,1-3"),  # inside a list
+        ("0 0 0 * NOV-FEB *", "11-12,1-2"),  # month names
+        ("0 0 0 * 12-1 *", "12-12,1-1"),
+        ("0 0 0 * * SAT-SUN", "SAT-7"),  # Sunday is 0 or 7
+        ("0 0 0 * * 6-0", "6-7"),
+        ("0 0 0 * * 5-1", "5-7,0-1"),
+        ("1-0 * * * *", "1-59,0-0"),  # 5-field form: minutes first
+    ],
+)
+def test_reversed_ranges_are_refused(expr: str, hint: str) -> None:
+    with pytest.raises(InvalidSchedule, match="runs backwards") as info:
+        cron.parse(expr)
+    assert f"'{hint}'" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("expr", "single"),
+    [
+        ("0 0 5-5 * * *", "5"),  # croniter read these as '*': every hour, every day...
+        ("0 0 0 * * 3-3", "3"),
+        ("0 0 0 * * MON-MON", "MON"),
+        ("0 0 0 5-5/2 * *", "5"),
+        ("7-7 * * * * *", "7"),
+        ("0 0 0 * 3-3 *", "3"),
+    ],
+)
+def test_ranges_of_one_value_are_refused(expr: str, single: str) -> None:
+    with pytest.raises(InvalidSchedule, match="holds one value") as info:
+        cron.parse(expr)
+    assert info.value.message.endswith(f"write '{single}'")
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "0 0 0 1 * 1#1",  # croniter ignored the 1st here
+        "0 0 0 30 2 1#5",  # and called this one never firing
+        "0 0 0 */2 * 1#1",
+        "0 0 0 1-7 * MON#1",
+        "0 0 0 L * 5",  # croniter ignored the L here
+        "0 0 0 15W * 1",  # and the weekday here
+        "0 0 0 L,15 * 1",
+        "0 0 0 15W * MON-FRI",
+    ],
+)
+def test_nth_weekday_and_last_or_nearest_day_need_the_other_day_field_open(expr: str) -> None:
+    with pytest.raises(InvalidSchedule, match="cannot be combined"):
+        cron.parse(expr)
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("0 0 0 * * 1#1", [at(2024, 2, 5), at(2024, 3, 4), at(2024, 4, 1)]),
+        ("0 0 0 ? * MON#1", [at(2024, 2, 5), at(2024, 3, 4), at(2024, 4, 1)]),
+        ("0 0 0 L * *", [at(2024, 1, 31), at(2024, 2, 29), at(2024, 3, 31)]),
+        ("0 0 0 15W * ?", [at(2024, 1, 15), at(2024, 2, 15), at(2024, 3, 15)]),
+        ("0 0 0 * * 5-7", [at(2024, 1, 5), at(2024, 1, 6), at(2024, 1, 7)]),
+        ("0 0 22-23 * * *", [jan1(22), jan1(23), at(2024, 1, 2, 22)]),
+        # A plain day of month and a plain day of week: either (OR).
+        ("0 0 0 1 * 3", [at(2024, 1, 3), at(2024, 1, 10), at(2024, 1, 17)]),
+        ("0 0 0 6 * 3", [at(2024, 1, 3), at(2024, 1, 6), at(2024, 1, 10)]),
+    ],
+)
+def test_the_forms_kept_fire_as_documented(expr: str, expected: list[datetime]) -> None:
+    assert nexts(expr, T0, len(expected)) == expected
