@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from scheduler_service.config import variables
+
 _PR_SET_PDEATHSIG = 1
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 
@@ -48,15 +50,7 @@ def _child_setup() -> None:
 
 def base_env(**extra: str) -> dict[str, str]:
     """The environment of a child: ours, minus the service's settings, plus ``extra``."""
-    service_vars = {
-        "PORT", "MONGODB_URI", "DATA_DIR", "EMBEDDED_DB_PORT", "SCHEDULER_ENABLED",
-        "SCHEDULER_POLL_INTERVAL", "MAX_CONCURRENT_JOBS", "JOB_RETRY_ATTEMPTS",
-        "JOB_RETRY_DELAY", "JOB_TIMEOUT", "JOB_LEASE_TIMEOUT", "RESPONSE_BODY_LIMIT",
-        "MAX_REQUEST_BYTES", "DB_TIMEOUT", "SHUTDOWN_GRACE", "LOG_LEVEL", "BIND",
-        "WEB_CONCURRENCY", "GUNICORN_THREADS", "API_KEYS", "ALLOW_PRIVATE_TARGETS",
-        "EXECUTION_RETENTION_DAYS", "RATE_LIMIT", "RATE_LIMIT_STORAGE_URI", "ENCRYPTION_KEY",
-        "TRUST_PROXY", "LOG_FORMAT",
-    }
+    service_vars = variables()
     env = {k: v for k, v in os.environ.items() if k not in service_vars}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONUNBUFFERED"] = "1"

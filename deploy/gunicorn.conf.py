@@ -17,13 +17,22 @@ from dotenv import load_dotenv
 
 load_dotenv()
 
-bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '3000')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+from scheduler_service.config import ServerConfig  # noqa: E402
+from scheduler_service.errors import ConfigError  # noqa: E402
+
+try:
+    _server = ServerConfig.from_env()
+except ConfigError as _exc:
+    sys.stderr.write(f"configuration error: {_exc}\n")
+    sys.exit(2)
+
+bind = _server.address
+workers = _server.workers
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = _server.threads
 timeout = 30
 # SIGTERM: the worker's scheduler stops claiming and lets attempts finish (SHUTDOWN_GRACE).
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+graceful_timeout = _server.graceful_timeout_s
 keepalive = 5
 # No gunicorn access log: the app logs one line per request itself (LOG_FORMAT applies).
 accesslog = None

@@ -21,7 +21,6 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Flask, Response, g, request
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-LOG_FORMATS = ("text", "json")
 
 access_log = logging.getLogger("scheduler_service.access")
 

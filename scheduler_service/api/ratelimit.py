@@ -39,7 +39,7 @@ KEY_PREFIX = "scheduler-service"
 def install_rate_limit(app: Flask) -> Limiter | None:
     """Install the limiter's check as a ``before_request`` hook (unless disabled)."""
     config = get_runtime(app).config
-    if config.rate_limit.strip().lower() in ("", "off", "none", "false", "0"):
+    if not config.rate_limited:
         log.info("rate limiting is off (RATE_LIMIT=off)")
         return None
     limiter = Limiter(

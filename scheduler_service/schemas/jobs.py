@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from scheduler_service.config import Config
 from scheduler_service.schemas.fields import (
     Headers,
     HttpUrl,
@@ -21,8 +22,9 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 EXECUTION_TYPES = ("AT_LEAST_ONCE", "AT_MOST_ONCE")
 CONCURRENCY_POLICIES = ("FORBID", "ALLOW")
 MISSED_RUN_POLICIES = ("COALESCE", "RUN_ALL", "SKIP")
-MAX_RETRY_ATTEMPTS = 10
-MAX_RETRY_DELAY_MS = 3_600_000
+# A job's own retry settings have the bounds of the defaults it would otherwise get.
+RETRY_ATTEMPTS_BOUNDS = Config.bounds_of("job_retry_attempts")
+RETRY_DELAY_BOUNDS = Config.bounds_of("job_retry_delay_ms")
 
 
 # One constructor per field, so create and update share every rule and differ only in
@@ -36,11 +38,11 @@ def _choice(choices: tuple[str, ...], **kwargs: Any) -> fields.Field:
 
 
 def _retry_attempts() -> fields.Field:
-    return fields.Integer(strict=True, validate=validate.Range(0, MAX_RETRY_ATTEMPTS))
+    return fields.Integer(strict=True, validate=validate.Range(*RETRY_ATTEMPTS_BOUNDS))
 
 
 def _retry_delay() -> fields.Field:
-    return fields.Integer(strict=True, validate=validate.Range(0, MAX_RETRY_DELAY_MS))
+    return fields.Integer(strict=True, validate=validate.Range(*RETRY_DELAY_BOUNDS))
 
 
 class JobCreateSchema(Schema):

@@ -23,11 +23,10 @@ from typing import IO
 
 import requests
 
-from scheduler_service.config import _VARIABLES
+from scheduler_service.config import variables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = REPO_ROOT / "deploy" / "nginx.conf"
-GUNICORN_VARIABLES = {"BIND", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_GRACEFUL_TIMEOUT"}
 STARTED = re.compile(r"scheduler \S+ started")
 
 
@@ -49,9 +48,8 @@ def service_env(**settings: str | int) -> dict[str, str]:
     """This environment without any service or gunicorn setting, every service setting
     blank (so a ``.env`` file cannot fill it in: python-dotenv never overrides a variable
     that is set, and the service takes blank as its default), then ``settings``."""
-    settings_variables = {variable for variable, _ in _VARIABLES.values()}
-    env = {k: v for k, v in os.environ.items()
-           if k not in settings_variables | GUNICORN_VARIABLES}  # fmt: skip
+    settings_variables = variables()
+    env = {k: v for k, v in os.environ.items() if k not in settings_variables}
     env.update({variable: "" for variable in settings_variables})
     env.update({key: str(value) for key, value in settings.items()})
     env["PYTHONUNBUFFERED"] = "1"

@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from scheduler_service import create_app
-from scheduler_service.config import _VARIABLES, Config
+from scheduler_service.config import Config, variables
 from scheduler_service.runtime import get_runtime
 from tests.conftest import free_port
 from tests.support.http_target import HttpTarget
@@ -170,7 +170,7 @@ def test_multiprocess_mode_adds_up_the_processes(tmp_path: Path) -> None:
 
 
 def _service_env(mongodb_uri: str, **settings: str) -> dict[str, str]:
-    ours = {variable for variable, _ in _VARIABLES.values()}
+    ours = variables()
     env = {k: v for k, v in os.environ.items() if k not in ours}
     env.update(settings, MONGODB_URI=mongodb_uri, PYTHONUNBUFFERED="1")
     return env

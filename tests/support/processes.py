@@ -30,18 +30,15 @@ from typing import IO, Any
 
 import requests
 
-from scheduler_service.config import _VARIABLES as _CONFIG_VARIABLES
+from scheduler_service.config import variables
 from scheduler_service.embedded_db import embedded_uri, server_command
 from tests.support.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Settings the tests pass explicitly: the caller's environment must not leak into them
-# (every variable the service reads, plus gunicorn's and flask's).
-_SERVICE_VARIABLES = {variable for variable, _ in _CONFIG_VARIABLES.values()} | {
-    "BIND", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_GRACEFUL_TIMEOUT", "FLASK_APP",
-    "FLASK_DEBUG",
-}  # fmt: skip
+# (every variable the service and its gunicorn settings read, plus flask's).
+_SERVICE_VARIABLES = variables() | {"FLASK_APP", "FLASK_DEBUG"}
 
 # Short settings so a fault suite runs in minutes; tests override what they need.
 FAST_SETTINGS = {

@@ -174,10 +174,23 @@ def test_running_cli_command(argv: list[str], expected: bool) -> None:
 
 
 def test_wsgi_reports_a_bad_setting_in_one_line_and_exits_2(tmp_path: Path) -> None:
-    env = {**os.environ, "PORT": "abc", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "MAX_CONCURRENT_JOBS": "ten", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-c", "import wsgi"], cwd=tmp_path, env=env,
         capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "configuration error: MAX_CONCURRENT_JOBS: must be a whole number (got 'ten')"
+    ]
+
+
+def test_gunicorn_reports_a_bad_server_setting_in_one_line_and_exits_2() -> None:
+    env = {**os.environ, "PORT": "abc", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
+         "--no-control-socket", "wsgi:app"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
