@@ -43,6 +43,9 @@ class Config(Settings):
     job_retry_delay_ms: int = setting(
         "JOB_RETRY_DELAY", 5000, read.integer, "default retryDelay of new jobs, ms (bounds too)",
         bounds=(0, 3_600_000))
+    job_retry_delay_max_ms: int = setting(
+        "JOB_RETRY_DELAY_MAX", 3_600_000, read.integer, "longest wait before a retry, ms",
+        bounds=(1000, 86_400_000))
     job_timeout_ms: int = setting(
         "JOB_TIMEOUT", 30000, read.integer, "total deadline of one attempt, ms",
         bounds=(100, 3_600_000))

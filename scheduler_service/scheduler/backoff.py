@@ -1,20 +1,29 @@
 """Retry policy as pure functions of the attempt number and the job's settings.
 
 ``retryAttempts`` counts the retries after the first attempt, so a tick makes at most
-``retryAttempts + 1`` attempts; the retry after attempt k waits ``retryDelay * 2^(k-1)`` ms.
+``retryAttempts + 1`` attempts; the retry after attempt k waits ``retryDelay * 2^(k-1)`` ms,
+but never longer than the cap (``JOB_RETRY_DELAY_MAX``, one hour by default).
 """
 
 from __future__ import annotations
 
 
-def retry_delay_ms(failed_attempt: int, base_ms: int, cap_ms: int | None = None) -> int:
-    """The wait before the retry that follows attempt ``failed_attempt`` (1-based)."""
+def retry_delay_ms(failed_attempt: int, base_ms: int, cap_ms: int) -> int:
+    """The wait before the retry that follows attempt ``failed_attempt`` (1-based):
+    ``base_ms`` doubled after each failed attempt, at most ``cap_ms``."""
     if failed_attempt < 1:
         raise ValueError(f"failed_attempt must be 1 or more, not {failed_attempt}")
     if base_ms < 0:
         raise ValueError(f"base_ms must not be negative, not {base_ms}")
-    delay = base_ms * 2 ** (failed_attempt - 1)
-    return delay if cap_ms is None else min(delay, cap_ms)
+    if cap_ms < 0:
+        raise ValueError(f"cap_ms must not be negative, not {cap_ms}")
+    if base_ms == 0:
+        return 0
+    # Stop doubling once past the cap: no huge integers for absurd attempt numbers.
+    delay, doublings = base_ms, failed_attempt - 1
+    while doublings and delay < cap_ms:
+        delay, doublings = delay * 2, doublings - 1
+    return min(delay, cap_ms)
 
 
 def should_retry(failed_attempt: int, retry_attempts: int, retryable: bool) -> bool:

@@ -262,7 +262,9 @@ class TickRunner:
             and should_retry(entry["attempt"], job["retryAttempts"], outcome.retryable)
         )
         if retry:
-            delay = retry_delay_ms(entry["attempt"], job["retryDelay"])
+            delay = retry_delay_ms(
+                entry["attempt"], job["retryDelay"], self.config.job_retry_delay_max_ms
+            )
             changes = {
                 "state": "waiting",
                 "owner": None,

@@ -147,6 +147,25 @@ def test_retries_on_500_with_backoff_and_the_same_idempotency_key(
     assert job["nextRunAt"] > rows[-1]["completedAt"], "the regular schedule is not shifted"
 
 
+def test_a_retry_waits_at_most_job_retry_delay_max(wire_uri: str, target: HttpTarget) -> None:
+    """retryDelay is an hour, the cap a second: the retry comes after the cap, not the hour."""
+    target.respond_sequence("/capped", [500, 200])
+    config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=500, job_timeout_ms=1500,
+                    shutdown_grace_ms=5000, allow_private_targets=True, rate_limit="off",
+                    job_retry_delay_max_ms=1000)  # fmt: skip
+    app = create_app(config, start_scheduler=True)
+    try:
+        api = app.test_client()
+        job_id = create_job(api, schedule=NEVER, endpoint=target.url("/capped"),
+                            retryAttempts=1, retryDelay=3_600_000)  # fmt: skip
+        assert api.post(f"/api/jobs/{job_id}/run").status_code == 202
+        first, second = target.wait_for_requests("/capped", 2, timeout_s=15)
+        assert second.monotonic - first.monotonic >= 1.0
+        assert [r["status"] for r in settled(api, job_id, 2)] == ["failure", "success"]
+    finally:
+        get_runtime(app).close()
+
+
 def test_404_is_not_retried(api: FlaskClient, target: HttpTarget, wire_db: Database) -> None:
     target.respond("/gone", status=404)
     job_id = create_job(
