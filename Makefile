@@ -36,6 +36,19 @@ test-unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+## The chaos harness (tests/chaos/): three scheduler processes, two with skewed clocks, a
+## database killed with kill -9 and restarted, a faulty network proxy, random kill -9s,
+## and a history checker. `make chaos` runs 10 minutes (CHAOS_ARGS="--seed N" replays a
+## plan) and prints a table per fault and one JSON line; `make chaos-ci` is CI's 60 s run.
+## Needs gcc (the clock-skew shim is compiled at run time).
+CHAOS_ARGS ?=
+.PHONY: chaos chaos-ci
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos --duration 600 $(CHAOS_ARGS)
+
+chaos-ci: $(STAMP)
+	$(BIN)/python -m pytest -m chaos tests/chaos -s $(PYTEST_ARGS)
+
 ## The deployment as it runs (CI runs this after `make test`): nginx with deploy/nginx.conf
 ## -> gunicorn with deploy/gunicorn.conf.py and two workers -> the app, jobs firing at a
 ## local target, then schemathesis against a live server (tests/deploy, marker `deploy`).
