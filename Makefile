@@ -12,10 +12,14 @@ PYTEST_ARGS ?=
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt setup.cfg setup.py
+# The pinned requirements (the service's, the `embedded` extra's and the test tools'), then
+# the package itself with its `embedded` extra (SecantusDB, the database used when
+# MONGODB_URI is unset), already installed by the pins.
+$(STAMP): $(BIN)/python requirements.txt requirements-embedded.txt requirements-dev.txt \
+		setup.cfg setup.py
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --no-deps -e '.[embedded]'
 	touch $(STAMP)
 
 install: $(STAMP)

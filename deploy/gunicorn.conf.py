@@ -60,19 +60,18 @@ def on_starting(server: object) -> None:
     """Check the configuration once, then start the embedded database if it is the default."""
     prepare_metrics_dir()
     from scheduler_service.config import Config
-    from scheduler_service.errors import ConfigError
 
     try:
         config = Config.from_env()
+        if config.embedded:
+            from scheduler_service import configure_logging
+            from scheduler_service.embedded_db import ensure_server
+
+            configure_logging(config.log_level, config.log_format)
+            ensure_server(config.data_dir, config.embedded_db_port)
     except ConfigError as exc:
         sys.stderr.write(f"configuration error: {exc}\n")
         sys.exit(2)
-    if config.embedded:
-        from scheduler_service import configure_logging
-        from scheduler_service.embedded_db import ensure_server
-
-        configure_logging(config.log_level, config.log_format)
-        ensure_server(config.data_dir, config.embedded_db_port)
 
 
 def on_exit(server: object) -> None:

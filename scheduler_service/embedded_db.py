@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import fcntl
+import importlib.util
 import logging
 import os
 import signal
@@ -24,6 +25,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from scheduler_service.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ def ensure_server(data_dir: str, port: int, start_timeout_s: float = 30.0) -> st
         if _answers(port):
             log.info("using the embedded database already running on 127.0.0.1:%d", port)
             return embedded_uri(port)
+        require_installed()
         process = _spawn(root, port)
         _wait_until_up(process, port, start_timeout_s, root)
         (root / "embedded.pid").write_text(str(process.pid))
@@ -57,6 +61,20 @@ def ensure_server(data_dir: str, port: int, start_timeout_s: float = 30.0) -> st
         _started.append((process, root, os.getpid()))
     log.info("started the embedded database on 127.0.0.1:%d (data in %s)", port, root / "db")
     return embedded_uri(port)
+
+
+def require_installed() -> None:
+    """SecantusDB is the ``embedded`` extra, not a dependency of the library: without it,
+    an unset MONGODB_URI is a configuration error (one line), not a child's traceback."""
+    try:
+        found = importlib.util.find_spec("secantus.server") is not None
+    except ImportError:
+        found = False
+    if not found:
+        raise ConfigError(
+            "MONGODB_URI: not set, and the embedded database is not installed: set it, or "
+            "install the extra: pip install 'scheduler-service[embedded]'"
+        )
 
 
 def stop_started_servers(timeout_s: float = 10.0) -> None:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
-from scheduler_service.embedded_db import server_command
+import pytest
+
+from scheduler_service.config import variables
+from scheduler_service.embedded_db import require_installed, server_command
 from scheduler_service.embedded_server import TTL_SWEEP_SECONDS, build_server
+from scheduler_service.errors import ConfigError
+from tests.support.processes import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_command_runs_this_services_launcher_on_the_given_port_and_path(
@@ -30,3 +39,25 @@ def test_the_server_sweeps_expired_history_hourly_as_a_durable_standalone(tmp_pa
         assert server.host == "127.0.0.1"
     finally:
         server.storage.close()
+
+
+def test_without_the_embedded_extra_an_unset_mongodb_uri_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "secantus.server", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"^MONGODB_URI: .*scheduler-service\[embedded\]"):
+        require_installed()
+
+
+def test_the_service_says_so_in_one_line_when_the_extra_is_missing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in variables()}
+    env.update(PYTHONPATH=str(ROOT), DATA_DIR=str(tmp_path), EMBEDDED_DB_PORT=str(free_port()))
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['secantus.server'] = None; import wsgi"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "configuration error: MONGODB_URI: not set, and the embedded database is not "
+        "installed: set it, or install the extra: pip install 'scheduler-service[embedded]'"
+    ]
