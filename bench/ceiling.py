@@ -20,15 +20,15 @@ from datetime import timedelta
 from typing import Any
 
 import requests
-from bson import ObjectId
 from pymongo.database import Database
 from requests.adapters import HTTPAdapter
 
 from bench import jobs
 from scheduler_service.clock import SystemClock
+from scheduler_service.records import Entry, ExecutionRecord, Job
 from scheduler_service.scheduler.attempt import new_session
 from scheduler_service.stores.executions import INDEXES as EXECUTION_INDEXES
-from scheduler_service.stores.executions import ExecutionStore, attempt_record
+from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.jobs import INDEXES as JOB_INDEXES
 from scheduler_service.stores.ticks import TickStore
 
@@ -117,7 +117,8 @@ def db_rate(database: Database, executions: int, threads: int,
     base = jobs.template(jobs.NEVER_AGAIN, "http://127.0.0.1:9/unused")
     base["updatedAt"] = due
     jobs.insert(database["jobs"], jobs.documents(base, [due] * executions))
-    pending = list(database["jobs"].find({}, projection=["nextRunAt", "updatedAt"]))
+    pending = [Job.from_document(document) for document
+               in database["jobs"].find({}, projection=["nextRunAt", "updatedAt"])]  # fmt: skip
     ticks, history = TickStore(database), ExecutionStore(database)
     lock = threading.Lock()
     counts = {"done": 0, "lost": 0, "errors": 0}
@@ -131,18 +132,18 @@ def db_rate(database: Database, executions: int, threads: int,
                 job = pending.pop()
             try:
                 now = clock.now()
-                entry = {"id": ObjectId(), "scheduledAt": job["nextRunAt"], "attempt": 1,
-                         "state": "running", "dueAt": now + timedelta(minutes=1),
-                         "owner": "bench", "manual": False, "startedAt": now}
+                assert job.id is not None and job.next_run_at is not None
+                entry = Entry.scheduled(job.next_run_at, owner="bench", now=now,
+                                        lease=timedelta(minutes=1))  # fmt: skip
                 if not ticks.claim_tick(job, entry, following, forbid_overlap=True,
                                         started_at=now):
                     with lock:
                         counts["lost"] += 1
                     continue
-                history.record_many([attempt_record(job["_id"], entry, now, {
-                    "status": "success", "completedAt": clock.now(), "duration": 1,
-                    "responseCode": 200, "responseBody": "ok", "errorMessage": None})])
-                ticks.drop_entry(job["_id"], entry["id"], "bench")
+                history.record_many([ExecutionRecord.ended(
+                    job.id, entry, now, success=True, completed_at=clock.now(), duration=1,
+                    response_code=200, response_body="ok", error_message=None)])
+                ticks.drop_entry(job.id, entry.id, "bench")
                 with lock:
                     counts["done"] += 1
             except Exception:

@@ -475,8 +475,8 @@ class Bench:
 
     def _poll_costs(self, name: str, due: datetime) -> dict[str, Any]:
         """One poll as the service makes it: ``Scheduler.poll_once()`` (its queries), then the
-        claims of the ticks it returned (``TickRunner.claim_scheduled``, batched as the
-        dispatcher does)."""
+        claims of the ticks it returned (``Claimer.claim``, batched as the dispatcher
+        does)."""
         from scheduler_service.clock import FixedClock
         from scheduler_service.config import Config
         from scheduler_service.db import connect
@@ -495,11 +495,12 @@ class Bench:
                 scheduler.poll_once()
                 polled = time.perf_counter()
                 candidates = [c for c in scheduler._queue.close() if c.entry is None]
-                won = scheduler.runner.claim_scheduled([c.job for c in candidates])
-                claimed = [job["_id"] for job, _, _ in won]
+                won = scheduler.claimer.claim(candidates).won
+                claimed = [claim.job.id for _, claim in won]
                 done = time.perf_counter()
                 scheduler._pool.shutdown(wait=False)
-                scheduler.runner.writes.close()
+                assert scheduler.executor.writes is not None
+                scheduler.executor.writes.close()
                 query_ms.append((polled - began) * 1000)
                 claim_ms.append((done - polled) * 1000)
                 claimed_counts.append(len(claimed))

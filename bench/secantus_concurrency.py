@@ -32,13 +32,15 @@ if str(ROOT) not in sys.path:
 
 from bench.procs import Children, cpu_seconds, free_port, wait_port  # noqa: E402
 from scheduler_service.embedded_db import embedded_uri, server_command  # noqa: E402
-from scheduler_service.stores.executions import ExecutionStore, attempt_record  # noqa: E402
+from scheduler_service.records import Entry, ExecutionRecord, Job  # noqa: E402
+from scheduler_service.stores.executions import ExecutionStore  # noqa: E402
 from scheduler_service.stores.jobs import JobStore  # noqa: E402
 from scheduler_service.stores.ticks import TickStore  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
-RESULT = {"status": "success", "duration": 3, "responseCode": 200, "responseBody": "ok"}
+RESULT = {"success": True, "duration": 3, "response_code": 200, "response_body": "ok",
+          "error_message": None}  # fmt: skip
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -104,15 +106,14 @@ def play(uri: str, job_ids: list[ObjectId], args: argparse.Namespace) -> None:
         due = T0 + second * SECOND
         for start in range(0, len(job_ids), args.claim_batch):
             batch = [as_polled(job_id, due) for job_id in job_ids[start : start + args.claim_batch]]
-            entry = {"id": ObjectId(), "scheduledAt": due, "attempt": 1, "state": "running",
-                     "dueAt": due + 60 * SECOND, "owner": "bench", "manual": False,
-                     "startedAt": due}  # fmt: skip
+            entry = Entry.scheduled(due, owner="bench", now=due, lease=60 * SECOND)
             won = ticks.claim_ticks(batch, entry, due + SECOND, forbid_overlap=True, started_at=due)
             won_ids = [job_id for job_id in job_ids if job_id in won]
             for group in chunks(won_ids, args.write_batch):
-                result = {**RESULT, "completedAt": due}
-                executions.record_many([attempt_record(j, entry, due, result) for j in group])
-            ticks.drop_entries([(job_id, entry["id"]) for job_id in won_ids], "bench")
+                ended = ExecutionRecord.ended
+                executions.record_many([ended(j, entry, due, completed_at=due, **RESULT)
+                                        for j in group])  # fmt: skip
+            ticks.drop_entries([(job_id, entry.id) for job_id in won_ids], "bench")
     client.close()
 
 
@@ -126,9 +127,9 @@ def job(n: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def as_polled(job_id: ObjectId, due: datetime) -> dict[str, Any]:
+def as_polled(job_id: ObjectId, due: datetime) -> Job:
     """The job as a poll would have seen it before the claim of tick ``due``."""
-    return {"_id": job_id, "nextRunAt": due, "updatedAt": T0}
+    return Job.from_document({"_id": job_id, "nextRunAt": due, "updatedAt": T0})
 
 
 def chunks(items: list[Any], size: int) -> list[list[Any]]:

@@ -78,7 +78,8 @@ def delete_job(job_id: str) -> tuple[Response, int]:
 @jobs_api.get("/<job_id>/executions")
 def list_executions(job_id: str) -> tuple[Response, int]:
     query = load_or_raise(LimitQuerySchema(), request.args)
-    return _ok(_executions.dump(_service().list_executions(job_id, query["limit"])))
+    records = _service().list_executions(job_id, query["limit"])
+    return _ok(_executions.dump([record.to_document() for record in records]))
 
 
 @jobs_api.post("/<job_id>/run")

@@ -85,5 +85,6 @@ def stats() -> tuple[Response, int]:
 def failures() -> tuple[Response, int]:
     """Failed attempts, newest first (by ``startedAt``)."""
     limit = load_or_raise(LimitQuerySchema(), request.args)["limit"]
-    data = _executions.dump(get_runtime().executions.failures(limit))
+    records = get_runtime().executions.failures(limit)
+    data = _executions.dump([record.to_document() for record in records])
     return jsonify({"success": True, "data": data}), 200

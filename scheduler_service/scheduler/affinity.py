@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
-from typing import Any
 
 from bson import ObjectId
+
+from scheduler_service.records import Job
 
 TAKEOVER_BACKOFF = 5  # poll intervals
 
@@ -27,24 +28,25 @@ class Affinity:
         self._outpaced: dict[ObjectId, datetime] = {}  # job id -> left to its process until
         self._lock = threading.Lock()
 
-    def left_to_another(self, job: dict[str, Any], now: datetime) -> bool:
+    def left_to_another(self, job: Job, now: datetime) -> bool:
         """Is this tick another process's to claim (it claimed the previous one), not yet
         overdue enough to take over, or recently shown to be alive?"""
-        last = job.get("claimedBy")
+        last = job.claimed_by
         if last is None or last == self.owner:
             return False
         with self._lock:
-            if self._outpaced.get(job["_id"], now) > now:
+            if job.id in self._outpaced and self._outpaced[job.id] > now:
                 return True
-        return job["nextRunAt"] > now - self.takeover
+        assert job.next_run_at is not None
+        return job.next_run_at > now - self.takeover
 
-    def note_lost(self, jobs: list[dict[str, Any]], now: datetime) -> None:
+    def note_lost(self, jobs: list[Job], now: datetime) -> None:
         """These claims were lost; those of other processes' jobs were take-overs, lost to
-        a live process."""
+        a live process (they are *outpaced* here for a while)."""
         with self._lock:
             for job in jobs:
-                if job.get("claimedBy") not in (None, self.owner):
-                    self._outpaced[job["_id"]] = now + self._backoff
+                if job.id is not None and job.claimed_by not in (None, self.owner):
+                    self._outpaced[job.id] = now + self._backoff
 
     def forget_expired(self, now: datetime) -> None:
         with self._lock:

@@ -10,10 +10,10 @@ per tick of one record written at the end, with three processes writing)."""
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from bson import ObjectId
 
+from scheduler_service.records import ExecutionRecord
 from scheduler_service.scheduler.group_commit import GroupCommit
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.ticks import TickStore
@@ -25,8 +25,8 @@ class DirectWrites:
         self._ticks = ticks
         self._owner = owner
 
-    def record(self, document: dict[str, Any]) -> None:
-        [error] = self._executions.record_many([document])
+    def record(self, record: ExecutionRecord) -> None:
+        [error] = self._executions.record_many([record])
         if error is not None:
             raise error
 
@@ -39,16 +39,16 @@ class DirectWrites:
 
 class BatchedWrites:
     def __init__(self, executions: ExecutionStore, ticks: TickStore, owner: str) -> None:
-        self._records: GroupCommit[dict[str, Any], None] = GroupCommit(
+        self._records: GroupCommit[ExecutionRecord, None] = GroupCommit(
             executions.record_many, "writes-record"
         )
         self._drops: GroupCommit[tuple[ObjectId, ObjectId], None] = GroupCommit(
             functools.partial(ticks.drop_entries, owner=owner), "writes-release"
         )
 
-    def record(self, document: dict[str, Any]) -> None:
-        """Write an ended attempt's record (``attempt_record``)."""
-        self._records.submit(document)
+    def record(self, record: ExecutionRecord) -> None:
+        """Write an ended attempt's record."""
+        self._records.submit(record)
 
     def drop_entry(self, job_id: ObjectId, entry_id: ObjectId) -> None:
         self._drops.submit((job_id, entry_id))

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
-from typing import Any
 
 from bson import ObjectId
 
-from scheduler_service.scheduler.running import RunningAttempts
+from scheduler_service.records import Job
+from scheduler_service.scheduler.local_attempts import RunningAttempts
 
 RECHECK = timedelta(milliseconds=25)  # how soon a waiting tick is looked at again
 
@@ -37,17 +37,18 @@ class CatchUp:
         with self._lock:
             self._claimed.discard(key)
 
-    def must_wait(self, job: dict[str, Any], now: datetime) -> bool:
+    def must_wait(self, job: Job, now: datetime) -> bool:
         """Was the job's tick (``nextRunAt``) due before this process started its attempt of
         the previous one, which still runs, and is it within the misfire grace?"""
-        if now - job["nextRunAt"] > self._grace:
+        due = job.next_run_at
+        if due is None or job.id is None or now - due > self._grace:
             return False
-        for entry in job.get("inflight") or []:
-            key = (job["_id"], entry["id"])
+        for entry in job.inflight:
+            key = (job.id, entry.id)
             with self._lock:
                 if key not in self._claimed:
                     continue
             started = self._running.started_at(*key) or now  # claimed, about to start
-            if job["nextRunAt"] <= started:
+            if due <= started:
                 return True
         return False

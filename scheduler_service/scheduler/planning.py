@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from scheduler_service import cron
+from scheduler_service.records import MissedRunPolicy
 
 RUN_ALL_WINDOW = timedelta(hours=1)
 MAX_COUNTED = 10_000
@@ -33,16 +34,17 @@ class TickPlan:
 
 
 def plan_tick(
-    schedule: str, due: datetime, now: datetime, policy: str, misfire_grace: timedelta
+    schedule: str, due: datetime, now: datetime, policy: MissedRunPolicy | str,
+    misfire_grace: timedelta,
 ) -> TickPlan:
     """Plan the job's tick ``due`` (its stored ``nextRunAt``) as seen at ``now``."""
     if now - due <= misfire_grace:
         return TickPlan(run=due, following=cron.next_fire_time(schedule, due))
-    if policy == "RUN_ALL":
+    if policy == MissedRunPolicy.RUN_ALL:
         return _plan_run_all(schedule, due, now)
     following = cron.next_fire_time(schedule, now)
     missed = len(cron.fire_times(schedule, due - _EPSILON, now, MAX_COUNTED))
-    if policy == "SKIP":
+    if policy == MissedRunPolicy.SKIP:
         return TickPlan(run=None, following=following, skipped=missed)
     latest = cron.latest_fire_time(schedule, due - _EPSILON, now) or due
     return TickPlan(run=latest, following=following, skipped=0)

@@ -6,8 +6,9 @@
 - A job's scheduled tick is left to the process that claimed the job's previous one (its
   ``claimedBy``) until it is overdue: ``Affinity``.
 - The dispatcher takes each queued tick at its exact time, waits for a free worker (so it
-  never claims more than it can run) and hands it to the pool, where ``TickRunner``
-  claims it with a compare-and-set and runs it.
+  never claims more than it can run), has ``Claimer`` claim what is due (a compare-and-set
+  per tick or group of ticks), and hands what was won to the pool, where ``Executor``
+  makes the attempt, records it and settles the tick.
 - ``stop()`` stops claiming, lets running attempts finish within ``SHUTDOWN_GRACE``, and
   drops the queued ticks, none of which is claimed, so other processes take them at once.
 """
@@ -20,8 +21,8 @@ import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-from typing import Any
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from pymongo.errors import PyMongoError
 
@@ -33,8 +34,9 @@ from scheduler_service.scheduler import catch_up
 from scheduler_service.scheduler.affinity import Affinity
 from scheduler_service.scheduler.batched_writes import BatchedWrites
 from scheduler_service.scheduler.catch_up import CatchUp
-from scheduler_service.scheduler.runner import CLAIM_BATCH, FOLLOW_UP, TickRunner
-from scheduler_service.scheduler.running import RunningAttempts
+from scheduler_service.scheduler.claimer import CLAIM_BATCH, Claim, Claimer
+from scheduler_service.scheduler.executor import Executor
+from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.ticks import TickStore
@@ -79,7 +81,10 @@ class Scheduler:
         self._slots = threading.BoundedSemaphore(config.max_concurrent_jobs)
         self._pool = ThreadPoolExecutor(config.max_concurrent_jobs, thread_name_prefix="job")
         self._threads: list[threading.Thread] = []
-        self.runner = TickRunner(
+        lease = timedelta(milliseconds=config.job_lease_timeout_ms)
+        self.claimer = Claimer(ticks, executions, clock, self.owner, lease,
+                               config.misfire_grace, self.running)  # fmt: skip
+        self.executor = Executor(
             self.ticks,
             executions,
             config,
@@ -126,16 +131,19 @@ class Scheduler:
                 grace,
             )
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self.runner.writes.close()
+        assert self.executor.writes is not None
+        self.executor.writes.close()
         self._release_jobs(dropped)
         log.info("scheduler %s stopped (%d queued ticks left unclaimed)", self.owner, len(dropped))
 
     def _release_jobs(self, dropped: list[Candidate]) -> None:
         """Hand the jobs whose next ticks this process had queued to the others at once."""
         mine = [
-            candidate.job["_id"]
+            candidate.job.id
             for candidate in dropped
-            if candidate.entry is None and candidate.job.get("claimedBy") == self.owner
+            if candidate.entry is None
+            and candidate.job.claimed_by == self.owner
+            and candidate.job.id is not None
         ]
         if not mine:
             return
@@ -152,7 +160,7 @@ class Scheduler:
     def is_running(self) -> bool:
         return bool(self._threads) and not self._stopping.is_set()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, object]:
         return {
             "isRunning": self.is_running,
             "runningJobs": len(self.running),
@@ -200,32 +208,33 @@ class Scheduler:
         horizon = now + self.lookahead
         due = self.ticks.due_ticks(horizon, self.batch)
         wanted = [
-            tick["_id"]
+            tick.id
             for tick in due
-            if not self.affinity.left_to_another(tick, now)
-            and not self._queue.holds(("tick", tick["_id"], tick["nextRunAt"]))
+            if tick.id is not None
+            and not self.affinity.left_to_another(tick, now)
+            and not self._queue.holds(("tick", tick.id, tick.next_run_at))
         ]
         for job in self.ticks.jobs_by_id(wanted):
             # Read a moment after the ticks: re-check what may have changed in between.
-            due_at = job.get("nextRunAt")
-            if not job.get("enabled") or due_at is None or due_at > horizon:
+            due_at = job.next_run_at
+            if not job.enabled or due_at is None or due_at > horizon:
                 continue
             if not self.affinity.left_to_another(job, now):
-                self._queue.push(due_at, ("tick", job["_id"], due_at), job)
+                self._queue.push(due_at, ("tick", job.id, due_at), job)
         with_entries = self.ticks.jobs_with_due_entries(horizon, self.batch)
         mine = self.running.keys()
         for job in with_entries:
-            for entry in job.get("inflight") or []:
+            for entry in job.inflight:
                 # Our own running attempts renew their leases; an entry of ours that runs
                 # nowhere (a claim whose reply was lost) is re-claimed like anyone's.
-                if entry["dueAt"] > horizon or (job["_id"], entry["id"]) in mine:
+                if entry.due_at > horizon or (job.id, entry.id) in mine:
                     continue
-                self._queue.push(entry["dueAt"], ("entry", entry["id"], entry["dueAt"]), job, entry)
+                self._queue.push(entry.due_at, ("entry", entry.id, entry.due_at), job, entry)
         self._renew_leases(now)
         self.affinity.forget_expired(now)
         return len(due) >= self.batch or len(with_entries) >= self.batch
 
-    def _renew_leases(self, now: Any) -> None:
+    def _renew_leases(self, now: datetime) -> None:
         """Renew leases a third of the way through, so a live process never loses one."""
         lease = timedelta(milliseconds=self.config.job_lease_timeout_ms)
         stale = [a for a in self.running.snapshot() if now - a.renewed_at >= lease / 3]
@@ -259,73 +268,53 @@ class Scheduler:
             self._dispatch(batch)
 
     def _dispatch(self, batch: list[Candidate]) -> None:
-        scheduled = []
+        """Claim the batch (``Claimer``) and hand each tick won to a worker."""
+        due = []
         for candidate in batch:
-            if candidate.entry is not None:
-                self._pool.submit(self._run, candidate)
-            elif self.catch_up.must_wait(candidate.job, self.clock.now()):
+            if candidate.entry is None and self.catch_up.must_wait(candidate.job, self.clock.now()):
                 self._slots.release()
                 self._queue.delay(candidate, self.clock.now() + catch_up.RECHECK)
             else:
-                scheduled.append(candidate)
-        if not scheduled:
+                due.append(candidate)
+        if not due:
             return
-        try:
-            won = self.runner.claim_scheduled([c.job for c in scheduled])
-        except PyMongoError as exc:  # an unknown outcome counts as lost (leases recover it)
-            metrics.record_database_error("runner")
-            log.warning("database error while claiming %d ticks: %s", len(scheduled), exc)
-            won, answered = [], False
-        else:
-            answered = True
-        entries = {job["_id"]: entry for job, entry, _ in won}
-        if answered:  # claims refused, not unanswered: the jobs' processes may be alive
-            lost = [c.job for c in scheduled if c.job["_id"] not in entries]
-            self.affinity.note_lost(lost, self.clock.now())
-        self.catch_up.claimed([(job["_id"], entry["id"]) for job, entry, _ in won])
-        self._queue_following(won)
-        for candidate in scheduled:
-            entry = entries.get(candidate.job["_id"])
-            if entry is None:
-                self._give_back([candidate])
-            else:
-                self._pool.submit(self._run_claimed, candidate, entry)
+        claims = self.claimer.claim(due)
+        # Claims refused, not unanswered: the jobs' processes may be alive.
+        lost = [c.job for c in claims.refused if c.entry is None]
+        self.affinity.note_lost(lost, self.clock.now())
+        scheduled = [claim for _, claim in claims.won if claim.following is not None]
+        self.catch_up.claimed([claim.key for claim in scheduled])
+        self._queue_following(scheduled)
+        self._give_back(claims.refused + claims.unanswered)
+        for candidate, claim in claims.won:
+            self._pool.submit(self._run, candidate, claim)
 
-    def _queue_following(self, won: list[tuple[dict[str, Any], dict[str, Any], Any]]) -> None:
+    def _queue_following(self, claims: list[Claim]) -> None:
         """Queue each claimed job's next tick now if it falls within the look-ahead.
 
         A poll that ran just before a claim still saw the old ``nextRunAt``, so without this
         an every-second job's next tick would wait for the poll after it is due. The queued
-        snapshot is the job as the claim left it (the CAS checks exactly that).
+        snapshot is the job as the claim left it (the CAS checks exactly that), marked as a
+        follow-up.
         """
         horizon = self.clock.now() + self.lookahead
-        for job, entry, following in won:
+        for claim in claims:
+            following = claim.following
             if following is not None and following <= horizon:
-                snapshot = {
-                    **job,
-                    "nextRunAt": following,
-                    "inflight": [entry],
-                    "claimedBy": self.owner,
-                    FOLLOW_UP: True,
-                }
-                self._queue.push(following, ("tick", job["_id"], following), snapshot)
+                snapshot = replace(claim.job, next_run_at=following, inflight=(claim.entry,),
+                                   claimed_by=self.owner)  # fmt: skip
+                key = ("tick", claim.job.id, following)
+                self._queue.push(following, key, snapshot, follow_up=True)
 
     def _give_back(self, candidates: list[Candidate]) -> None:
         for candidate in candidates:
             self._slots.release()
             self._queue.done(candidate.key)
 
-    def _run(self, candidate: Candidate) -> None:
-        try:
-            if not self._stopping.is_set():
-                self.runner.run(candidate)
-        finally:
-            self._give_back([candidate])
-
-    def _run_claimed(self, candidate: Candidate, entry: dict[str, Any]) -> None:
+    def _run(self, candidate: Candidate, claim: Claim) -> None:
         """A claimed tick runs even while stopping: its attempt is what the grace is for."""
         try:
-            self.runner.run_claimed(candidate.job, entry)
+            self.executor.execute(claim)
         finally:
-            self.catch_up.ended((candidate.job["_id"], entry["id"]))
+            self.catch_up.ended(claim.key)
             self._give_back([candidate])

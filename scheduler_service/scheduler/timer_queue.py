@@ -13,7 +13,8 @@ import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+
+from scheduler_service.records import Entry, Job
 
 
 @dataclass(order=True)
@@ -21,8 +22,10 @@ class Candidate:
     due: datetime
     seq: int
     key: Hashable = field(compare=False)
-    job: dict[str, Any] = field(compare=False)
-    entry: dict[str, Any] | None = field(compare=False, default=None)  # None: the scheduled tick
+    job: Job = field(compare=False)  # as the poll saw it (or as our claim left it)
+    entry: Entry | None = field(compare=False, default=None)  # None: the scheduled tick
+    # The job's next tick, queued right after this process claimed the one before.
+    follow_up: bool = field(compare=False, default=False)
 
 
 class TimerQueue:
@@ -35,13 +38,15 @@ class TimerQueue:
         self._closed = False
 
     def push(
-        self, due: datetime, key: Hashable, job: dict[str, Any], entry: dict[str, Any] | None = None
-    ) -> bool:
+        self, due: datetime, key: Hashable, job: Job, entry: Entry | None = None,
+        *, follow_up: bool = False,
+    ) -> bool:  # fmt: skip
         with self._cond:
             if key in self._keys or self._closed:
                 return False
             self._keys.add(key)
-            heapq.heappush(self._heap, Candidate(due, next(self._seq), key, job, entry))
+            candidate = Candidate(due, next(self._seq), key, job, entry, follow_up)
+            heapq.heappush(self._heap, candidate)
             self._cond.notify()
             return True
 

@@ -7,6 +7,16 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from scheduler_service.config import Config
+from scheduler_service.records import (
+    DEFAULT_CONCURRENCY_POLICY,
+    DEFAULT_EXECUTION_TYPE,
+    DEFAULT_METHOD,
+    DEFAULT_MISSED_RUN_POLICY,
+    METHODS,
+    ConcurrencyPolicy,
+    ExecutionType,
+    MissedRunPolicy,
+)
 from scheduler_service.schemas.fields import (
     Headers,
     HttpUrl,
@@ -18,10 +28,9 @@ from scheduler_service.schemas.fields import (
     UpperString,
 )
 
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-EXECUTION_TYPES = ("AT_LEAST_ONCE", "AT_MOST_ONCE")
-CONCURRENCY_POLICIES = ("FORBID", "ALLOW")
-MISSED_RUN_POLICIES = ("COALESCE", "RUN_ALL", "SKIP")
+EXECUTION_TYPES = tuple(kind.value for kind in ExecutionType)
+CONCURRENCY_POLICIES = tuple(policy.value for policy in ConcurrencyPolicy)
+MISSED_RUN_POLICIES = tuple(policy.value for policy in MissedRunPolicy)
 # A job's own retry settings have the bounds of the defaults it would otherwise get.
 RETRY_ATTEMPTS_BOUNDS = Config.bounds_of("job_retry_attempts")
 RETRY_DELAY_BOUNDS = Config.bounds_of("job_retry_delay_ms")
@@ -51,15 +60,15 @@ class JobCreateSchema(Schema):
 
     schedule = Schedule(required=True)
     endpoint = HttpUrl(required=True)
-    method = _method(load_default="POST")
+    method = _method(load_default=DEFAULT_METHOD)
     headers = Headers(load_default=dict)
     body = fields.Raw(allow_none=True, load_default=None)
-    executionType = _choice(EXECUTION_TYPES, load_default="AT_LEAST_ONCE")
+    executionType = _choice(EXECUTION_TYPES, load_default=DEFAULT_EXECUTION_TYPE.value)
     enabled = StrictBoolean(load_default=True)
     retryAttempts = _retry_attempts()
     retryDelay = _retry_delay()
-    concurrencyPolicy = _choice(CONCURRENCY_POLICIES, load_default="FORBID")
-    missedRunPolicy = _choice(MISSED_RUN_POLICIES, load_default="COALESCE")
+    concurrencyPolicy = _choice(CONCURRENCY_POLICIES, load_default=DEFAULT_CONCURRENCY_POLICY.value)
+    missedRunPolicy = _choice(MISSED_RUN_POLICIES, load_default=DEFAULT_MISSED_RUN_POLICY.value)
 
 
 class JobUpdateSchema(Schema):

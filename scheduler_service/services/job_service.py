@@ -15,9 +15,10 @@ from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.errors import InvalidInput, JobNotFound
+from scheduler_service.records import Entry, ExecutionRecord, Job
 from scheduler_service.scheduler.target_guard import literal_refusal
 from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
-from scheduler_service.stores.executions import ExecutionStore, running_records
+from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.jobs import JobStore
 from scheduler_service.stores.ticks import EPOCH
 
@@ -56,25 +57,18 @@ class JobService:
         fields.setdefault("retryAttempts", self.config.job_retry_attempts)
         fields.setdefault("retryDelay", self.config.job_retry_delay_ms)
         now = self.clock.now()
-        document = {
-            **fields,
-            "nextRunAt": cron.next_fire_time(fields["schedule"], now)
-            if fields["enabled"]
-            else None,
-            "lastRunAt": None,
-            "createdAt": now,
-            "updatedAt": now,
-            "inflight": [],
-            "skippedTicks": 0,
-        }
-        document["headers"] = self.cipher.seal(fields["headers"])
-        created = self.jobs.add(document)
+        job = Job.new(
+            fields, now=now, headers=self.cipher.seal(fields["headers"]),
+            next_run_at=cron.next_fire_time(fields["schedule"], now) if fields["enabled"] else None,
+        )  # fmt: skip
+        created = self.jobs.add(job)
         self.on_change()
         return self._readable(created)
 
-    def _readable(self, document: dict[str, Any]) -> dict[str, Any]:
-        """The document with header values decrypted (responses then mask the secret ones)."""
-        return {**document, "headers": self.cipher.open_for_display(document.get("headers") or {})}
+    def _readable(self, job: Job) -> dict[str, Any]:
+        """The job's document with header values decrypted (responses then mask the secret
+        ones)."""
+        return {**job.to_document(), "headers": self.cipher.open_for_display(job.headers)}
 
     def _check_endpoint(self, fields: dict[str, Any]) -> None:
         """Refuse an endpoint whose host is an IP literal or ``localhost`` that the SSRF
@@ -93,8 +87,8 @@ class JobService:
         return self._readable(document)
 
     def page(self, page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-        documents, total = self.jobs.page(page, limit)
-        return [self._readable(document) for document in documents], total
+        jobs, total = self.jobs.page(page, limit)
+        return [self._readable(job) for job in jobs], total
 
     def update(self, job_id: str, payload: Any) -> dict[str, Any]:
         """Partial update. A new schedule or re-enabling recomputes ``nextRunAt``;
@@ -106,11 +100,11 @@ class JobService:
         if current is None:
             raise JobNotFound(job_id)
         now = self.clock.now()
-        enabled = changes.get("enabled", current["enabled"])
-        schedule = changes.get("schedule", current["schedule"])
+        enabled = changes.get("enabled", current.enabled)
+        schedule = changes.get("schedule", current.schedule)
         if not enabled:
             changes["nextRunAt"] = None
-        elif schedule != current["schedule"] or not current["enabled"]:
+        elif schedule != current.schedule or not current.enabled:
             changes["nextRunAt"] = cron.next_fire_time(schedule, now)
         changes["updatedAt"] = now
         if "headers" in changes:
@@ -136,7 +130,7 @@ class JobService:
         if not self.jobs.delete(parse_job_id(job_id)):
             raise JobNotFound(job_id)
 
-    def list_executions(self, job_id: str, limit: int) -> list[dict[str, Any]]:
+    def list_executions(self, job_id: str, limit: int) -> list[ExecutionRecord]:
         """The job's attempts, newest first: the records, and the attempts in flight
         (``running``, from the job's entries: they are recorded when they end)."""
         oid = parse_job_id(job_id)
@@ -144,25 +138,18 @@ class JobService:
         if job is None:
             raise JobNotFound(job_id)
         recorded = self.executions.for_job(oid, limit)
-        seen = {document["_id"] for document in recorded}
-        attempts = recorded + [doc for doc in running_records(job) if doc["_id"] not in seen]
-        attempts.sort(key=lambda doc: (doc["startedAt"] or EPOCH, doc["_id"]), reverse=True)
+        seen = {record.id for record in recorded}
+        running = [ExecutionRecord.running(oid, entry) for entry in job.inflight
+                   if entry.is_running]  # fmt: skip
+        attempts = recorded + [record for record in running if record.id not in seen]
+        attempts.sort(key=lambda record: (record.started_at or EPOCH, record.id), reverse=True)
         return attempts[:limit]
 
     def run_now(self, job_id: str) -> datetime:
         """Queue one tick due now, whatever the schedule and ``enabled`` say."""
         oid = parse_job_id(job_id)
         now = self.clock.now()
-        entry = {
-            "id": ObjectId(),
-            "manual": True,
-            "scheduledAt": now,
-            "attempt": 1,
-            "state": "waiting",
-            "dueAt": now,
-            "owner": None,
-        }
-        if not self.jobs.add_manual_tick(oid, entry):
+        if not self.jobs.add_manual_tick(oid, Entry.manual(now)):
             raise JobNotFound(job_id)
         self.on_change()
         return now

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
-from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -12,6 +10,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
+from scheduler_service.records import Entry, ExecutionRecord, Status
 from scheduler_service.stores.indexes import ensure_indexes
 
 INDEXES = [
@@ -35,46 +34,7 @@ SUPERSEDED = ["status_1"]
 RETENTION_INDEX = "startedAt_-1"
 
 
-RESULT_FIELDS = ("status", "completedAt", "duration", "responseCode", "responseBody",
-                 "errorMessage")  # fmt: skip
-
-
-def attempt_id(job_id: ObjectId, entry: dict[str, Any]) -> ObjectId:
-    """The id of the record of the attempt an in-flight ``entry`` of a job stands for.
-
-    Derived, not stored: the API shows a running attempt (from its entry) under the same id
-    its record gets when it ends. The entry's ``startedAt`` makes the id's time part, a hash
-    of job, entry and attempt the rest (an entry claimed for several jobs at once is shared).
-    """
-    started = entry.get("startedAt") or entry["dueAt"]  # entries of earlier versions lack it
-    digest = hashlib.blake2b(
-        job_id.binary + entry["id"].binary + int(entry["attempt"]).to_bytes(4, "big"),
-        digest_size=8,
-    ).digest()
-    return ObjectId(int(started.timestamp()).to_bytes(4, "big") + digest)
-
-
-def attempt_record(
-    job_id: ObjectId, entry: dict[str, Any], started_at: datetime | None, result: dict[str, Any]
-) -> dict[str, Any]:
-    """The history document of one attempt: ``result`` holds ``RESULT_FIELDS``."""
-    return {
-        "_id": attempt_id(job_id, entry),
-        "jobId": job_id,
-        "startedAt": started_at,
-        **{name: result.get(name) for name in RESULT_FIELDS},
-        "attempt": entry["attempt"],
-        "scheduledAt": entry["scheduledAt"],
-    }
-
-
-def running_records(job: dict[str, Any]) -> list[dict[str, Any]]:
-    """The job's attempts in flight, shaped as ``running`` history documents."""
-    return [
-        attempt_record(job["_id"], entry, entry.get("startedAt"), {"status": "running"})
-        for entry in job.get("inflight") or []
-        if entry.get("state") == "running"
-    ]
+KEY_FIELDS = ("jobId", "scheduledAt", "attempt")  # one attempt's identity (unique index)
 
 
 class ExecutionStore:
@@ -111,21 +71,21 @@ class ExecutionStore:
             if made.get("expireAfterSeconds") != wanted:
                 raise
 
-    def record_many(self, documents: list[dict[str, Any]]) -> list[BaseException | None]:
-        """Write the records of ended attempts (``attempt_record``) in one round trip.
+    def record_many(self, records: list[ExecutionRecord]) -> list[BaseException | None]:
+        """Write the records of ended attempts in one round trip.
 
         An attempt's record is written once, when it ends: while it runs, its in-flight
         entry in the job stands for it. A record already there for the same attempt (a
         retried write that had landed, or the "abandoned" record another process wrote
         when this one's lease ran out) takes this result: it is what happened."""
+        documents = [record.to_document() for record in records]
         try:
             self.collection.insert_many(documents, ordered=False)
         except BulkWriteError as err:
             failed: dict[int, BaseException | None] = {}
             for error in err.details.get("writeErrors", []):
-                document = documents[error["index"]]
                 if error.get("code") == 11000:
-                    failed[error["index"]] = self._overwrite(document)
+                    failed[error["index"]] = self._overwrite(records[error["index"]])
                 else:
                     failed[error["index"]] = OperationFailure(
                         error.get("errmsg", "write failed"), error.get("code")
@@ -133,29 +93,26 @@ class ExecutionStore:
             return [failed.get(i) for i in range(len(documents))]
         return [None] * len(documents)
 
-    def _overwrite(self, document: dict[str, Any]) -> None:
+    def _overwrite(self, record: ExecutionRecord) -> None:
+        document = record.to_document()
         self.collection.update_one(
-            {key: document[key] for key in ("jobId", "scheduledAt", "attempt")},
-            {"$set": {name: document[name] for name in ("startedAt", *RESULT_FIELDS)}},
+            {key: document[key] for key in KEY_FIELDS}, {"$set": record.result()}
         )
 
     def close_orphan(
-        self, job_id: ObjectId, entry: dict[str, Any], completed_at: datetime, message: str
+        self, job_id: ObjectId, entry: Entry, completed_at: datetime, message: str
     ) -> None:
         """Record the attempt of a process that died as failed, unless it recorded an end.
 
         (A ``running`` record, which earlier versions wrote at the start, is closed.)"""
-        document = attempt_record(
-            job_id, entry, entry.get("startedAt"),
-            {"status": "failure", "completedAt": completed_at, "errorMessage": message},
-        )  # fmt: skip
+        record = ExecutionRecord.abandoned(job_id, entry, completed_at, message)
         try:
-            self.collection.insert_one(document)
+            self.collection.insert_one(record.to_document())
         except DuplicateKeyError:
             self.collection.update_one(
-                {"jobId": job_id, "scheduledAt": entry["scheduledAt"],
-                 "attempt": entry["attempt"], "status": "running"},
-                {"$set": {"status": "failure", "completedAt": completed_at,
+                {"jobId": job_id, "scheduledAt": entry.scheduled_at,
+                 "attempt": entry.attempt, "status": Status.RUNNING.value},
+                {"$set": {"status": Status.FAILURE.value, "completedAt": completed_at,
                           "errorMessage": message}},
             )  # fmt: skip
 
@@ -168,23 +125,23 @@ class ExecutionStore:
             {"jobId": job_id, "scheduledAt": scheduled_at, "attempt": attempt},
             projection=["status"],
         )
-        return found is not None and found.get("status") == "success"
+        return found is not None and found.get("status") == Status.SUCCESS.value
 
-    def for_job(self, job_id: ObjectId, limit: int) -> list[dict[str, Any]]:
+    def for_job(self, job_id: ObjectId, limit: int) -> list[ExecutionRecord]:
         cursor = (
             self.collection.find({"jobId": job_id})
             .sort([("startedAt", DESCENDING), ("_id", DESCENDING)])
             .limit(limit)
         )
-        return list(cursor)
+        return [ExecutionRecord.from_document(document) for document in cursor]
 
-    def failures(self, limit: int) -> list[dict[str, Any]]:
+    def failures(self, limit: int) -> list[ExecutionRecord]:
         cursor = (
-            self.collection.find({"status": "failure"})
+            self.collection.find({"status": Status.FAILURE.value})
             .sort([("startedAt", DESCENDING), ("_id", DESCENDING)])
             .limit(limit)
         )
-        return list(cursor)
+        return [ExecutionRecord.from_document(document) for document in cursor]
 
     def counts(self, now: datetime, in_flight: int) -> dict[str, int]:
         """Totals by status and the number started in the last 24 hours. ``in_flight`` is
@@ -192,8 +149,8 @@ class ExecutionStore:
         count = self.collection.count_documents
         return {
             "total": count({}) + in_flight,
-            "successful": count({"status": "success"}),
-            "failed": count({"status": "failure"}),
+            "successful": count({"status": Status.SUCCESS.value}),
+            "failed": count({"status": Status.FAILURE.value}),
             "running": in_flight,
             "last24Hours": count({"startedAt": {"$gte": now - timedelta(hours=24)}}) + in_flight,
         }

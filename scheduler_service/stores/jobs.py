@@ -9,6 +9,7 @@ single-document compare-and-set. See ``ticks.py`` for the claim protocol's write
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from bson import ObjectId
@@ -16,6 +17,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from scheduler_service.records import Entry, EntryState, Job
 from scheduler_service.stores.indexes import ensure_indexes
 from scheduler_service.stores.ticks import EPOCH
 
@@ -40,15 +42,15 @@ class JobStore:
     def ensure_indexes(self) -> None:
         ensure_indexes(self.collection, INDEXES, SUPERSEDED)
 
-    def add(self, document: dict[str, Any]) -> dict[str, Any]:
-        result = self.collection.insert_one(document)
-        document["_id"] = result.inserted_id
-        return document
+    def add(self, job: Job) -> Job:
+        result = self.collection.insert_one(job.to_document())
+        return replace(job, id=result.inserted_id)
 
-    def get(self, job_id: ObjectId) -> dict[str, Any] | None:
-        return self.collection.find_one({"_id": job_id})
+    def get(self, job_id: ObjectId) -> Job | None:
+        document = self.collection.find_one({"_id": job_id})
+        return None if document is None else Job.from_document(document)
 
-    def page(self, page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    def page(self, page: int, limit: int) -> tuple[list[Job], int]:
         """One page of jobs, newest first, and the total count."""
         cursor = (
             self.collection.find({})
@@ -58,18 +60,21 @@ class JobStore:
         )
         # The metadata count: exact for an unfiltered collection, and O(1) where
         # count_documents scans every job.
-        return list(cursor), self.collection.estimated_document_count()
+        jobs = [Job.from_document(document) for document in cursor]
+        return jobs, self.collection.estimated_document_count()
 
     def update(
         self, job_id: ObjectId, changes: dict[str, Any], *, cancel_waiting: bool = False
-    ) -> dict[str, Any] | None:
-        """Apply ``changes``; with ``cancel_waiting`` drop ticks in flight not yet started."""
+    ) -> Job | None:
+        """Apply ``changes`` (document fields, as a validated update request names them);
+        with ``cancel_waiting`` drop ticks in flight not yet started."""
         update: dict[str, Any] = {"$set": changes}
         if cancel_waiting:
-            update["$pull"] = {"inflight": {"state": "waiting"}}
-        return self.collection.find_one_and_update(
+            update["$pull"] = {"inflight": {"state": EntryState.WAITING.value}}
+        document = self.collection.find_one_and_update(
             {"_id": job_id}, update, return_document=ReturnDocument.AFTER
         )
+        return None if document is None else Job.from_document(document)
 
     def all_headers(self) -> Iterator[tuple[ObjectId, dict[str, str]]]:
         for document in self.collection.find({}, projection=["headers"]):
@@ -110,14 +115,16 @@ class JobStore:
                     # The range lets the inflight.dueAt index pick the jobs with entries.
                     {"$match": {"inflight.dueAt": {"$gte": EPOCH}}},
                     {"$unwind": "$inflight"},
-                    {"$match": {"inflight.state": "running"}},
+                    {"$match": {"inflight.state": EntryState.RUNNING.value}},
                     {"$count": "n"},
                 ]
             )
         )
         return int(rows[0]["n"]) if rows else 0
 
-    def add_manual_tick(self, job_id: ObjectId, entry: dict[str, Any]) -> bool:
-        """Queue a run-now tick; false if the job does not exist."""
-        result = self.collection.update_one({"_id": job_id}, {"$push": {"inflight": entry}})
+    def add_manual_tick(self, job_id: ObjectId, entry: Entry) -> bool:
+        """Queue a run-now tick (``Entry.manual``); false if the job does not exist."""
+        result = self.collection.update_one(
+            {"_id": job_id}, {"$push": {"inflight": entry.to_document()}}
+        )
         return result.matched_count == 1

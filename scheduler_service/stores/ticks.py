@@ -1,15 +1,10 @@
 """Claiming and settling ticks: compare-and-set writes on the ``jobs`` collection.
 
-A tick in flight is an entry of the job's ``inflight`` array::
-
-    {id, scheduledAt, attempt, state: "waiting" | "running", dueAt, owner, manual, executionId}
-
-``dueAt`` is when a waiting entry (a retry or a manual run) falls due, and when a running
-entry's lease expires: so "due" covers both new work and the work of a process that died,
-and one multikey index (``inflight.dueAt``) finds both. Every claim is a single
-``update_one`` whose filter holds what the claimer saw; only the process whose write
-modified the document runs the tick. A write whose outcome is unknown (the connection
-dropped) raises, and the caller treats it as lost.
+A tick in flight is an ``Entry`` (``records.py``) in the job's ``inflight`` array. Every
+claim is a single write whose filter holds what the claimer saw; only the process whose
+write modified the document runs the tick. A write whose outcome is unknown (the
+connection dropped) raises, and the caller treats it as lost. ``scheduler/claimer.py``
+decides what to claim; this module is how.
 """
 
 from __future__ import annotations
@@ -21,6 +16,8 @@ from bson import ObjectId
 from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
+
+from scheduler_service.records import Entry, Job
 
 # What the scheduler needs of a job to fire it; `inflight` included for the overlap rule.
 JOB_FIELDS = [
@@ -47,22 +44,18 @@ TICK_FIELDS = ["nextRunAt", "claimedBy"]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def as_seen(job: dict[str, Any]) -> dict[str, Any]:
+def as_seen(job: Job) -> dict[str, Any]:
     """A filter matching the job only while its tick and definition are as the poller saw
     them and it is still enabled."""
-    return {
-        "_id": job["_id"],
-        "enabled": True,
-        "nextRunAt": job["nextRunAt"],
-        "updatedAt": job["updatedAt"],
-    }
+    return {"_id": job.id, "enabled": True, "nextRunAt": job.next_run_at,
+            "updatedAt": job.updated_at}  # fmt: skip
 
 
 class TickStore:
     def __init__(self, database: Database) -> None:
         self.collection: Collection = database["jobs"]
 
-    def due_ticks(self, horizon: datetime, limit: int) -> list[dict[str, Any]]:
+    def due_ticks(self, horizon: datetime, limit: int) -> list[Job]:
         """``_id``, ``nextRunAt`` and ``claimedBy`` of the enabled jobs whose next tick is at
         or before ``horizon``, earliest first. Small documents: a poll sees most due jobs
         again (already queued here, or another process's to claim), and fetches in full
@@ -75,15 +68,16 @@ class TickStore:
             .limit(limit)
             .batch_size(limit)
         )
-        return list(cursor)
+        return [Job.from_document(document) for document in cursor]
 
-    def jobs_by_id(self, job_ids: list[ObjectId]) -> list[dict[str, Any]]:
+    def jobs_by_id(self, job_ids: list[ObjectId]) -> list[Job]:
         """What the scheduler needs of these jobs (``JOB_FIELDS``); missing ones are left out."""
         if not job_ids:
             return []
-        return list(self.collection.find({"_id": {"$in": job_ids}}, projection=JOB_FIELDS))
+        found = self.collection.find({"_id": {"$in": job_ids}}, projection=JOB_FIELDS)
+        return [Job.from_document(document) for document in found]
 
-    def jobs_with_due_entries(self, horizon: datetime, limit: int) -> list[dict[str, Any]]:
+    def jobs_with_due_entries(self, horizon: datetime, limit: int) -> list[Job]:
         """Jobs with a waiting entry due by ``horizon``, or a running one whose lease ends."""
         cursor = (
             # The lower bound changes nothing on MongoDB, but lets SecantusDB use the index
@@ -94,12 +88,12 @@ class TickStore:
             .sort("inflight.dueAt", ASCENDING)
             .limit(limit)
         )
-        return list(cursor)
+        return [Job.from_document(document) for document in cursor]
 
     def claim_tick(
         self,
-        job: dict[str, Any],
-        entry: dict[str, Any],
+        job: Job,
+        entry: Entry,
         following: datetime | None,
         *,
         forbid_overlap: bool,
@@ -109,12 +103,12 @@ class TickStore:
         won = self.claim_ticks(
             [job], entry, following, forbid_overlap=forbid_overlap, started_at=started_at
         )
-        return job["_id"] in won
+        return job.id in won
 
     def claim_ticks(
         self,
-        jobs: list[dict[str, Any]],
-        entry: dict[str, Any],
+        jobs: list[Job],
+        entry: Entry,
         following: datetime | None,
         *,
         forbid_overlap: bool,
@@ -136,26 +130,26 @@ class TickStore:
             # A job changed since the poll has a new updatedAt, the time of that change,
             # which matches none of the seen ones.
             query = {
-                "_id": {"$in": [job["_id"] for job in jobs]},
-                "updatedAt": {"$in": list({job["updatedAt"] for job in jobs})},
+                "_id": {"$in": [job.id for job in jobs]},
+                "updatedAt": {"$in": list({job.updated_at for job in jobs})},
                 "enabled": True,
-                "nextRunAt": jobs[0]["nextRunAt"],
+                "nextRunAt": jobs[0].next_run_at,
             }
         if forbid_overlap:
             query["inflight.0"] = {"$exists": False}
         update = {
-            "$set": {"nextRunAt": following, "lastRunAt": started_at, "claimedBy": entry["owner"]},
-            "$push": {"inflight": entry},
+            "$set": {"nextRunAt": following, "lastRunAt": started_at, "claimedBy": entry.owner},
+            "$push": {"inflight": entry.to_document()},
         }
         modified = self.collection.update_many(query, update).modified_count
         if modified == len(jobs):
-            return {job["_id"] for job in jobs}
+            return {job.id for job in jobs}
         if modified == 0:
             return set()
         won = self.collection.find(
             {
-                "_id": {"$in": [job["_id"] for job in jobs]},
-                "inflight": {"$elemMatch": {"id": entry["id"], "owner": entry["owner"]}},
+                "_id": {"$in": [job.id for job in jobs]},
+                "inflight": {"$elemMatch": {"id": entry.id, "owner": entry.owner}},
             },
             projection=["_id"],
         )
@@ -163,7 +157,7 @@ class TickStore:
 
     def skip_tick(
         self,
-        job: dict[str, Any],
+        job: Job,
         following: datetime | None,
         count: int = 1,
         *,
@@ -179,43 +173,39 @@ class TickStore:
         )
         return result.modified_count == 1
 
-    def claim_entry(self, job_id: ObjectId, entry: dict[str, Any], changes: dict[str, Any]) -> bool:
+    def claim_entry(self, job_id: ObjectId, seen: Entry, taken: Entry) -> bool:
         """Take a waiting entry, or the running entry of a process whose lease ran out.
 
-        The filter pins the entry's state, due time and owner as seen; ``changes`` are set
-        on the entry (new owner, lease, attempt number).
+        The filter pins the entry's state, due time and owner as ``seen``; the entry becomes
+        ``taken`` (``Entry.taken``: new owner, lease, start and attempt number).
         """
         query = {
             "_id": job_id,
             "inflight": {
                 "$elemMatch": {
-                    "id": entry["id"],
-                    "state": entry["state"],
-                    "dueAt": entry["dueAt"],
-                    "owner": entry.get("owner"),
+                    "id": seen.id, "state": seen.state.value, "dueAt": seen.due_at,
+                    "owner": seen.owner,
                 }
             },
-        }
+        }  # fmt: skip
+        changes = {"state": taken.state.value, "owner": taken.owner, "dueAt": taken.due_at,
+                   "startedAt": taken.started_at, "attempt": taken.attempt}  # fmt: skip
         update = {"$set": {f"inflight.$.{key}": value for key, value in changes.items()}}
         return self.collection.update_one(query, update).modified_count == 1
 
-    def update_entry(
-        self,
-        job_id: ObjectId,
-        entry_id: ObjectId,
-        owner: str,
-        changes: dict[str, Any],
-        *,
-        enabled_only: bool = False,
+    def schedule_retry(
+        self, job_id: ObjectId, owner: str, retry: Entry, *, enabled_only: bool = False
     ) -> bool:
-        """Change an entry this process owns (a retry scheduled); ``enabled_only``: and only
-        while the job is enabled."""
+        """Turn the entry ``owner`` runs into its waiting ``retry`` (``Entry.retry``);
+        ``enabled_only``: and only while the job is enabled."""
         query: dict[str, Any] = {
             "_id": job_id,
-            "inflight": {"$elemMatch": {"id": entry_id, "owner": owner}},
+            "inflight": {"$elemMatch": {"id": retry.id, "owner": owner}},
         }
         if enabled_only:
             query["enabled"] = True
+        changes = {"state": retry.state.value, "owner": retry.owner, "attempt": retry.attempt,
+                   "dueAt": retry.due_at}  # fmt: skip
         result = self.collection.update_one(
             query,
             {"$set": {f"inflight.$.{key}": value for key, value in changes.items()}},
@@ -230,11 +220,12 @@ class TickStore:
             {"_id": job_id}, {"$pull": {"inflight": {"id": entry_id, "owner": owner}}}
         )
 
-    def drop_settled_entry(self, job_id: ObjectId, entry: dict[str, Any]) -> bool:
+    def drop_settled_entry(self, job_id: ObjectId, entry: Entry) -> bool:
         """Remove a running entry whose attempt is recorded as a success (its process died
         after writing the result, before releasing the tick). Holds only while the entry is
         as seen."""
-        pulled = {key: entry.get(key) for key in ("id", "state", "attempt", "owner", "dueAt")}
+        pulled = {"id": entry.id, "state": entry.state.value, "attempt": entry.attempt,
+                  "owner": entry.owner, "dueAt": entry.due_at}  # fmt: skip
         result = self.collection.update_one({"_id": job_id}, {"$pull": {"inflight": pulled}})
         return result.modified_count == 1
 

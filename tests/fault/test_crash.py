@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from pymongo.database import Database
 
-from scheduler_service.scheduler.runner import ORPHAN_MESSAGE
+from scheduler_service.scheduler.claimer import ORPHAN_MESSAGE
 from tests.fault.conftest import FleetFactory
 from tests.support.http_target import HttpTarget
 from tests.support.processes import api, create_job, owner_pid

@@ -16,7 +16,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,13 +28,14 @@ from urllib3.util import connection as urllib3_connection
 
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
+from scheduler_service.records import Entry, Job
 from scheduler_service.scheduler.attempt import (
     AttemptOutcome,
     AttemptRequest,
     new_session,
     perform,
 )
-from scheduler_service.scheduler.runner import TickRunner
+from scheduler_service.scheduler.executor import Executor
 from tests.support.http_target import HttpTarget
 
 HINT = "(set ALLOW_PRIVATE_TARGETS=true to allow private targets)"
@@ -333,11 +334,11 @@ def test_https_still_refuses_a_certificate_for_another_name(
     assert tls_server.server_names == ["other.test"]
 
 
-def test_the_runner_passes_the_setting_to_the_attempt() -> None:
+def test_the_executor_passes_the_setting_to_the_attempt() -> None:
     clock = FixedClock(datetime(2024, 1, 1, tzinfo=UTC))
-    job = {"_id": ObjectId(), "endpoint": "http://127.0.0.1/x", "method": "POST"}
-    entry = {"scheduledAt": clock.now(), "attempt": 1}
+    job = Job(ObjectId(), "* * * * * *", "http://127.0.0.1/x")
+    entry = Entry.scheduled(clock.now(), owner="owner", now=clock.now(), lease=timedelta(60))
     for allowed in (False, True):
-        runner = TickRunner(None, None, Config(allow_private_targets=allowed),  # type: ignore[arg-type]
+        executor = Executor(None, None, Config(allow_private_targets=allowed),  # type: ignore[arg-type]
                             clock, "owner", None, threading.Event())  # type: ignore[arg-type]
-        assert runner._request(job, entry).allow_private is allowed
+        assert executor._request(job, entry).allow_private is allowed

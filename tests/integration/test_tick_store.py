@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 from pymongo.database import Database
 
+from scheduler_service.records import Entry, ExecutionRecord, Job, Status
 from scheduler_service.stores.jobs import JobStore
 from scheduler_service.stores.ticks import TickStore
 
@@ -15,7 +17,7 @@ T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 
 
-def make_job(db: Database, **fields: Any) -> dict[str, Any]:
+def make_job(db: Database, inflight: tuple[Entry, ...] = (), **fields: Any) -> Job:
     JobStore(db).ensure_indexes()
     doc = {
         "schedule": "* * * * * *",
@@ -33,25 +35,20 @@ def make_job(db: Database, **fields: Any) -> dict[str, Any]:
         "lastRunAt": None,
         "createdAt": T0,
         "updatedAt": T0,
-        "inflight": [],
+        "inflight": [entry.to_document() for entry in inflight],
         "skippedTicks": 0,
         **fields,
     }
     db.jobs.insert_one(doc)
-    return doc
+    return Job.from_document(doc)
 
 
-def running_entry(owner: str, scheduled_at: datetime = T0, **fields: Any) -> dict[str, Any]:
-    return {
-        "id": ObjectId(),
-        "scheduledAt": scheduled_at,
-        "attempt": 1,
-        "state": "running",
-        "dueAt": T0 + LEASE,
-        "owner": owner,
-        "manual": False,
-        **fields,
-    }
+def running_entry(owner: str, scheduled_at: datetime = T0, **fields: Any) -> Entry:
+    return replace(Entry.scheduled(scheduled_at, owner=owner, now=T0, lease=LEASE), **fields)
+
+
+def waiting_entry(attempt: int, due_at: datetime) -> Entry:
+    return replace(Entry.manual(T0), attempt=attempt, due_at=due_at, is_manual=False)
 
 
 def test_two_claimers_of_one_tick_one_wins(store_db: Database) -> None:
@@ -61,7 +58,7 @@ def test_two_claimers_of_one_tick_one_wins(store_db: Database) -> None:
     won_a = a.claim_tick(job, running_entry("a"), following, forbid_overlap=True, started_at=T0)
     won_b = b.claim_tick(job, running_entry("b"), following, forbid_overlap=True, started_at=T0)
     assert (won_a, won_b) == (True, False)
-    stored = store_db.jobs.find_one({"_id": job["_id"]})
+    stored = store_db.jobs.find_one({"_id": job.id})
     assert stored["nextRunAt"] == following
     assert [e["owner"] for e in stored["inflight"]] == ["a"]
     assert stored["lastRunAt"] == T0
@@ -70,7 +67,7 @@ def test_two_claimers_of_one_tick_one_wins(store_db: Database) -> None:
 
 def test_claim_fails_when_the_job_changed_or_was_disabled(store_db: Database) -> None:
     job = make_job(store_db)
-    store_db.jobs.update_one({"_id": job["_id"]}, {"$set": {"updatedAt": T0 + LEASE}})
+    store_db.jobs.update_one({"_id": job.id}, {"$set": {"updatedAt": T0 + LEASE}})
     ticks = TickStore(store_db)
     assert not ticks.claim_tick(job, running_entry("a"), T0, forbid_overlap=False, started_at=T0)
     job2 = make_job(store_db, enabled=False)
@@ -78,26 +75,26 @@ def test_claim_fails_when_the_job_changed_or_was_disabled(store_db: Database) ->
 
 
 def test_forbid_overlap_skips_while_previous_tick_runs(store_db: Database) -> None:
-    job = make_job(store_db, inflight=[running_entry("other")])
+    job = make_job(store_db, inflight=(running_entry("other"),))
     ticks = TickStore(store_db)
     following = T0 + timedelta(seconds=1)
     assert not ticks.claim_tick(
         job, running_entry("a"), following, forbid_overlap=True, started_at=T0
     )
     assert ticks.skip_tick(job, following, only_if_busy=True)
-    stored = store_db.jobs.find_one({"_id": job["_id"]})
+    stored = store_db.jobs.find_one({"_id": job.id})
     assert stored["nextRunAt"] == following
     assert stored["skippedTicks"] == 1
     assert len(stored["inflight"]) == 1
 
 
 def test_allow_overlap_runs_beside_the_previous_tick(store_db: Database) -> None:
-    job = make_job(store_db, inflight=[running_entry("other")], concurrencyPolicy="ALLOW")
+    job = make_job(store_db, inflight=(running_entry("other"),), concurrencyPolicy="ALLOW")
     ticks = TickStore(store_db)
     assert ticks.claim_tick(
         job, running_entry("a"), T0 + timedelta(seconds=1), forbid_overlap=False, started_at=T0
     )
-    assert len(store_db.jobs.find_one({"_id": job["_id"]})["inflight"]) == 2
+    assert len(store_db.jobs.find_one({"_id": job.id})["inflight"]) == 2
 
 
 def test_skip_if_busy_does_nothing_when_idle(store_db: Database) -> None:
@@ -109,118 +106,100 @@ def test_due_queries_find_scheduled_ticks_and_due_entries(store_db: Database) ->
     due = make_job(store_db)
     make_job(store_db, nextRunAt=T0 + timedelta(hours=1))
     make_job(store_db, enabled=False)
-    waiting = {
-        "id": ObjectId(),
-        "scheduledAt": T0,
-        "attempt": 2,
-        "state": "waiting",
-        "dueAt": T0 + timedelta(seconds=5),
-        "owner": None,
-        "manual": False,
-    }
-    with_retry = make_job(store_db, nextRunAt=T0 + timedelta(hours=1), inflight=[waiting])
+    waiting = waiting_entry(2, T0 + timedelta(seconds=5))
+    with_retry = make_job(store_db, nextRunAt=T0 + timedelta(hours=1), inflight=(waiting,))
     ticks = TickStore(store_db)
     due_ticks = ticks.due_ticks(T0 + timedelta(seconds=1), 10)
-    assert [(t["_id"], t["nextRunAt"]) for t in due_ticks] == [(due["_id"], due["nextRunAt"])]
-    assert "schedule" not in due_ticks[0]  # small documents: only what decides queueing
-    assert [j["schedule"] for j in ticks.jobs_by_id([due["_id"], ObjectId()])] == [due["schedule"]]
+    assert [(t.id, t.next_run_at) for t in due_ticks] == [(due.id, due.next_run_at)]
+    assert due_ticks[0].schedule == ""  # small documents: only what decides queueing
+    assert [j.schedule for j in ticks.jobs_by_id([due.id, ObjectId()])] == [due.schedule]
     assert ticks.jobs_with_due_entries(T0 + timedelta(seconds=1), 10) == []
     found = ticks.jobs_with_due_entries(T0 + timedelta(seconds=5), 10)
-    assert [j["_id"] for j in found] == [with_retry["_id"]]
+    assert [j.id for j in found] == [with_retry.id]
 
 
 def test_claim_entry_is_a_compare_and_set(store_db: Database) -> None:
-    waiting = {
-        "id": ObjectId(),
-        "scheduledAt": T0,
-        "attempt": 2,
-        "state": "waiting",
-        "dueAt": T0,
-        "owner": None,
-        "manual": False,
-    }
-    job = make_job(store_db, inflight=[waiting])
+    waiting = waiting_entry(2, T0)
+    job = make_job(store_db, inflight=(waiting,))
     a, b = TickStore(store_db), TickStore(store_db)
-    changes_a = {"state": "running", "owner": "a", "dueAt": T0 + LEASE}
-    changes_b = {"state": "running", "owner": "b", "dueAt": T0 + LEASE}
-    assert a.claim_entry(job["_id"], waiting, changes_a)
-    assert not b.claim_entry(job["_id"], waiting, changes_b)
-    entry = store_db.jobs.find_one({"_id": job["_id"]})["inflight"][0]
+    taken_a = waiting.taken("a", T0, LEASE, next_attempt=False)
+    taken_b = waiting.taken("b", T0, LEASE, next_attempt=False)
+    assert a.claim_entry(job.id, waiting, taken_a)
+    assert not b.claim_entry(job.id, waiting, taken_b)
+    entry = store_db.jobs.find_one({"_id": job.id})["inflight"][0]
     assert (entry["owner"], entry["state"]) == ("a", "running")
 
 
 def test_expired_lease_is_claimed_again_by_one_process(store_db: Database) -> None:
-    dead = running_entry("dead", dueAt=T0)
-    job = make_job(store_db, inflight=[dead])
-    changes = {"owner": "b", "dueAt": T0 + LEASE, "attempt": 2}
-    assert TickStore(store_db).claim_entry(job["_id"], dead, changes)
-    assert not TickStore(store_db).claim_entry(job["_id"], dead, {**changes, "owner": "c"})
+    dead = running_entry("dead", due_at=T0)
+    job = make_job(store_db, inflight=(dead,))
+    taken = dead.taken("b", T0, LEASE, next_attempt=True)
+    assert TickStore(store_db).claim_entry(job.id, dead, taken)
+    assert not TickStore(store_db).claim_entry(job.id, dead, replace(taken, owner="c"))
 
 
 def test_retry_scheduling_respects_disable_unless_manual(store_db: Database) -> None:
     entry = running_entry("a")
-    job = make_job(store_db, inflight=[entry], enabled=False)
+    job = make_job(store_db, inflight=(entry,), enabled=False)
     ticks = TickStore(store_db)
-    changes = {"state": "waiting", "owner": None, "attempt": 2, "dueAt": T0}
-    assert not ticks.update_entry(job["_id"], entry["id"], "a", changes, enabled_only=True)
-    assert not ticks.update_entry(job["_id"], entry["id"], "someone-else", changes)
-    assert ticks.update_entry(job["_id"], entry["id"], "a", changes)
+    retry = Entry.retry(entry, T0)
+    assert not ticks.schedule_retry(job.id, "a", retry, enabled_only=True)
+    assert not ticks.schedule_retry(job.id, "someone-else", retry)
+    assert ticks.schedule_retry(job.id, "a", retry)
 
 
 def test_drop_entry_and_renew_leases(store_db: Database) -> None:
     mine, other = running_entry("a"), running_entry("b")
-    job = make_job(store_db, inflight=[mine, other])
+    job = make_job(store_db, inflight=(mine, other))
     ticks = TickStore(store_db)
     later = T0 + 2 * LEASE
     assert (
-        ticks.renew_leases([(job["_id"], mine["id"]), (job["_id"], other["id"])], "a", later) == 1
+        ticks.renew_leases([(job.id, mine.id), (job.id, other.id)], "a", later) == 1
     )
-    stored = store_db.jobs.find_one({"_id": job["_id"]})["inflight"]
+    stored = store_db.jobs.find_one({"_id": job.id})["inflight"]
     assert {e["owner"]: e["dueAt"] for e in stored} == {"a": later, "b": T0 + LEASE}
-    ticks.drop_entry(job["_id"], other["id"], "a")  # not a's: kept
-    ticks.drop_entry(job["_id"], mine["id"], "a")
-    assert [e["owner"] for e in store_db.jobs.find_one({"_id": job["_id"]})["inflight"]] == ["b"]
+    ticks.drop_entry(job.id, other.id, "a")  # not a's: kept
+    ticks.drop_entry(job.id, mine.id, "a")
+    assert [e["owner"] for e in store_db.jobs.find_one({"_id": job.id})["inflight"]] == ["b"]
 
 
 def test_attempt_records_are_written_once_and_a_second_write_takes_the_result(
     wire_db: Database,
 ) -> None:
-    from scheduler_service.stores.executions import ExecutionStore, attempt_record
+    from scheduler_service.stores.executions import ExecutionStore
 
     store = ExecutionStore(wire_db)
     store.ensure_indexes()
     job_id = ObjectId()
-    entry = {"id": ObjectId(), "scheduledAt": T0, "attempt": 1, "startedAt": T0}
-    failed = attempt_record(job_id, entry, T0, {"status": "failure", "errorMessage": "HTTP 500"})
-    other = attempt_record(job_id, {**entry, "attempt": 2}, T0, {"status": "success"})
+    entry = running_entry("a")
+    failed = ended(job_id, entry, Status.FAILURE, error_message="HTTP 500")
+    other = ended(job_id, replace(entry, attempt=2), Status.SUCCESS)
     assert store.record_many([failed, other]) == [None, None]
     # The same attempt again (a retried write, or the end of an attempt another process had
     # recorded as abandoned): one record, with the result written last.
-    succeeded = {**failed, "status": "success", "errorMessage": None, "responseCode": 200}
+    succeeded = replace(failed, status=Status.SUCCESS, error_message=None, response_code=200)
     assert store.record_many([succeeded]) == [None]
     rows = list(wire_db.job_executions.find({"jobId": job_id}).sort("attempt", 1))
     assert [(r["attempt"], r["status"], r["responseCode"]) for r in rows] == [
         (1, "success", 200), (2, "success", None),
     ]  # fmt: skip
-    assert rows[0]["_id"] == failed["_id"]
+    assert rows[0]["_id"] == failed.id
 
 
 def test_an_orphan_is_recorded_as_failed_unless_its_end_was_recorded(wire_db: Database) -> None:
-    from scheduler_service.stores.executions import ExecutionStore, attempt_record
+    from scheduler_service.stores.executions import ExecutionStore
 
     store = ExecutionStore(wire_db)
     store.ensure_indexes()
     job_id = ObjectId()
     later = T0 + timedelta(seconds=30)
-    orphan = {"id": ObjectId(), "scheduledAt": T0, "attempt": 1, "startedAt": T0}
+    orphan = running_entry("dead")
     store.close_orphan(job_id, orphan, later, "abandoned")
-    ended = {**orphan, "attempt": 2}
-    store.record_many([attempt_record(job_id, ended, T0, {"status": "failure"})])
-    store.close_orphan(job_id, ended, later, "abandoned")  # its end was recorded: kept
-    legacy = {**orphan, "attempt": 3}  # a "running" record, as earlier versions wrote
-    wire_db.job_executions.insert_one(
-        attempt_record(job_id, legacy, T0, {"status": "running"})
-    )
+    second = replace(orphan, attempt=2)
+    store.record_many([ended(job_id, second, Status.FAILURE)])
+    store.close_orphan(job_id, second, later, "abandoned")  # its end was recorded: kept
+    legacy = replace(orphan, attempt=3)  # a "running" record, as earlier versions wrote
+    wire_db.job_executions.insert_one(ExecutionRecord.running(job_id, legacy).to_document())
     store.close_orphan(job_id, legacy, later, "abandoned")
 
     rows = list(wire_db.job_executions.find({"jobId": job_id}).sort("attempt", 1))
@@ -232,40 +211,45 @@ def test_an_orphan_is_recorded_as_failed_unless_its_end_was_recorded(wire_db: Da
 
 def test_batched_release_drops_only_the_named_entries(store_db: Database) -> None:
     a, b, c = running_entry("x"), running_entry("x"), running_entry("x")
-    job1 = make_job(store_db, inflight=[a, b])
-    job2 = make_job(store_db, inflight=[c])
-    TickStore(store_db).drop_entries([(job1["_id"], a["id"]), (job2["_id"], c["id"])], "x")
-    assert [e["id"] for e in store_db.jobs.find_one({"_id": job1["_id"]})["inflight"]] == [b["id"]]
-    assert store_db.jobs.find_one({"_id": job2["_id"]})["inflight"] == []
+    job1 = make_job(store_db, inflight=(a, b))
+    job2 = make_job(store_db, inflight=(c,))
+    TickStore(store_db).drop_entries([(job1.id, a.id), (job2.id, c.id)], "x")
+    assert [e["id"] for e in store_db.jobs.find_one({"_id": job1.id})["inflight"]] == [b.id]
+    assert store_db.jobs.find_one({"_id": job2.id})["inflight"] == []
 
 
 def test_claiming_jobs_together_wins_exactly_those_still_as_seen(store_db: Database) -> None:
     jobs = [make_job(store_db) for _ in range(4)]
-    store_db.jobs.update_one({"_id": jobs[1]["_id"]}, {"$set": {"updatedAt": T0 + LEASE}})
-    store_db.jobs.update_one({"_id": jobs[2]["_id"]}, {"$set": {"enabled": False}})
+    store_db.jobs.update_one({"_id": jobs[1].id}, {"$set": {"updatedAt": T0 + LEASE}})
+    store_db.jobs.update_one({"_id": jobs[2].id}, {"$set": {"enabled": False}})
     ticks = TickStore(store_db)
     following = T0 + timedelta(seconds=1)
     entry = running_entry("a")
     won = ticks.claim_ticks(jobs, entry, following, forbid_overlap=True, started_at=T0)
-    assert won == {jobs[0]["_id"], jobs[3]["_id"]}
+    assert won == {jobs[0].id, jobs[3].id}
     again = ticks.claim_ticks(jobs, running_entry("b"), following, forbid_overlap=True,
                               started_at=T0)
     assert again == set()
     for job in (jobs[0], jobs[3]):
-        stored = store_db.jobs.find_one({"_id": job["_id"]})
+        stored = store_db.jobs.find_one({"_id": job.id})
         assert stored["nextRunAt"] == following
         assert [e["owner"] for e in stored["inflight"]] == ["a"]
     # A shared entry id is dropped job by job.
-    ticks.drop_entries([(jobs[0]["_id"], entry["id"])], "b")  # b lost: nothing to drop
-    assert len(store_db.jobs.find_one({"_id": jobs[0]["_id"]})["inflight"]) == 1
-    ticks.drop_entries([(jobs[0]["_id"], entry["id"])], "a")
-    assert store_db.jobs.find_one({"_id": jobs[0]["_id"]})["inflight"] == []
-    assert len(store_db.jobs.find_one({"_id": jobs[3]["_id"]})["inflight"]) == 1
+    ticks.drop_entries([(jobs[0].id, entry.id)], "b")  # b lost: nothing to drop
+    assert len(store_db.jobs.find_one({"_id": jobs[0].id})["inflight"]) == 1
+    ticks.drop_entries([(jobs[0].id, entry.id)], "a")
+    assert store_db.jobs.find_one({"_id": jobs[0].id})["inflight"] == []
+    assert len(store_db.jobs.find_one({"_id": jobs[3].id})["inflight"]) == 1
 
 
 def test_release_jobs_forgets_only_this_owners_claims(store_db: Database) -> None:
     mine, theirs, other = (make_job(store_db, claimedBy=o) for o in ("a", "b", "a"))
-    released = TickStore(store_db).release_jobs([mine["_id"], theirs["_id"]], "a")
+    released = TickStore(store_db).release_jobs([mine.id, theirs.id], "a")
     assert released == 1
     owners = {d["_id"]: d["claimedBy"] for d in store_db.jobs.find()}
-    assert owners == {mine["_id"]: None, theirs["_id"]: "b", other["_id"]: "a"}
+    assert owners == {mine.id: None, theirs.id: "b", other.id: "a"}
+
+
+def ended(job_id: ObjectId, entry: Entry, status: Status, **result: Any) -> ExecutionRecord:
+    """The record of an attempt that ended at T0 (only the fields given set)."""
+    return replace(ExecutionRecord.running(job_id, entry), status=status, **result)

@@ -238,7 +238,15 @@ def test_executions_are_newest_first_and_limited(client: FlaskClient, mongo_db: 
 def test_executions_include_attempts_in_flight_under_the_id_of_their_record(
     client: FlaskClient, mongo_db: Database
 ) -> None:
-    from scheduler_service.stores.executions import attempt_id, attempt_record
+    from scheduler_service.records import Entry, ExecutionRecord, Status
+
+    def attempt_record(job_id: ObjectId, entry: dict[str, Any], status: str,
+                       **result: Any) -> dict[str, Any]:  # fmt: skip
+        typed = Entry.from_document({"state": "running", "dueAt": entry["startedAt"], **entry})
+        return ExecutionRecord(
+            ExecutionRecord.id_for(job_id, typed), job_id, typed.started_at, Status(status),
+            typed.attempt, typed.scheduled_at, **result,
+        ).to_document()  # fmt: skip
 
     job_id = ObjectId(create(client)["jobId"])
     running = {"id": ObjectId(), "scheduledAt": START + timedelta(minutes=4), "attempt": 2,
@@ -249,9 +257,9 @@ def test_executions_include_attempts_in_flight_under_the_id_of_their_record(
     for minutes in (0, 10):
         ended = {"id": ObjectId(), "scheduledAt": START + timedelta(minutes=minutes), "attempt": 1,
                  "startedAt": START + timedelta(minutes=minutes)}  # fmt: skip
-        mongo_db["job_executions"].insert_one(attempt_record(
-            job_id, ended, ended["startedAt"], {"status": "success", "duration": 5}
-        ))  # fmt: skip
+        mongo_db["job_executions"].insert_one(
+            attempt_record(job_id, ended, "success", duration=5)
+        )
 
     data = client.get(f"/api/jobs/{job_id}/executions").json["data"]
     assert [(e["startedAt"], e["status"]) for e in data] == [
@@ -260,13 +268,13 @@ def test_executions_include_attempts_in_flight_under_the_id_of_their_record(
         ("2024-01-01T12:00:00.000Z", "success"),
     ]  # fmt: skip
     in_flight = data[1]
-    assert in_flight["_id"] == str(attempt_id(job_id, running))
+    assert in_flight["_id"] == str(ExecutionRecord.id_for(job_id, Entry.from_document(running)))
     assert (in_flight["attempt"], in_flight["scheduledAt"]) == (2, "2024-01-01T12:04:00.000Z")
     assert in_flight["completedAt"] is None and in_flight["duration"] is None
     # Once it ends, its record replaces it (same id, listed once).
-    mongo_db["job_executions"].insert_one(attempt_record(
-        job_id, running, running["startedAt"], {"status": "failure", "errorMessage": "HTTP 500"}
-    ))  # fmt: skip
+    mongo_db["job_executions"].insert_one(
+        attempt_record(job_id, running, "failure", error_message="HTTP 500")
+    )
     data = client.get(f"/api/jobs/{job_id}/executions").json["data"]
     assert [e["status"] for e in data] == ["success", "failure", "success"]
     assert data[1]["_id"] == in_flight["_id"]
@@ -303,7 +311,8 @@ def test_disabling_cancels_waiting_retries_and_manual_runs_but_not_running_attem
     ).get_json()["data"]
     job_id = created["jobId"]
     assert client.post(f"/api/jobs/{job_id}/run").status_code == 202
-    running = {"id": ObjectId(), "state": "running", "owner": "p1", "attempt": 1}
+    running = {"id": ObjectId(), "state": "running", "owner": "p1", "attempt": 1,
+               "scheduledAt": START, "dueAt": START + timedelta(minutes=1)}  # fmt: skip
     mongo_db.jobs.update_one({"_id": ObjectId(job_id)}, {"$push": {"inflight": running}})
     assert client.put(f"/api/jobs/{job_id}", json={"enabled": False}).status_code == 200
     inflight = mongo_db.jobs.find_one({"_id": ObjectId(job_id)})["inflight"]

@@ -17,11 +17,13 @@ from pymongo.errors import AutoReconnect
 from scheduler_service import create_app
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
+from scheduler_service.records import Job
 from scheduler_service.runtime import get_runtime
-from scheduler_service.scheduler import runner as runner_module
+from scheduler_service.scheduler import executor as executor_module
 from scheduler_service.scheduler.attempt import AttemptOutcome
-from scheduler_service.scheduler.runner import TickRunner
 from scheduler_service.scheduler.timer_queue import Candidate
+from tests.support.runners import Worker
+from tests.support.runners import candidate as candidate_of
 from tests.support.runners import make_runner as runner_on
 from tests.support.waiting import wait_until
 
@@ -44,7 +46,7 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def make_runner(app: Flask) -> TickRunner:
+def make_runner(app: Flask) -> Worker:
     return runner_on(app, "test-owner", session_factory=lambda: None)
 
 
@@ -55,7 +57,7 @@ def fire_once(
     late_ms: int = 30,
     request_headers: dict[str, str] | None = None,
     **job: Any,
-) -> tuple[TickRunner, Candidate]:
+) -> tuple[Worker, Candidate]:
     """Create a job over the API and run its next tick ``late_ms`` late with a fake attempt
     (no HTTP request is sent: ``perform`` is replaced)."""
     fields = {"schedule": "*/10 * * * * *", "endpoint": "https://example.com/hook", **job}
@@ -66,12 +68,12 @@ def fire_once(
     clock = runtime.clock
     assert isinstance(clock, FixedClock)
     seen: list[Any] = []
-    monkeypatch.setattr(runner_module, "perform", lambda request, session: seen.append(request)
+    monkeypatch.setattr(executor_module, "perform", lambda request, session: seen.append(request)
                         or outcome)  # fmt: skip
     document = runtime.database.jobs.find_one({})
     assert document is not None
     clock.set(document["nextRunAt"] + timedelta(milliseconds=late_ms))
-    candidate = Candidate(document["nextRunAt"], 0, ("tick", document["_id"]), document)
+    candidate = candidate_of(document)
     runner = make_runner(app)
     runner.run(candidate)
     assert len(seen) == 1, "the fake attempt ran"
@@ -134,8 +136,8 @@ def test_running_jobs_gauge_counts_an_attempt_in_flight(
     document = runtime.database.jobs.find_one({})
     assert document is not None and isinstance(runtime.clock, FixedClock)
     runtime.clock.set(document["nextRunAt"])
-    monkeypatch.setattr(runner_module, "perform", perform)
-    make_runner(client.application).run(Candidate(document["nextRunAt"], 0, "k", document))
+    monkeypatch.setattr(executor_module, "perform", perform)
+    make_runner(client.application).run(candidate_of(document))
     assert during == [1.0]
     assert sample("scheduler_running_jobs") == 0
 
@@ -165,7 +167,7 @@ def test_failures_and_missed_ticks_are_counted(
     document = runtime.database.jobs.find_one({"_id": job_id})
     assert document is not None and isinstance(runtime.clock, FixedClock)
     runtime.clock.set(document["nextRunAt"] + timedelta(seconds=60))  # 60 ticks missed
-    make_runner(client.application).run(Candidate(document["nextRunAt"], 0, "m", document))
+    make_runner(client.application).run(candidate_of(document))
     assert sample("scheduler_skipped_ticks_total", reason="missed") >= before_missed + 60
 
 
@@ -181,7 +183,7 @@ def test_database_errors_of_runner_and_poller_are_counted(
     monkeypatch.setattr(runner.ticks, "claim_ticks", fail)
     job = {"_id": "x", "schedule": "* * * * * *", "nextRunAt": runtime.clock.now()}
     before = sample("scheduler_database_errors_total", component="runner")
-    runner.run(Candidate(runtime.clock.now(), 0, "x", job))
+    runner.run(Candidate(runtime.clock.now(), 0, "x", Job.from_document(job)))
     assert sample("scheduler_database_errors_total", component="runner") == before + 1
 
     scheduler = runtime.new_scheduler()

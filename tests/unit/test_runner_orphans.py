@@ -12,11 +12,12 @@ from bson import ObjectId
 from flask import Flask
 
 from scheduler_service.clock import FixedClock
+from scheduler_service.records import Entry, Job
 from scheduler_service.runtime import get_runtime
-from scheduler_service.scheduler import runner as runner_module
+from scheduler_service.scheduler import executor as executor_module
 from scheduler_service.scheduler.attempt import AttemptOutcome
-from scheduler_service.scheduler.timer_queue import Candidate
-from tests.support.runners import make_runner
+from scheduler_service.scheduler.claimer import ORPHAN_MESSAGE, Claim
+from tests.support.runners import candidate, make_runner
 
 OK = AttemptOutcome(True, 200, "ok", False, None, False, duration_ms=3)
 
@@ -42,12 +43,9 @@ def orphaned_tick(app: Flask, clock: FixedClock, recorded: str) -> dict[str, Any
 
 def reclaim(app: Flask, job: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     sent: list[Any] = []
-    monkeypatch.setattr(runner_module, "perform", lambda request, session: sent.append(request)
+    monkeypatch.setattr(executor_module, "perform", lambda request, session: sent.append(request)
                         or OK)  # fmt: skip
-    entry = job["inflight"][0]
-    make_runner(app, owner="survivor").run(
-        Candidate(entry["dueAt"], 0, ("entry", entry["id"]), job, entry)
-    )
+    make_runner(app, owner="survivor").run(candidate(job, job["inflight"][0]))
     return sent
 
 
@@ -80,7 +78,7 @@ def test_an_orphan_without_a_record_is_recorded_as_abandoned_and_re_run(
     assert request.headers["X-Scheduler-Attempt"] == "2"
     executions = get_runtime(app).database.job_executions.find(sort=[("attempt", 1)])
     assert [(e["attempt"], e["status"], e["errorMessage"]) for e in executions] == [
-        (1, "failure", runner_module.ORPHAN_MESSAGE), (2, "success", None),
+        (1, "failure", ORPHAN_MESSAGE), (2, "success", None),
     ]  # fmt: skip
 
 
@@ -99,11 +97,13 @@ def test_a_late_process_records_its_attempt_but_leaves_the_re_claimed_tick_alone
     )
     database.job_executions.insert_one({  # the survivor's record of the abandoned attempt
         "jobId": job["_id"], "scheduledAt": stale["scheduledAt"], "attempt": 1,
-        "status": "failure", "errorMessage": runner_module.ORPHAN_MESSAGE,
+        "status": "failure", "errorMessage": ORPHAN_MESSAGE,
     })  # fmt: skip
-    monkeypatch.setattr(runner_module, "perform", lambda request, session: OK)
+    monkeypatch.setattr(executor_module, "perform", lambda request, session: OK)
 
-    make_runner(app, owner="dead").run_claimed(job, stale)
+    make_runner(app, owner="dead").executor.execute(
+        Claim(Job.from_document(job), Entry.from_document(stale))
+    )
 
     [record] = database.job_executions.find()
     assert (record["attempt"], record["status"], record["responseCode"]) == (1, "success", 200)

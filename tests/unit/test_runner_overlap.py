@@ -9,12 +9,12 @@ import pytest
 from bson import ObjectId
 from flask import Flask
 
+from scheduler_service.records import Entry
 from scheduler_service.runtime import get_runtime
-from scheduler_service.scheduler.runner import FOLLOW_UP, TickRunner
-from tests.support.runners import make_runner
+from tests.support.runners import Worker, candidate, make_runner
 
 
-def runner_and_job(app: Flask) -> tuple[TickRunner, dict[str, Any]]:
+def runner_and_job(app: Flask) -> tuple[Worker, dict[str, Any]]:
     runtime = get_runtime(app)
     created = app.test_client().post(
         "/api/jobs", json={"schedule": "* * * * * *", "endpoint": "https://example.com/x"}
@@ -28,7 +28,11 @@ def push_entry(app: Flask, job: dict[str, Any], entry: dict[str, Any]) -> None:
     get_runtime(app).database.jobs.update_one({"_id": job["_id"]}, {"$push": {"inflight": entry}})
 
 
-def skip_calls(runner: TickRunner, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+def an_entry(owner: str, at: Any) -> dict[str, Any]:
+    return Entry.scheduled(at, owner=owner, now=at, lease=timedelta(seconds=60)).to_document()
+
+
+def skip_calls(runner: Worker, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     calls: list[Any] = []
     monkeypatch.setattr(runner.ticks, "skip_tick", lambda *a, **k: calls.append(a) or False)
     return calls
@@ -39,10 +43,9 @@ def test_a_follow_up_lost_to_another_process_makes_no_skip_write(
 ) -> None:
     runner, job = runner_and_job(app)
     calls = skip_calls(runner, monkeypatch)
-    mine = {"id": ObjectId(), "owner": "me"}  # our previous attempt: finished, not running
-    stale = {**job, "nextRunAt": job["nextRunAt"] - timedelta(seconds=1),
-             "inflight": [mine], FOLLOW_UP: True}
-    runner.claim_scheduled([stale])
+    mine = an_entry("me", job["nextRunAt"])  # our previous attempt: finished, not running
+    stale = {**job, "nextRunAt": job["nextRunAt"] - timedelta(seconds=1), "inflight": [mine]}
+    runner.claimer.claim([candidate(stale, follow_up=True)])
     assert calls == []
 
 
@@ -51,11 +54,11 @@ def test_a_follow_up_while_our_attempt_runs_tries_the_overlap_skip(
 ) -> None:
     runner, job = runner_and_job(app)
     calls = skip_calls(runner, monkeypatch)
-    mine = {"id": ObjectId(), "owner": "me"}
+    mine = an_entry("me", job["nextRunAt"])
     push_entry(app, job, mine)
-    snapshot = {**job, "inflight": [mine], FOLLOW_UP: True}
+    snapshot = {**job, "inflight": [mine]}
     with runner.running.track(mine["id"], job["_id"], clock.now(), 1, clock.now()):
-        runner.claim_scheduled([snapshot])
+        runner.claimer.claim([candidate(snapshot, follow_up=True)])
     assert len(calls) == 1
 
 
@@ -64,7 +67,7 @@ def test_a_polled_busy_job_tries_the_overlap_skip(
 ) -> None:
     runner, job = runner_and_job(app)
     calls = skip_calls(runner, monkeypatch)
-    other = {"id": ObjectId(), "owner": "someone"}
+    other = an_entry("someone", job["nextRunAt"])
     push_entry(app, job, other)
-    runner.claim_scheduled([{**job, "inflight": [other]}])
+    runner.claimer.claim([candidate({**job, "inflight": [other]})])
     assert len(calls) == 1

@@ -4,6 +4,7 @@ hands its queued jobs over. Claims stay compare-and-sets: this only spares losin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,10 +15,11 @@ from pymongo.errors import AutoReconnect
 
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
+from scheduler_service.records import Entry, Job
 from scheduler_service.runtime import compose
 from scheduler_service.scheduler.affinity import TAKEOVER_BACKOFF
 from scheduler_service.scheduler.catch_up import CatchUp
-from scheduler_service.scheduler.running import RunningAttempts
+from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.service import Scheduler
 from tests.conftest import START
 
@@ -39,8 +41,14 @@ def add_job(db: Database, due_in_ms: int, claimed_by: str | None) -> ObjectId:
     ).inserted_id
 
 
+def entry_of(entry_id: ObjectId) -> Entry:
+    """A running entry of ours with this id."""
+    entry = Entry.scheduled(START, owner="me", now=START, lease=timedelta(seconds=60))
+    return replace(entry, id=entry_id)
+
+
 def queued(scheduler: Scheduler) -> set[Any]:
-    return {candidate.job["_id"] for candidate in scheduler._queue.close()}
+    return {candidate.job.id for candidate in scheduler._queue.close()}
 
 
 def make_scheduler(mongo_db: Database, clock: FixedClock) -> Scheduler:
@@ -93,7 +101,8 @@ def test_a_tick_due_before_our_late_attempt_started_waits_for_it_instead_of_over
     catch_up = CatchUp(running, timedelta(milliseconds=2 * POLL_MS))
     job_id, entry_id = ObjectId(), ObjectId()
     due = START - timedelta(milliseconds=300)  # the next tick, due since 300 ms
-    job = {"_id": job_id, "nextRunAt": due, "inflight": [{"id": entry_id}]}
+    job = Job(job_id, "* * * * * *", "http://127.0.0.1:9/x", next_run_at=due,
+              inflight=(entry_of(entry_id),))  # fmt: skip
     assert not catch_up.must_wait(job, clock.now()), "the previous tick is not ours"
     catch_up.claimed([(job_id, entry_id)])  # as the dispatcher does for a claim won
     assert catch_up.must_wait(job, clock.now()), "claimed here, about to start"
@@ -112,8 +121,9 @@ def test_the_dispatcher_holds_back_such_a_tick_without_claiming_it(
 ) -> None:
     job_id = add_job(mongo_db, -300, "me")
     entry_id = ObjectId()
-    job = {**mongo_db.jobs.find_one({"_id": job_id}), "inflight": [{"id": entry_id}]}
-    due = job["nextRunAt"]
+    job = replace(Job.from_document(mongo_db.jobs.find_one({"_id": job_id})),
+                  inflight=(entry_of(entry_id),))  # fmt: skip
+    due = job.next_run_at
     scheduler = make_scheduler(mongo_db, clock)
     try:
         scheduler.catch_up.claimed([(job_id, entry_id)])  # our late attempt, about to start
@@ -137,7 +147,7 @@ def test_a_lost_take_over_leaves_the_job_to_its_live_process_for_a_while(
     unclaimed = add_job(mongo_db, -600, None)
     scheduler = make_scheduler(mongo_db, clock)
     try:
-        jobs = list(mongo_db.jobs.find())
+        jobs = [Job.from_document(document) for document in mongo_db.jobs.find()]
         scheduler.affinity.note_lost(jobs, clock.now())  # both claims lost
         scheduler.poll_once()
         assert queued(scheduler) == {unclaimed}, "only the unclaimed job's tick"
@@ -159,13 +169,13 @@ def test_a_claim_the_database_did_not_answer_is_no_lost_take_over(
     theirs = add_job(mongo_db, -600, "other")
     scheduler = make_scheduler(mongo_db, clock)
 
-    def unanswered(jobs: Any) -> Any:
+    def unanswered(*args: Any, **kwargs: Any) -> Any:
         raise AutoReconnect("connection lost")
 
-    monkeypatch.setattr(scheduler.runner, "claim_scheduled", unanswered)
+    monkeypatch.setattr(scheduler.ticks, "claim_ticks", unanswered)
     try:
-        job = mongo_db.jobs.find_one({"_id": theirs})
-        scheduler._queue.push(job["nextRunAt"], ("tick", theirs, job["nextRunAt"]), job)
+        job = Job.from_document(mongo_db.jobs.find_one({"_id": theirs}))
+        scheduler._queue.push(job.next_run_at, ("tick", theirs, job.next_run_at), job)
         scheduler._slots.acquire()
         scheduler._dispatch([scheduler._queue.pop_due_nowait()])
         assert not scheduler.affinity.left_to_another(job, clock.now()), "still taken over"

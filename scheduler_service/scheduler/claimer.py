@@ -1,0 +1,198 @@
+"""Where a tick is claimed, and what is written: every kind of work goes through here.
+
+The dispatcher hands ``Claimer.claim`` the candidates due now (``timer_queue.Candidate``:
+what a poll saw) and runs only what comes back claimed. Each claim is a compare-and-set on
+the job document (``stores/ticks.py``), so that one process runs the tick:
+
+- a **scheduled** tick: one ``update_many`` per group of jobs that share the tick, the next
+  one and the overlap rule. It advances ``nextRunAt``, sets ``lastRunAt`` and
+  ``claimedBy``, and pushes a running ``Entry`` (owner, lease) into ``inflight``. Ticks
+  missed by policy and ticks refused by the overlap rule are moved past (``skip_tick``:
+  ``nextRunAt`` and ``skippedTicks``).
+- a **retry** or **manual** run (a waiting entry), or an **orphan** (a running entry whose
+  lease ran out: its process died): one ``update_one`` turns the entry into a running one
+  of this process. An orphan is first checked against its execution record: recorded as a
+  success, it is only released; otherwise its attempt is recorded as abandoned and
+  re-delivered as the next attempt (at-most-once jobs: released, never re-run).
+
+Nothing is written when an attempt starts; ``executor.py`` writes its record and settles
+the entry when it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pymongo.errors import PyMongoError
+
+from scheduler_service import metrics
+from scheduler_service.clock import Clock
+from scheduler_service.records import Entry, Job
+from scheduler_service.scheduler.local_attempts import RunningAttempts
+from scheduler_service.scheduler.planning import plan_tick
+from scheduler_service.scheduler.timer_queue import Candidate
+from scheduler_service.stores.executions import ExecutionStore
+from scheduler_service.stores.ticks import TickStore
+
+log = logging.getLogger(__name__)
+
+CLAIM_BATCH = 200  # jobs claimed in one write at most
+
+ORPHAN_MESSAGE = "attempt abandoned: the process running it stopped before recording a result"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A tick this process won: ``entry`` is running, owned here, its lease set."""
+
+    job: Job
+    entry: Entry
+    following: datetime | None = None  # a scheduled tick: the job's new nextRunAt
+
+    @property
+    def key(self) -> tuple[object, object]:
+        return (self.job.id, self.entry.id)
+
+
+@dataclass
+class Claims:
+    """The outcome of one ``Claimer.claim``: ``won`` pairs each candidate with its claim."""
+
+    won: list[tuple[Candidate, Claim]] = field(default_factory=list)
+    refused: list[Candidate] = field(default_factory=list)  # the database said no
+    unanswered: list[Candidate] = field(default_factory=list)  # outcome unknown: lost
+
+    def add(self, candidate: Candidate, claim: Claim | None) -> None:
+        if claim is None:
+            self.refused.append(candidate)
+        else:
+            self.won.append((candidate, claim))
+
+
+@dataclass
+class Claimer:
+    ticks: TickStore
+    executions: ExecutionStore
+    clock: Clock
+    owner: str
+    lease: timedelta
+    misfire_grace: timedelta
+    running: RunningAttempts
+
+    def claim(self, candidates: list[Candidate]) -> Claims:
+        """Claim what is due: scheduled ticks together, waiting and orphaned entries one by
+        one. A database error loses the claims it touched (leases recover any that did land)."""
+        claims = Claims()
+        scheduled = [c for c in candidates if c.entry is None]
+        if scheduled:
+            try:
+                won = self._claim_scheduled(scheduled)
+            except PyMongoError as exc:
+                metrics.record_database_error("runner")
+                log.warning("database error while claiming %d ticks: %s", len(scheduled), exc)
+                claims.unanswered.extend(scheduled)
+            else:
+                for candidate in scheduled:
+                    claims.add(candidate, won.get(candidate.job.id))
+        for candidate in candidates:
+            if candidate.entry is not None:
+                self._claim_one_entry(candidate, claims)
+        return claims
+
+    def _claim_one_entry(self, candidate: Candidate, claims: Claims) -> None:
+        assert candidate.entry is not None
+        try:
+            claim = self._claim_entry(candidate.job, candidate.entry)
+        except PyMongoError as exc:
+            metrics.record_database_error("runner")
+            log.warning("database error while handling job %s: %s", candidate.job.id, exc)
+            claims.unanswered.append(candidate)
+        except Exception:
+            log.exception("unexpected error while handling job %s", candidate.job.id)
+            claims.unanswered.append(candidate)
+        else:
+            claims.add(candidate, claim)
+
+    def _claim_scheduled(self, candidates: list[Candidate]) -> dict[object, Claim]:
+        """Claim the scheduled ticks of the candidates' jobs; the claims won, by job id."""
+        now = self.clock.now()
+        # Claimed together: jobs with the same stored tick (the claim's compare-and-set
+        # value), the same tick to run, the same next one and the same overlap rule.
+        groups: dict[tuple[datetime, datetime, datetime, bool], list[Candidate]] = {}
+        for candidate in candidates:
+            job = candidate.job
+            assert job.next_run_at is not None  # queued only with a next tick
+            plan = plan_tick(job.schedule, job.next_run_at, now, job.missed_run_policy,
+                             self.misfire_grace)  # fmt: skip
+            if plan.run is None:
+                if self.ticks.skip_tick(job, plan.following, plan.skipped):
+                    metrics.record_skipped("missed", plan.skipped)
+                continue
+            key = (job.next_run_at, plan.run, plan.following, job.forbids_overlap)
+            groups.setdefault(key, []).append(candidate)
+        won: dict[object, Claim] = {}
+        for (_, run, following, forbid), members in groups.items():
+            for start in range(0, len(members), CLAIM_BATCH):
+                batch = members[start : start + CLAIM_BATCH]
+                entry = Entry.scheduled(run, owner=self.owner, now=now, lease=self.lease)
+                jobs = [candidate.job for candidate in batch]
+                won_ids = self.ticks.claim_ticks(
+                    jobs, entry, following, forbid_overlap=forbid, started_at=now
+                )
+                for candidate in batch:
+                    if candidate.job.id in won_ids:
+                        won[candidate.job.id] = Claim(candidate.job, entry, following)
+                    else:
+                        self._lost(candidate, run, following, forbid)
+        return won
+
+    def _lost(self, candidate: Candidate, run: datetime, following: datetime, forbid: bool) -> None:
+        job = candidate.job
+        if (
+            forbid
+            and self._maybe_busy(candidate)
+            and self.ticks.skip_tick(job, following, only_if_busy=True)
+        ):
+            metrics.record_skipped("overlap")
+            log.info("job %s: tick %s skipped, the previous one is still running",
+                     job.id, run.isoformat())  # fmt: skip
+        else:  # another process claimed it first, or the job changed since the poll
+            metrics.CLAIM_CONFLICTS.inc()
+
+    def _maybe_busy(self, candidate: Candidate) -> bool:
+        """Could the overlap rule have refused this claim? Yes if the job had a tick in flight
+        when polled. For a follow-up (the next tick queued right after our own claim), only
+        while that attempt of ours still runs: otherwise the claim was lost to another
+        process, and a skip write would only cost the database a round trip."""
+        job = candidate.job
+        if candidate.follow_up:
+            return any((job.id, entry.id) in self.running for entry in job.inflight)
+        return bool(job.inflight)
+
+    def _claim_entry(self, job: Job, entry: Entry) -> Claim | None:
+        """Take a waiting entry (a retry or a manual run) or an orphan; None if not won or
+        nothing is left to run."""
+        now = self.clock.now()
+        orphan = entry.is_running
+        if orphan and self.executions.succeeded(job.id, entry.scheduled_at, entry.attempt):
+            # Its process recorded a success and died before releasing the tick: settled.
+            self.ticks.drop_settled_entry(job.id, entry)
+            return None
+        # An orphan of an at-least-once job is re-delivered: same tick, same key.
+        taken = entry.taken(self.owner, now, self.lease,
+                            next_attempt=orphan and not job.at_most_once)  # fmt: skip
+        if not self.ticks.claim_entry(job.id, entry, taken):
+            metrics.CLAIM_CONFLICTS.inc()
+            return None
+        if not orphan and entry.attempt > 1:  # a retry, due when its backoff ended
+            metrics.record_start_lag("retry", self.clock.now(), entry.due_at)
+        if orphan:
+            log.warning("job %s: re-claimed tick %s from a stopped process",
+                        job.id, entry.scheduled_at.isoformat())  # fmt: skip
+            self.executions.close_orphan(job.id, entry, now, ORPHAN_MESSAGE)
+            if job.at_most_once:  # never attempted twice
+                self.ticks.drop_entry(job.id, entry.id, self.owner)
+                return None
+        return Claim(job, taken)
