@@ -26,6 +26,11 @@ except ConfigError as _exc:
     sys.stderr.write(f"configuration error: {_exc}\n")
     sys.exit(2)
 
+# Loopback unless BIND says otherwise: gunicorn is reached through nginx (deploy/nginx.conf),
+# never directly from an untrusted network. A gthread worker reads each request in one of its
+# threads, with no deadline once the first bytes arrived (it defers only connections that
+# send nothing for 5 s), and no setting here bounds that: a few clients that send half a
+# request and stop hold every thread. nginx reads whole requests before passing them on.
 bind = _server.address
 workers = _server.workers
 worker_class = "gthread"

@@ -110,7 +110,8 @@ class ServerConfig(Settings):
 
     # fmt: off
     port: int = setting(
-        "PORT", 3000, read.integer, "HTTP port: gunicorn binds 0.0.0.0:$PORT", bounds=(1, 65535))
+        "PORT", 3000, read.integer, "HTTP port: gunicorn binds 127.0.0.1:$PORT",
+        bounds=(1, 65535))
     bind: str | None = setting("BIND", None, read.text, "the whole address to bind; beats PORT")
     workers: int = setting(
         "WEB_CONCURRENCY", 2, read.integer, "gunicorn worker processes", bounds=(1, 256))
@@ -123,7 +124,9 @@ class ServerConfig(Settings):
 
     @property
     def address(self) -> str:
-        return self.bind or f"0.0.0.0:{self.port}"
+        """Loopback unless BIND says otherwise: gunicorn is reached through nginx, never
+        directly from an untrusted network (README, Deployment)."""
+        return self.bind or f"127.0.0.1:{self.port}"
 
 
 def variables() -> set[str]:

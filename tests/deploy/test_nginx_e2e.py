@@ -5,6 +5,8 @@ HTTP target on 127.0.0.1. Run by `make deploy-test`."""
 from __future__ import annotations
 
 import json
+import select
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -212,3 +214,47 @@ def test_nginx_answers_json_when_gunicorn_is_down(
         assert answer.headers["Retry-After"] == "5"
     finally:
         nginx.stop()
+
+
+SLOW_CLIENTS = 50
+
+
+def hold_slow_connections(port: int) -> list[socket.socket]:
+    """50 connections that each send part of a request and stop: half a request line, a
+    request line and half its headers, or the headers of a POST and part of its body."""
+    partial = [
+        b"GET /api/observabi",
+        b"GET /api/observability/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
+        b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n{\"schedule\": ",
+    ]
+    held = []
+    for i in range(SLOW_CLIENTS):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(partial[i % len(partial)])
+        held.append(sock)
+    return held
+
+
+def test_slow_clients_holding_connections_do_not_take_the_api_down(stack: Stack) -> None:
+    """Issue 18: idle half-sent requests held every gunicorn thread. nginx reads whole
+    requests before it passes them on (deploy/nginx.conf), so gunicorn never waits on them."""
+    port = int(stack.url.rsplit(":", 1)[1])
+    held = hold_slow_connections(port)
+    try:
+        for _ in range(3 * WORKERS * 4):  # more requests than gunicorn has threads
+            health = requests.get(f"{stack.url}/api/observability/health", timeout=5)
+            assert health.status_code == 200, health.text
+        created = stack.call("POST", "/api/jobs", timeout=5, json={
+            "schedule": "0 0 0 1 1 *", "endpoint": "http://127.0.0.1:9/never",
+            "enabled": False,
+        })  # fmt: skip
+        assert created.status_code == 201, created.text
+        assert stack.call("DELETE", f"/api/jobs/{created.json()['data']['jobId']}").ok
+        # The slow clients were still connected, and still unanswered, the whole time.
+        readable, _, _ = select.select(held, [], [], 0)
+        assert readable == [], "nginx closed or answered a slow client early"
+    finally:
+        for sock in held:
+            sock.close()
+

@@ -138,6 +138,8 @@ def test_the_job_schema_takes_its_retry_bounds_from_the_settings() -> None:
 
 
 def test_server_address() -> None:
-    assert ServerConfig.from_env({}).address == "0.0.0.0:3000"
-    assert ServerConfig.from_env({"PORT": "8080"}).address == "0.0.0.0:8080"
+    # Loopback unless told otherwise: gunicorn is reached through nginx (issue 18).
+    assert ServerConfig.from_env({}).address == "127.0.0.1:3000"
+    assert ServerConfig.from_env({"PORT": "8080"}).address == "127.0.0.1:8080"
+    assert ServerConfig.from_env({"BIND": "0.0.0.0:3000"}).address == "0.0.0.0:3000"
     assert ServerConfig.from_env({"PORT": "8080", "BIND": "127.0.0.1:9"}).address == "127.0.0.1:9"
