@@ -54,6 +54,11 @@ if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
         "formatters": {"generic": {"()": "scheduler_service.logging_setup.JsonFormatter"}},
     }  # fmt: skip
 preload_app = False
+# gunicorn trusts no forwarding header: by default it takes SCRIPT_NAME and PATH_INFO
+# headers, and X-Forwarded-Proto, from any client on 127.0.0.1 (a SCRIPT_NAME header that
+# is not a prefix of the path was a 500). The app alone decides, with TRUST_PROXY.
+forwarder_headers = ""
+secure_scheme_headers: dict[str, str] = {}
 # Requests gunicorn refuses by itself (request line or headers too long, malformed) get the
 # contract's JSON error, not gunicorn's HTML page. Workers inherit this at fork.
 from scheduler_service.gunicorn_errors import install as _install_json_errors  # noqa: E402

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import NotFound
 
 from scheduler_service.api.auth import install_auth
 from scheduler_service.api.body import reject_oversize
@@ -24,11 +25,19 @@ def register_api(app: Flask) -> None:
     install_metrics(app)  # counts and times every request; serves GET /metrics (no key)
     install_rate_limit(app)  # before auth (guessing keys is limited too); own storage timeout
     install_deadline(app)
-    install_auth(app)
-    app.before_request(reject_oversize)
     # A doubled slash is a 404 like any unknown path, not Werkzeug's HTML redirect page.
     app.url_map.merge_slashes = False
+    app.before_request(refuse_doubled_slashes)
+    install_auth(app)
+    app.before_request(reject_oversize)
     app.register_blueprint(jobs_api)
     app.register_blueprint(observability_api)
     app.register_blueprint(openapi_api)
     register_error_handlers(app)
+
+
+def refuse_doubled_slashes() -> None:
+    """``merge_slashes = False`` keeps ``/api//jobs`` from matching, but Werkzeug strips
+    leading slashes before it matches, so ``//api/jobs`` would answer as ``/api/jobs``."""
+    if "//" in request.environ.get("PATH_INFO", ""):
+        raise NotFound()

@@ -161,6 +161,16 @@ def test_unknown_route_is_404_json(client: FlaskClient, path: str) -> None:
     assert path in error["message"]
 
 
+@pytest.mark.parametrize("path", ["//api/jobs", "///api/observability/health", "//api/jobs/",
+                                  "//api//jobs", "/api/jobs//"])  # fmt: skip
+def test_leading_doubled_slashes_are_404_json_too(client: FlaskClient, path: str) -> None:
+    """Werkzeug strips leading slashes before matching: ``//api/jobs`` matched /api/jobs.
+    (The test client would read ``//api`` as a host, so the path is given as the server
+    gives it.)"""
+    response = client.get("/", environ_overrides={"PATH_INFO": path})
+    assert_error(response, 404, "NOT_FOUND")
+
+
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [("patch", "/api/jobs", {"GET", "POST"}), ("delete", "/api/jobs", {"GET", "POST"}),
