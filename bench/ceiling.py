@@ -25,8 +25,8 @@ from requests.adapters import HTTPAdapter
 
 from bench import jobs
 from scheduler_service.clock import SystemClock
+from scheduler_service.delivery.attempt import new_session
 from scheduler_service.records import Entry, ExecutionRecord, Job
-from scheduler_service.scheduler.attempt import new_session
 from scheduler_service.stores.executions import INDEXES as EXECUTION_INDEXES
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.jobs import INDEXES as JOB_INDEXES

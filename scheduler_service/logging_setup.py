@@ -4,19 +4,16 @@
   service installs (a handler someone else installed, such as pytest's, is left alone).
 - ``install_access_log`` logs one line per HTTP request: method, path (no query string),
   status, duration and client address; never a header (so never the API key) nor a body.
-- ``redact_urls`` strips userinfo and query strings from URLs quoted in a message, for
-  the execution log lines (an error message may quote a target's redirect ``Location``).
+- URLs quoted in execution log lines are redacted by :mod:`delivery.redaction`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, g, request
 
@@ -112,29 +109,3 @@ def printable(text: str) -> str:
     """Control characters escaped: a path with ``%0a`` in it cannot forge a log line."""
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
-
-# -- secrets in messages -------------------------------------------------------------------
-
-_URL = re.compile(r"""\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'"<>]+""")
-
-
-def redact_url(url: str) -> str:
-    """``https://user:pw@host/p?token=x#f`` -> ``https://host/p?***``."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "<url>"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{port}" if port is not None else host
-    query = "***" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def redact_urls(text: str | None) -> str | None:
-    """Every URL quoted in ``text`` without its userinfo, query string and fragment."""
-    if not text:
-        return text
-    return _URL.sub(lambda match: redact_url(match.group(0)), text)

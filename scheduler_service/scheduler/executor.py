@@ -22,16 +22,16 @@ from scheduler_service import metrics
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import DecryptionError, HeaderCipher
-from scheduler_service.logging_setup import redact_urls
+from scheduler_service.delivery.attempt import AttemptOutcome, AttemptRequest, perform
+from scheduler_service.delivery.attempt import thread_session as default_session
+from scheduler_service.delivery.payload import outgoing_headers, render_body
+from scheduler_service.delivery.redaction import redact_urls
 from scheduler_service.records import Entry, ExecutionRecord, Job
-from scheduler_service.scheduler.attempt import AttemptOutcome, AttemptRequest, perform
-from scheduler_service.scheduler.attempt import thread_session as default_session
 from scheduler_service.scheduler.backoff import retry_delay_ms, should_retry
 from scheduler_service.scheduler.batched_writes import BatchedWrites, DirectWrites
 from scheduler_service.scheduler.claimer import Claim
 from scheduler_service.scheduler.durable import durable
 from scheduler_service.scheduler.local_attempts import RunningAttempts
-from scheduler_service.scheduler.payload import outgoing_headers, render_body
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.ticks import TickStore
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
+from scheduler_service.delivery.masking import is_secret_header, mask_headers
 from scheduler_service.errors import InvalidInput
 from scheduler_service.schemas.executions import ExecutionResponseSchema
 from scheduler_service.schemas.jobs import JobCreateSchema, JobResponseSchema, JobUpdateSchema
-from scheduler_service.schemas.masking import is_secret_header, mask_headers
 from scheduler_service.schemas.query import LimitQuerySchema, PageQuerySchema
 
 __all__ = [

@@ -10,8 +10,8 @@ from marshmallow import ValidationError, fields, validate
 
 from scheduler_service import cron
 from scheduler_service.clock import iso_utc
+from scheduler_service.delivery.masking import mask_headers
 from scheduler_service.errors import InvalidSchedule
-from scheduler_service.schemas.masking import mask_headers
 
 MAX_URL_LENGTH = 2048
 MAX_HEADERS = 50

@@ -14,9 +14,9 @@ from scheduler_service import cron
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
+from scheduler_service.delivery.target_guard import literal_refusal
 from scheduler_service.errors import InvalidInput, JobNotFound
 from scheduler_service.records import Entry, ExecutionRecord, Job
-from scheduler_service.scheduler.target_guard import literal_refusal
 from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.jobs import JobStore

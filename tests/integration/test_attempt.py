@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from scheduler_service.scheduler.attempt import (
+from scheduler_service.delivery.attempt import (
     USER_AGENT,
     AttemptOutcome,
     AttemptRequest,
@@ -21,7 +21,7 @@ from scheduler_service.scheduler.attempt import (
     perform,
     thread_session,
 )
-from scheduler_service.scheduler.payload import idempotency_key, outgoing_headers
+from scheduler_service.delivery.payload import idempotency_key, outgoing_headers
 from tests.support.http_target import HttpTarget
 
 TICK = datetime(2024, 1, 1, 12, 5, tzinfo=UTC)

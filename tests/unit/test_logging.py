@@ -16,9 +16,10 @@ from pymongo.database import Database
 from scheduler_service import configure_logging, create_app
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
+from scheduler_service.delivery.attempt import AttemptOutcome
+from scheduler_service.delivery.redaction import redact_url, redact_urls
 from scheduler_service.errors import ConfigError
-from scheduler_service.logging_setup import TEXT_FORMAT, JsonFormatter, redact_url, redact_urls
-from scheduler_service.scheduler.attempt import AttemptOutcome
+from scheduler_service.logging_setup import TEXT_FORMAT, JsonFormatter
 from tests.unit.test_metrics import fire_once
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -17,10 +17,10 @@ from pymongo.errors import AutoReconnect
 from scheduler_service import create_app
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
+from scheduler_service.delivery.attempt import AttemptOutcome
 from scheduler_service.records import Job
 from scheduler_service.runtime import get_runtime
 from scheduler_service.scheduler import executor as executor_module
-from scheduler_service.scheduler.attempt import AttemptOutcome
 from scheduler_service.scheduler.timer_queue import Candidate
 from tests.support.runners import Worker
 from tests.support.runners import candidate as candidate_of

@@ -4,7 +4,7 @@ import copy
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
-from scheduler_service.scheduler.payload import (
+from scheduler_service.delivery.payload import (
     idempotency_key,
     outgoing_headers,
     render_body,

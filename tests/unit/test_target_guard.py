@@ -13,8 +13,7 @@ from pymongo.database import Database
 from scheduler_service import create_app
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
-from scheduler_service.errors import ConfigError
-from scheduler_service.scheduler.target_guard import (
+from scheduler_service.delivery.target_guard import (
     TargetRefused,
     check_addresses,
     checked_addresses,
@@ -22,6 +21,7 @@ from scheduler_service.scheduler.target_guard import (
     refusal,
     resolve,
 )
+from scheduler_service.errors import ConfigError
 
 HINT = "(set ALLOW_PRIVATE_TARGETS=true to allow private targets)"
 METADATA = "a cloud metadata address"

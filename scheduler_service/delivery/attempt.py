@@ -47,8 +47,8 @@ from urllib3.exceptions import NameResolutionError, ReadTimeoutError
 from urllib3.util import Timeout
 from urllib3.util import connection as urllib3_connection
 
-from scheduler_service.scheduler.target_guard import TargetRefused, checked_addresses
-from scheduler_service.schemas.masking import is_secret_header
+from scheduler_service.delivery.masking import is_secret_header
+from scheduler_service.delivery.target_guard import TargetRefused, checked_addresses
 
 USER_AGENT = "scheduler-service/0.1"
 MAX_REDIRECTS = 5

@@ -1,0 +1,8 @@
+"""Everything about the outgoing request of one attempt.
+
+- ``attempt``: one HTTP attempt under a total deadline and a size cap, and its outcome.
+- ``target_guard``: which addresses a job may reach (SSRF protection).
+- ``payload``: the rendered body and the headers that identify a tick.
+- ``masking``: which header values are secret, and how they are shown.
+- ``redaction``: URLs stripped of credentials before they reach a log line.
+"""
