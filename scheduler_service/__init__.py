@@ -48,6 +48,7 @@ def create_app(
     runtime = compose(config, clock, database, client, kind)
     runtime.jobs.ensure_indexes()
     runtime.executions.ensure_indexes(config.execution_retention_days)
+    runtime.dead_letters.ensure_indexes(config.dead_letter_retention_days)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes

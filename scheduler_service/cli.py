@@ -25,12 +25,18 @@ from scheduler_service.api.body import parse_json
 from scheduler_service.clock import iso_utc
 from scheduler_service.errors import InvalidInput, SchedulerError
 from scheduler_service.runtime import get_runtime
-from scheduler_service.schemas import JobResponseSchema
+from scheduler_service.schemas import JobResponseSchema, load_or_raise
+from scheduler_service.schemas.dead_letters import (
+    STATES,
+    BulkReplaySchema,
+    DeadLetterQuerySchema,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 jobs_cli = AppGroup("jobs", help="Create, list, show and delete jobs.")
 scheduler_cli = AppGroup("scheduler", help="Run the scheduler without the HTTP API.")
+dead_letters_cli = AppGroup("dead-letters", help="List, replay and delete dead letters.")
 
 # Commands of `flask` that serve or schedule and so want the scheduler started with the app.
 _SERVING_COMMANDS = (("run",), ("scheduler", "run"))
@@ -142,10 +148,7 @@ def list_jobs(page: int, limit: int) -> None:
             (str(doc["_id"]), doc["schedule"], doc["endpoint"], enabled,
              iso_utc(doc.get("nextRunAt")) or "-")
         )  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        click.echo("  ".join(cells).rstrip())
+    _table(rows)
     click.echo(f"page {page} of {max(1, math.ceil(total / limit))}, {total} jobs in all")
 
 
@@ -175,6 +178,62 @@ def reencrypt_jobs() -> None:
     if not service.cipher.enabled:
         raise click.ClickException("ENCRYPTION_KEY is not set")
     click.echo(f"re-encrypted the headers of {service.reencrypt()} jobs")
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
+
+
+@dead_letters_cli.command("list")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.option("--job", "job_id", help="only this job's")
+@click.option("--state", type=click.Choice(STATES), help="only those in this state")
+@_cli_errors
+def list_dead_letters(page: int, limit: int, job_id: str | None, state: str | None) -> None:
+    """List dead letters, newest first."""
+    query = {"page": str(page), "limit": str(limit), "jobId": job_id, "state": state}
+    loaded = load_or_raise(DeadLetterQuerySchema(), {k: v for k, v in query.items() if v})
+    found, total = get_runtime().dead_letter_service.page(
+        page, limit, job_id=loaded.get("jobId"), state=loaded.get("state"))  # fmt: skip
+    rows = [("ID", "JOB", "SCHEDULED AT", "ATTEMPTS", "STATE", "LAST ERROR")]
+    for letter in found:
+        rows.append((str(letter.id), str(letter.job_id), iso_utc(letter.scheduled_at) or "-",
+                     str(letter.attempts), letter.state.value,
+                     (letter.last_attempt.error_message or "-")[:60]))  # fmt: skip
+    _table(rows)
+    click.echo(f"page {page} of {max(1, math.ceil(total / limit))}, {total} dead letters in all")
+
+
+@dead_letters_cli.command("replay")
+@click.argument("ids", nargs=-1)
+@click.option("--job", "job_id", help="replay every replayable dead letter of this job")
+@_cli_errors
+def replay_dead_letters(ids: tuple[str, ...], job_id: str | None) -> None:
+    """Replay dead letters by id (one or more), or all of a job's with --job."""
+    service = get_runtime().dead_letter_service
+    if len(ids) == 1 and job_id is None:
+        letter = service.replay(ids[0])
+        click.echo(f"queued {letter.id}")
+        return
+    body: dict[str, Any] = {"jobId": job_id} if job_id is not None else {}
+    if ids:
+        body["ids"] = list(ids)
+    loaded = load_or_raise(BulkReplaySchema(), body)
+    result = service.replay_many(job_id=loaded.get("jobId"), ids=loaded.get("ids"))
+    click.echo(f"queued {result.queued}, skipped {result.skipped}")
+
+
+@dead_letters_cli.command("delete")
+@click.argument("dead_letter_id")
+@_cli_errors
+def delete_dead_letter(dead_letter_id: str) -> None:
+    """Delete a dead letter; the tick's executions stay in the history."""
+    get_runtime().dead_letter_service.delete(dead_letter_id)
+    click.echo(f"deleted {dead_letter_id.lower()}")
 
 
 @scheduler_cli.command("run")
@@ -211,3 +270,4 @@ def wait_for_shutdown_signal(poll_s: float = 0.5) -> None:
 def register_cli(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     app.cli.add_command(scheduler_cli)
+    app.cli.add_command(dead_letters_cli)

@@ -86,6 +86,9 @@ class Config(Settings):
         secret=True)
     allow_private_targets: bool = setting(
         "ALLOW_PRIVATE_TARGETS", False, read.boolean, "let jobs target private addresses")
+    dead_letter_retention_days: int = setting(
+        "DEAD_LETTER_RETENTION_DAYS", 30, read.integer, "days dead letters are kept; 0: all",
+        bounds=(0, 36_500))
     # fmt: on
 
     @property

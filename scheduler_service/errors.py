@@ -55,3 +55,19 @@ class Unauthorized(SchedulerError):
 
     code = "UNAUTHORIZED"
     status = 401
+
+
+class Conflict(SchedulerError):
+    """A valid request that the resource's state forbids (replaying a dead letter whose
+    job was deleted, or one already being replayed)."""
+
+    code = "CONFLICT"
+    status = 409
+
+
+class DeadLetterNotFound(SchedulerError):
+    code = "NOT_FOUND"
+    status = 404
+
+    def __init__(self, dead_letter_id: str) -> None:
+        super().__init__(f"Dead letter {dead_letter_id} not found")

@@ -69,6 +69,8 @@ class Entry:
     owner: str | None  # the process running it; None while waiting
     is_manual: bool = False
     started_at: datetime | None = None  # when its current attempt was claimed
+    replay_of: ObjectId | None = None  # a replay: the dead letter it replays
+    replay_base: int = 0  # attempts made before this run: the retry policy counts from here
 
     @classmethod
     def scheduled(cls, scheduled_at: datetime, *, owner: str, now: datetime,
@@ -81,6 +83,14 @@ class Entry:
     def manual(cls, now: datetime) -> Entry:
         """A run-now tick: waiting, due at once, for any process to claim."""
         return cls(ObjectId(), now, 1, EntryState.WAITING, now, None, is_manual=True)
+
+    @classmethod
+    def replay(cls, dead_letter_id: ObjectId, scheduled_at: datetime, attempts: int,
+               now: datetime) -> Entry:  # fmt: skip
+        """A replay of a dead letter's tick (``attempts`` made so far): waiting, due at once,
+        run like a manual run, its attempt numbers continuing after the last one."""
+        return cls(ObjectId(), scheduled_at, attempts + 1, EntryState.WAITING, now, None,
+                   is_manual=True, replay_of=dead_letter_id, replay_base=attempts)  # fmt: skip
 
     @classmethod
     def retry(cls, failed: Entry, due_at: datetime) -> Entry:
@@ -106,6 +116,8 @@ class Entry:
         }  # fmt: skip
         if self.started_at is not None:
             document["startedAt"] = self.started_at
+        if self.replay_of is not None:
+            document.update(replayOf=self.replay_of, replayBase=self.replay_base)
         return document
 
     @classmethod
@@ -115,6 +127,7 @@ class Entry:
             attempt=int(document["attempt"]), state=EntryState(document["state"]),
             due_at=document["dueAt"], owner=document.get("owner"),
             is_manual=bool(document.get("manual")), started_at=document.get("startedAt"),
+            replay_of=document.get("replayOf"), replay_base=int(document.get("replayBase", 0)),
         )  # fmt: skip
 
 

@@ -18,7 +18,9 @@ from pymongo.database import Database
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
+from scheduler_service.services.dead_letter_service import DeadLetterService
 from scheduler_service.services.job_service import JobService
+from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.jobs import JobStore
 from scheduler_service.stores.ticks import TickStore
@@ -39,9 +41,11 @@ class Runtime:
     jobs: JobStore
     executions: ExecutionStore
     ticks: TickStore
+    dead_letters: DeadLetterStore
     cipher: HeaderCipher
     wake: threading.Event  # set by the job service when a job changes: the scheduler polls
     job_service: JobService
+    dead_letter_service: DeadLetterService
     scheduler: Scheduler | None = None
 
     def new_scheduler(self, owner: str | None = None) -> Scheduler:
@@ -67,12 +71,15 @@ def compose(
     """The composition root: the stores, the cipher and the wake signal, each made once and
     handed to the job service (here) and the scheduler (``Runtime.new_scheduler``)."""
     jobs, executions = JobStore(database), ExecutionStore(database)
+    dead_letters = DeadLetterStore(database)
     cipher = HeaderCipher(config.encryption_keys)
     wake = threading.Event()
     return Runtime(
         config=config, clock=clock, client=client, database=database, database_kind=kind,
-        jobs=jobs, executions=executions, ticks=TickStore(database), cipher=cipher, wake=wake,
+        jobs=jobs, executions=executions, ticks=TickStore(database), dead_letters=dead_letters,
+        cipher=cipher, wake=wake,
         job_service=JobService(jobs, executions, config, clock, cipher=cipher, on_change=wake.set),
+        dead_letter_service=DeadLetterService(dead_letters, jobs, clock, on_change=wake.set),
     )  # fmt: skip
 
 

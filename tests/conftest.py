@@ -39,7 +39,7 @@ def config() -> Config:
     # clock lives in 2024.
     return Config(
         scheduler_enabled=False, job_retry_attempts=3, job_retry_delay_ms=5000,
-        execution_retention_days=0,
+        execution_retention_days=0, dead_letter_retention_days=0,
         allow_private_targets=True,  # tests target 127.0.0.1; SSRF tests turn it off
     )
 

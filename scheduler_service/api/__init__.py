@@ -7,6 +7,7 @@ from werkzeug.exceptions import NotFound
 
 from scheduler_service.api.auth import install_auth
 from scheduler_service.api.body import reject_oversize
+from scheduler_service.api.dead_letters import dead_letters_api
 from scheduler_service.api.deadline import install_deadline
 from scheduler_service.api.errors import register_error_handlers
 from scheduler_service.api.jobs import jobs_api
@@ -32,6 +33,7 @@ def register_api(app: Flask) -> None:
     app.before_request(reject_oversize)
     app.register_blueprint(jobs_api)
     app.register_blueprint(observability_api)
+    app.register_blueprint(dead_letters_api)
     app.register_blueprint(openapi_api)
     register_error_handlers(app)
 

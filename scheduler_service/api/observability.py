@@ -77,6 +77,7 @@ def stats() -> tuple[Response, int]:
         ),
         "scheduler": scheduler,
         "jobs": runtime.jobs.counts(),
+        "deadLetters": runtime.dead_letters.counts(),
     }
     return jsonify({"success": True, "data": data}), 200
 

@@ -129,6 +129,11 @@ class JobCountsSchema(Schema):
     enabled = fields.Integer(required=True)
 
 
+class DeadLetterCountsSchema(Schema):
+    total = fields.Integer(required=True)
+    dead = fields.Integer(required=True, metadata={"description": "in state `dead`"})
+
+
 class StatsSchema(Schema):
     class Meta:
         unknown = INCLUDE
@@ -136,6 +141,7 @@ class StatsSchema(Schema):
     executions = fields.Nested(ExecutionCountsSchema, required=True)
     scheduler = fields.Nested(SchedulerStatsSchema, required=True)
     jobs = fields.Nested(JobCountsSchema, required=True)
+    deadLetters = fields.Nested(DeadLetterCountsSchema, required=True)
 
 
 class DatabaseStatusSchema(Schema):
@@ -230,7 +236,8 @@ def _json(schema: Any, description: str, headers: dict[str, Any] | None = None) 
 _ERROR_DESCRIPTIONS = {
     400: "VALIDATION_ERROR: `details` maps each bad field (or `_schema`) to its messages",
     401: "UNAUTHORIZED: missing or wrong `Authorization: Bearer <key>`",
-    404: "NOT_FOUND: no such job (also for an id that is not 24 hex digits)",
+    404: "NOT_FOUND: no such job or dead letter (also for an id that is not 24 hex digits)",
+    409: "CONFLICT: valid, but the resource's state forbids it",
     413: "PAYLOAD_TOO_LARGE: the body exceeds MAX_REQUEST_BYTES",
     414: "VALIDATION_ERROR: the request line is longer than the server takes",
     415: "UNSUPPORTED_MEDIA_TYPE: the body must be application/json",
@@ -259,10 +266,14 @@ _JOB_LINKS = {
 SCHEDULE_EXAMPLES = ["0 */5 * * * *", "*/30 * * * * *", "0 0 9 * * 1-5", "0 30 14 1 * *", "@hourly"]
 
 
+def _common(protected: bool) -> tuple[int, ...]:
+    """The errors any operation that needs the database may answer."""
+    return (*((401,) if protected else ()), 414, 429, 500, 503)
+
+
 def _operations(protected: bool) -> dict[str, dict[str, Any]]:
-    """Path -> method -> operation, for every route of the API."""
-    auth = (401,) if protected else ()
-    common = (*auth, 414, 429, 500, 503)
+    """Path -> method -> operation, for every route of the API but dead letters'."""
+    common = _common(protected)
     body_errors = (400, 413, 415)
     job_id = {
         "in": "path",
@@ -474,9 +485,12 @@ def build_spec(app: Flask) -> dict[str, Any]:
     ):
         spec.components.schema(name, schema=schema)
 
+    from scheduler_service.api import openapi_dead_letters as dead_letters
+
+    dead_letters.register_schemas(spec, PaginationSchema)
     open_paths = {"/api/observability/health", SPEC_PATH}
     routes = {rule.rule for rule in app.url_map.iter_rules()}
-    paths = _operations(protected)
+    paths = {**_operations(protected), **dead_letters.operations(_common(protected))}
     if "/metrics" in routes:
         paths["/metrics"] = _metrics_operation()
     for path, operations in paths.items():
@@ -488,6 +502,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
 
     document = spec.to_dict()
     _finish(document)
+    dead_letters.finish(document)
     return document
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from pymongo import IndexModel
+from pymongo import DESCENDING, IndexModel
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
@@ -33,3 +33,27 @@ def ensure_indexes(
                 raise
             continue
         log.info("dropped the superseded index %s.%s", collection.name, name)
+
+
+def ensure_ttl_index(collection: Collection, name: str, field: str, days: int) -> None:
+    """A descending index on ``field`` that is a TTL index of ``days`` when ``days`` > 0:
+    MongoDB then deletes documents whose ``field`` is older (a background task, about once
+    a minute). A changed setting is applied in place with ``collMod``; 0 keeps all."""
+    wanted = days * 86400 if days > 0 else None
+    current = collection.index_information().get(name)
+    if current is not None and current.get("expireAfterSeconds") == wanted:
+        return
+    if current is not None and wanted is not None and "expireAfterSeconds" in current:
+        collection.database.command(
+            "collMod", collection.name, index={"name": name, "expireAfterSeconds": wanted}
+        )
+        return
+    if current is not None:
+        collection.drop_index(name)
+    options = {} if wanted is None else {"expireAfterSeconds": wanted}
+    try:
+        collection.create_index([(field, DESCENDING)], name=name, **options)
+    except OperationFailure:  # another process just made it; fine if it matches
+        made = collection.index_information().get(name, {})
+        if made.get("expireAfterSeconds") != wanted:
+            raise

@@ -128,3 +128,17 @@ class JobStore:
             {"_id": job_id}, {"$push": {"inflight": entry.to_document()}}
         )
         return result.matched_count == 1
+
+    def in_flight(self, job_ids: list[ObjectId]) -> dict[ObjectId, tuple[Entry, ...]]:
+        """The ticks in flight of the jobs among ``job_ids`` that exist, by job id."""
+        found = self.collection.find({"_id": {"$in": job_ids}}, projection=["inflight"])
+        return {document["_id"]: Job.from_document(document).inflight for document in found}
+
+    def add_waiting_entries(self, job_id: ObjectId, entries: list[Entry]) -> bool:
+        """Queue ticks for any process to claim (``Entry.replay``); false if the job does not
+        exist."""
+        documents = [entry.to_document() for entry in entries]
+        result = self.collection.update_one(
+            {"_id": job_id}, {"$push": {"inflight": {"$each": documents}}}
+        )
+        return result.matched_count == 1

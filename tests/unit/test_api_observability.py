@@ -108,6 +108,7 @@ def test_stats_counts_executions_jobs_and_skipped_ticks(
                            "last24Hours": 3},
             "scheduler": {**IDLE_SCHEDULER, "skippedTicks": 5},
             "jobs": {"total": 3, "enabled": 2},
+            "deadLetters": {"total": 0, "dead": 0},
         },
     }  # fmt: skip
 

@@ -1,0 +1,130 @@
+"""The OpenAPI description of ``/api/dead-letters`` (merged into the document by
+``openapi.build_spec``), built from the schemas the blueprint really uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from marshmallow import Schema, fields, validate
+
+from scheduler_service.api.openapi import OBJECT_ID_PATTERN, _errors, _json, _success
+from scheduler_service.schemas.dead_letters import (
+    BulkReplayResultSchema,
+    BulkReplaySchema,
+    DeadLetterQuerySchema,
+    DeadLetterResponseSchema,
+    LastAttemptSchema,
+    SentRequestSchema,
+)
+
+
+class DeadLetterDeletedSchema(Schema):
+    deadLetterId = fields.String(required=True, validate=validate.Regexp(OBJECT_ID_PATTERN))
+    deleted = fields.Boolean(required=True, validate=validate.Equal(True))
+
+
+def register_schemas(spec: APISpec, pagination: type[Schema]) -> None:
+    envelopes = {
+        "DeadLetterEnvelope": _success(
+            "DeadLetterEnvelope", fields.Nested(DeadLetterResponseSchema, required=True)),
+        "DeadLetterListEnvelope": _success(
+            "DeadLetterListEnvelope",
+            fields.List(fields.Nested(DeadLetterResponseSchema), required=True),
+            pagination=fields.Nested(pagination, required=True)),
+        "DeadLetterDeletedEnvelope": _success(
+            "DeadLetterDeletedEnvelope", fields.Nested(DeadLetterDeletedSchema, required=True)),
+        "BulkReplayEnvelope": _success(
+            "BulkReplayEnvelope", fields.Nested(BulkReplayResultSchema, required=True)),
+    }  # fmt: skip
+    for name, schema in envelopes.items():
+        spec.components.schema(name, schema=schema)
+
+
+def finish(document: dict[str, Any]) -> None:
+    """Every member of a dead letter is always present (null where there is no value)."""
+    schemas = document["components"]["schemas"]
+    for cls in (DeadLetterResponseSchema, LastAttemptSchema, SentRequestSchema):
+        component = schemas[cls.__name__.removesuffix("Schema")]
+        component["required"] = list(component["properties"])
+    schemas["BulkReplay"]["description"] = "Exactly one of `jobId` and `ids`."
+
+
+def operations(common: tuple[int, ...]) -> dict[str, dict[str, Any]]:
+    dead_letter_id = {
+        "in": "path",
+        "name": "deadLetterId",
+        "required": True,
+        "description": "The dead letter's id: 24 hex digits (anything else is a 404).",
+        "schema": {"type": "string", "pattern": OBJECT_ID_PATTERN},
+    }
+    replay_rules = (
+        "One new delivery of the same tick (same `Idempotency-Key` and "
+        "`X-Scheduler-Scheduled-At`, attempt numbers continuing after the last one) with the "
+        "job's current definition and retry policy. 409 `CONFLICT` if the job was deleted, "
+        "or the dead letter is being replayed or was replayed successfully."
+    )
+    return {
+        "/api/dead-letters": {
+            "get": {
+                "operationId": "listDeadLetters",
+                "tags": ["dead letters"],
+                "summary": "Ticks that failed for good, newest first",
+                "parameters": [{"in": "query", "schema": DeadLetterQuerySchema}],
+                "responses": {
+                    "200": _json("DeadLetterListEnvelope", "One page of dead letters"),
+                    **_errors(400, *common),
+                },
+            },
+        },
+        "/api/dead-letters/replay": {
+            "post": {
+                "operationId": "replayDeadLetters",
+                "tags": ["dead letters"],
+                "summary": "Replay the dead letters of a job, or up to 1,000 by id",
+                "description": "Dead letters that cannot be replayed now (being replayed, "
+                "replayed, unknown, or of a deleted job) are skipped and counted. A `jobId` "
+                "of a job that does not exist is a 409. " + replay_rules,
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": BulkReplaySchema}}},
+                "responses": {
+                    "202": _json("BulkReplayEnvelope", "Queued; how many, and how many not"),
+                    **_errors(400, 409, 413, 415, *common),
+                },
+            },
+        },
+        "/api/dead-letters/{deadLetterId}": {
+            "parameters": [dead_letter_id],
+            "get": {
+                "operationId": "getDeadLetter",
+                "tags": ["dead letters"],
+                "summary": "One dead letter",
+                "responses": {
+                    "200": _json("DeadLetterEnvelope", "The dead letter"),
+                    **_errors(404, *common),
+                },
+            },
+            "delete": {
+                "operationId": "deleteDeadLetter",
+                "tags": ["dead letters"],
+                "summary": "Delete a dead letter (its executions stay in the history)",
+                "responses": {
+                    "200": _json("DeadLetterDeletedEnvelope", "Deleted"),
+                    **_errors(404, *common),
+                },
+            },
+        },
+        "/api/dead-letters/{deadLetterId}/replay": {
+            "parameters": [dead_letter_id],
+            "post": {
+                "operationId": "replayDeadLetter",
+                "tags": ["dead letters"],
+                "summary": "Replay one dead letter",
+                "description": replay_rules + " The request body, if any, is ignored.",
+                "responses": {
+                    "202": _json("DeadLetterEnvelope", "Queued; the dead letter is `replaying`"),
+                    **_errors(404, 409, *common),
+                },
+            },
+        },
+    }  # fmt: skip
