@@ -25,7 +25,7 @@ from requests.adapters import HTTPAdapter
 
 from bench import jobs
 from scheduler_service.clock import SystemClock
-from scheduler_service.delivery.attempt import new_session
+from scheduler_service.delivery.session import new_session
 from scheduler_service.records import Entry, ExecutionRecord, Job
 from scheduler_service.stores.executions import INDEXES as EXECUTION_INDEXES
 from scheduler_service.stores.executions import ExecutionStore

@@ -14,12 +14,10 @@ from collections.abc import Mapping
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from scheduler_service.errors import DecryptionError
+
 PREFIX = "enc:v1:"
 UNREADABLE = "<encrypted>"
-
-
-class DecryptionError(Exception):
-    """A stored value that no configured key opens (or no key is configured)."""
 
 
 class HeaderCipher:

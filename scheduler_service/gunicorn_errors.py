@@ -13,18 +13,20 @@ import socket
 
 from gunicorn import util
 
+from scheduler_service.errors import ErrorCode
+
 MAX_MESSAGE = 200  # gunicorn's message may quote the offending request line
 
 
 def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
     # gunicorn answers 400, 403, 414, 417, 431, 500 and 501 itself: none has a code of its
     # own in the contract, so they fall back by class as in api/errors.py.
-    code = "VALIDATION_ERROR" if status_int < 500 else "INTERNAL_ERROR"
+    code = ErrorCode.VALIDATION_ERROR if status_int < 500 else ErrorCode.INTERNAL_ERROR
     detail = str(mesg)[:MAX_MESSAGE]
     message = f"{reason}: {detail}" if detail else reason
     body = json.dumps({
         "success": False,
-        "error": {"code": code, "message": message, "details": {}},
+        "error": {"code": code.value, "message": message, "details": {}},
     })  # fmt: skip  # ASCII only: json.dumps escapes the rest
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\n"

@@ -9,8 +9,9 @@ import pymongo
 from flask import Blueprint, Response, current_app, jsonify, request
 from pymongo.errors import PyMongoError
 
-from scheduler_service.api.errors import DATABASE_UNAVAILABLE, error_object
+from scheduler_service.api.errors import DATABASE_UNAVAILABLE, error_object, status_and_code
 from scheduler_service.clock import iso_utc
+from scheduler_service.errors import StorageUnavailable
 from scheduler_service.runtime import Runtime, get_runtime
 from scheduler_service.schemas import ExecutionResponseSchema, LimitQuerySchema, load_or_raise
 
@@ -56,13 +57,14 @@ def health() -> tuple[Response, int]:
         latency = ping_database(runtime)
     except PyMongoError as exc:  # down, hung, or refusing us (auth): unhealthy either way
         current_app.logger.warning("health: database unavailable: %s", exc)
+        unavailable = StorageUnavailable(DATABASE_UNAVAILABLE)
         body.update(
             success=False,
             status="unhealthy",
             database={"status": "disconnected", "kind": runtime.database_kind},
-            error=error_object("UNAVAILABLE", DATABASE_UNAVAILABLE),
+            error=error_object(unavailable),
         )
-        return jsonify(body), 503
+        return jsonify(body), status_and_code(unavailable)[0]
     body["database"] = {"status": "connected", "kind": runtime.database_kind, "latencyMs": latency}
     return jsonify(body), 200
 

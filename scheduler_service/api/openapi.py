@@ -21,7 +21,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from scheduler_service import __version__
-from scheduler_service.api.errors import CODES
+from scheduler_service.api.errors import answered_codes
 from scheduler_service.runtime import get_runtime
 from scheduler_service.schemas import (
     ExecutionResponseSchema,
@@ -57,7 +57,7 @@ URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://"
 
 
 class ErrorSchema(Schema):
-    code = fields.String(required=True, validate=validate.OneOf(sorted(set(CODES.values()))))
+    code = fields.String(required=True, validate=validate.OneOf(answered_codes()))
     message = fields.String(required=True)
     details = fields.Dict(
         required=True,

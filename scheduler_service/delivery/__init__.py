@@ -1,6 +1,8 @@
 """Everything about the outgoing request of one attempt.
 
-- ``attempt``: one HTTP attempt under a total deadline and a size cap, and its outcome.
+- ``attempt``: one HTTP attempt under a total deadline and a size cap, redirects included.
+- ``outcome``: what an attempt came to, the kinds of failure and which are retried.
+- ``session``: the Session every attempt uses: checked and pinned targets, nothing kept.
 - ``target_guard``: which addresses a job may reach (SSRF protection).
 - ``payload``: the rendered body and the headers that identify a tick.
 - ``masking``: which header values are secret, and how they are shown.

@@ -8,13 +8,15 @@ An IPv6 address that carries an IPv4 one (IPv4-mapped ``::ffff:a.b.c.d``, 6to4, 
 ``64:ff9b::/96``) is judged by both, so ``::ffff:169.254.169.254`` is a metadata address.
 
 A host name is refused if ANY of its addresses is refused: the caller connects only to an
-address checked here (see ``attempt.py``), never to a second resolution of the name.
+address checked here (see ``session.py``), never to a second resolution of the name.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+
+from scheduler_service.errors import TargetRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -27,14 +29,6 @@ SHARED_NETWORK = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598 carrier-grade
 NAT64_NETWORK = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
 
 ALLOW_HINT = "set ALLOW_PRIVATE_TARGETS=true to allow private targets"
-
-
-class TargetRefused(Exception):
-    """A target the policy forbids; ``message`` is ready for the execution record."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def _judged(address: IPAddress) -> list[IPAddress]:

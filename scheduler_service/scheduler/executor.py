@@ -21,11 +21,13 @@ from pymongo.errors import PyMongoError
 from scheduler_service import metrics
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
-from scheduler_service.crypto import DecryptionError, HeaderCipher
-from scheduler_service.delivery.attempt import AttemptOutcome, AttemptRequest, perform
-from scheduler_service.delivery.attempt import thread_session as default_session
+from scheduler_service.crypto import HeaderCipher
+from scheduler_service.delivery.attempt import AttemptRequest, perform
+from scheduler_service.delivery.outcome import AttemptOutcome
 from scheduler_service.delivery.payload import outgoing_headers, render_body
 from scheduler_service.delivery.redaction import redact_urls
+from scheduler_service.delivery.session import thread_session as default_session
+from scheduler_service.errors import DecryptionError
 from scheduler_service.records import Entry, ExecutionRecord, Job
 from scheduler_service.scheduler.backoff import retry_delay_ms, should_retry
 from scheduler_service.scheduler.batched_writes import BatchedWrites, DirectWrites

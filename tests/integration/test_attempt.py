@@ -11,17 +11,10 @@ from typing import Any
 import pytest
 import requests
 
-from scheduler_service.delivery.attempt import (
-    USER_AGENT,
-    AttemptOutcome,
-    AttemptRequest,
-    FailureKind,
-    is_retryable,
-    new_session,
-    perform,
-    thread_session,
-)
+from scheduler_service.delivery.attempt import AttemptRequest, perform
+from scheduler_service.delivery.outcome import AttemptOutcome, FailureKind, is_retryable
 from scheduler_service.delivery.payload import idempotency_key, outgoing_headers
+from scheduler_service.delivery.session import USER_AGENT, new_session, thread_session
 from tests.support.http_target import HttpTarget
 
 TICK = datetime(2024, 1, 1, 12, 5, tzinfo=UTC)

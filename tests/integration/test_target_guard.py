@@ -28,12 +28,9 @@ from urllib3.util import connection as urllib3_connection
 
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
-from scheduler_service.delivery.attempt import (
-    AttemptOutcome,
-    AttemptRequest,
-    new_session,
-    perform,
-)
+from scheduler_service.delivery.attempt import AttemptRequest, perform
+from scheduler_service.delivery.outcome import AttemptOutcome
+from scheduler_service.delivery.session import new_session
 from scheduler_service.records import Entry, Job
 from scheduler_service.scheduler.executor import Executor
 from tests.support.http_target import HttpTarget

@@ -10,8 +10,8 @@ from pymongo.database import Database
 from scheduler_service import create_app
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
-from scheduler_service.crypto import PREFIX, UNREADABLE, DecryptionError, HeaderCipher
-from scheduler_service.errors import ConfigError
+from scheduler_service.crypto import PREFIX, UNREADABLE, HeaderCipher
+from scheduler_service.errors import ConfigError, DecryptionError
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 JOB = {

@@ -16,7 +16,7 @@ from pymongo.database import Database
 from scheduler_service import configure_logging, create_app
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
-from scheduler_service.delivery.attempt import AttemptOutcome
+from scheduler_service.delivery.outcome import AttemptOutcome
 from scheduler_service.delivery.redaction import redact_url, redact_urls
 from scheduler_service.errors import ConfigError
 from scheduler_service.logging_setup import TEXT_FORMAT, JsonFormatter

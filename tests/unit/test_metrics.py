@@ -17,7 +17,7 @@ from pymongo.errors import AutoReconnect
 from scheduler_service import create_app
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
-from scheduler_service.delivery.attempt import AttemptOutcome
+from scheduler_service.delivery.outcome import AttemptOutcome
 from scheduler_service.records import Job
 from scheduler_service.runtime import get_runtime
 from scheduler_service.scheduler import executor as executor_module

@@ -12,7 +12,7 @@ from bson import ObjectId
 from flask import Flask
 
 from scheduler_service.clock import FixedClock
-from scheduler_service.delivery.attempt import AttemptOutcome
+from scheduler_service.delivery.outcome import AttemptOutcome
 from scheduler_service.records import Entry, Job
 from scheduler_service.runtime import get_runtime
 from scheduler_service.scheduler import executor as executor_module

@@ -14,14 +14,13 @@ from scheduler_service import create_app
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from scheduler_service.delivery.target_guard import (
-    TargetRefused,
     check_addresses,
     checked_addresses,
     literal_refusal,
     refusal,
     resolve,
 )
-from scheduler_service.errors import ConfigError
+from scheduler_service.errors import ConfigError, TargetRefused
 
 HINT = "(set ALLOW_PRIVATE_TARGETS=true to allow private targets)"
 METADATA = "a cloud metadata address"

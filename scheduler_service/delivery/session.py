@@ -1,0 +1,106 @@
+"""The ``requests`` Session every attempt goes through: checked, pinned, nothing kept.
+
+SSRF protection (:mod:`target_guard`): the session's :class:`PinnedAdapter` resolves the
+host of every request it sends (each redirect hop too), refuses it unless every address is
+allowed, and connects to the first checked address itself: the pool is keyed on that IP, the
+``Host`` header and TLS (SNI and certificate check, via urllib3's ``server_hostname``) keep
+the name. urllib3 never resolves the name again, so DNS rebinding cannot swap the address
+between check and connect. The policy (``allow_private``) reaches the adapter through a
+context variable set by :func:`private_targets`; outside it private targets are refused.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
+from urllib3.util import connection as urllib3_connection
+
+from scheduler_service.delivery.target_guard import checked_addresses
+from scheduler_service.errors import TargetRefused
+
+USER_AGENT = "scheduler-service/0.1"
+
+_allow_private: ContextVar[bool] = ContextVar("allow_private_targets", default=False)
+
+
+@contextmanager
+def private_targets(allowed: bool) -> Iterator[None]:
+    """Within the block, requests on this thread may reach private targets if ``allowed``."""
+    token = _allow_private.set(allowed)
+    try:
+        yield
+    finally:
+        _allow_private.reset(token)
+
+
+class PinnedAdapter(HTTPAdapter):
+    """Connects to the address :mod:`target_guard` checked, not to a fresh resolution.
+
+    The pool is chosen by the checked IP (as ``requests-hardened`` does); the ``Host``
+    header names the URL's host, and for https ``server_hostname`` makes urllib3 send
+    that name as SNI and verify the certificate against it.
+    """
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert)
+        host, port, scheme = host_params["host"], host_params["port"], host_params["scheme"]
+        addresses = checked_addresses(host, port, _allow_private.get())
+        usable = [a for a in addresses if a.version == 4 or urllib3_connection.HAS_IPV6]
+        host_params["host"] = str((usable or addresses)[0])
+        if "Host" not in request.headers:  # a job's own Host header is sent as given
+            shown = f"[{host}]" if ":" in host else host
+            default = 443 if scheme == "https" else 80
+            request.headers["Host"] = shown if port in (None, default) else f"{shown}:{port}"
+        if scheme == "https":
+            pool_kwargs["server_hostname"] = host
+        return host_params, pool_kwargs
+
+    def get_connection_with_tls_context(self, request: requests.PreparedRequest,
+                                        verify: bool | str | None, proxies: Any = None,
+                                        cert: Any = None) -> Any:
+        if proxies and select_proxy(request.url, proxies):  # would reach an unchecked address
+            raise TargetRefused("target refused: proxies are not supported")
+        return super().get_connection_with_tls_context(request, verify, proxies, cert)
+
+    def get_connection(self, url: Any, proxies: Any = None) -> Any:  # deprecated, unchecked
+        raise NotImplementedError("use get_connection_with_tls_context")
+
+
+_local = threading.local()
+
+
+def thread_session() -> requests.Session:
+    """This thread's Session (Sessions are not thread-safe; one per worker thread)."""
+    session: requests.Session | None = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = new_session()
+    return session
+
+
+def new_session() -> requests.Session:
+    """A Session that ignores the environment and keeps nothing between jobs.
+
+    ``trust_env=False``: no proxies, ``.netrc`` credentials or CA bundle from the environment;
+    a job reaches exactly the URL it names. Cookies are refused, so one job's target cannot
+    set a cookie that another job's request would carry. Every request is checked and pinned
+    by :class:`PinnedAdapter`.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    adapter = PinnedAdapter(pool_connections=8, pool_maxsize=4, max_retries=0)
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
