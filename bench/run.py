@@ -494,11 +494,11 @@ class Bench:
                 began = time.perf_counter()
                 scheduler.poll_once()
                 polled = time.perf_counter()
-                candidates = [c for c in scheduler._queue.close() if c.entry is None]
+                candidates = [c for c in scheduler.queue.close() if c.entry is None]
                 won = scheduler.claimer.claim(candidates).won
                 claimed = [claim.job.id for _, claim in won]
                 done = time.perf_counter()
-                scheduler._pool.shutdown(wait=False)
+                scheduler.dispatcher.pool.shutdown(wait=False)
                 assert scheduler.executor.writes is not None
                 scheduler.executor.writes.close()
                 query_ms.append((polled - began) * 1000)

@@ -26,7 +26,7 @@ from scheduler_service.stores.jobs import JobStore
 from scheduler_service.stores.ticks import TickStore
 
 if TYPE_CHECKING:
-    from scheduler_service.scheduler.service import Scheduler
+    from scheduler_service.scheduler.scheduler import Scheduler
 
 EXTENSION_KEY = "scheduler_service"
 
@@ -50,7 +50,7 @@ class Runtime:
 
     def new_scheduler(self, owner: str | None = None) -> Scheduler:
         """A scheduler on this process's stores, not started."""
-        from scheduler_service.scheduler.service import Scheduler
+        from scheduler_service.scheduler.scheduler import Scheduler
 
         return Scheduler(
             self.ticks, self.executions, self.config, self.clock,

@@ -193,7 +193,7 @@ def test_database_errors_of_runner_and_poller_are_counted(
 
     before_poller = sample("scheduler_database_errors_total", component="poller")
     monkeypatch.setattr(scheduler.ticks, "due_ticks", fail)
-    thread = threading.Thread(target=scheduler._poll_loop, daemon=True)
+    thread = threading.Thread(target=scheduler.poller.run, daemon=True)
     thread.start()
     try:
         wait_until(lambda: sample("scheduler_database_errors_total", component="poller")

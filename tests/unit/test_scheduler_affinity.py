@@ -20,7 +20,7 @@ from scheduler_service.runtime import compose
 from scheduler_service.scheduler.affinity import TAKEOVER_BACKOFF
 from scheduler_service.scheduler.catch_up import CatchUp
 from scheduler_service.scheduler.local_attempts import RunningAttempts
-from scheduler_service.scheduler.service import Scheduler
+from scheduler_service.scheduler.scheduler import Scheduler
 from tests.conftest import START
 
 POLL_MS = 1000  # look-ahead two intervals (2 s), take-over after half of one (0.5 s)
@@ -48,7 +48,7 @@ def entry_of(entry_id: ObjectId) -> Entry:
 
 
 def queued(scheduler: Scheduler) -> set[Any]:
-    return {candidate.job.id for candidate in scheduler._queue.close()}
+    return {candidate.job.id for candidate in scheduler.queue.close()}
 
 
 def make_scheduler(mongo_db: Database, clock: FixedClock) -> Scheduler:
@@ -127,11 +127,11 @@ def test_the_dispatcher_holds_back_such_a_tick_without_claiming_it(
     scheduler = make_scheduler(mongo_db, clock)
     try:
         scheduler.catch_up.claimed([(job_id, entry_id)])  # our late attempt, about to start
-        scheduler._slots.acquire()  # as the dispatch loop does for each candidate
-        scheduler._queue.push(due, ("tick", job_id, due), job)
-        scheduler._dispatch([scheduler._queue.pop_due_nowait()])
-        assert scheduler._queue.holds(("tick", job_id, due)), "queued again, not dropped"
-        assert scheduler._queue.pop_due_nowait() is None, "not before the re-check"
+        scheduler.dispatcher.slots.acquire()  # as the dispatch loop does for each candidate
+        scheduler.queue.push(due, ("tick", job_id, due), job)
+        scheduler.dispatcher.dispatch([scheduler.queue.pop_due_nowait()])
+        assert scheduler.queue.holds(("tick", job_id, due)), "queued again, not dropped"
+        assert scheduler.queue.pop_due_nowait() is None, "not before the re-check"
         stored = mongo_db.jobs.find_one({"_id": job_id})
         assert stored["nextRunAt"] == due and "skippedTicks" not in stored, "not claimed"
     finally:
@@ -175,9 +175,9 @@ def test_a_claim_the_database_did_not_answer_is_no_lost_take_over(
     monkeypatch.setattr(scheduler.ticks, "claim_ticks", unanswered)
     try:
         job = Job.from_document(mongo_db.jobs.find_one({"_id": theirs}))
-        scheduler._queue.push(job.next_run_at, ("tick", theirs, job.next_run_at), job)
-        scheduler._slots.acquire()
-        scheduler._dispatch([scheduler._queue.pop_due_nowait()])
+        scheduler.queue.push(job.next_run_at, ("tick", theirs, job.next_run_at), job)
+        scheduler.dispatcher.slots.acquire()
+        scheduler.dispatcher.dispatch([scheduler.queue.pop_due_nowait()])
         assert not scheduler.affinity.left_to_another(job, clock.now()), "still taken over"
     finally:
         scheduler.stop(grace_s=0)

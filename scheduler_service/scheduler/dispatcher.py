@@ -1,0 +1,118 @@
+"""The dispatcher thread and the worker pool: due candidates are claimed, then run.
+
+The dispatcher takes each candidate from the timer queue at its due time, and only with a
+free worker (``MAX_CONCURRENT_JOBS``), so it never claims more than it can run. It takes
+every other candidate due by then in the same batch, has ``Claimer`` claim them (scheduled
+ticks that share a plan in one write), and hands each tick won to the pool, where
+``Executor`` makes the attempt, records it and settles the tick. A tick due before our own
+late attempt of the job's previous tick started waits for it (``catch_up.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import timedelta
+
+from scheduler_service.clock import Clock
+from scheduler_service.scheduler import catch_up
+from scheduler_service.scheduler.affinity import Affinity
+from scheduler_service.scheduler.catch_up import CatchUp
+from scheduler_service.scheduler.claimer import CLAIM_BATCH, Claim, Claimer
+from scheduler_service.scheduler.executor import Executor
+from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
+
+
+class Dispatcher:
+    def __init__(self, queue: TimerQueue, claimer: Claimer, executor: Executor,
+                 catch_up: CatchUp, affinity: Affinity, clock: Clock, *, workers: int,
+                 lookahead: timedelta, stopping: threading.Event) -> None:  # fmt: skip
+        self.queue = queue
+        self.claimer = claimer
+        self.executor = executor
+        self.catch_up = catch_up
+        self.affinity = affinity
+        self.clock = clock
+        self.lookahead = lookahead
+        self.stopping = stopping
+        self.slots = threading.BoundedSemaphore(workers)
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="job")
+
+    def run(self) -> None:
+        """The thread's loop: take what is due, one free worker per tick, until closed."""
+        while True:
+            candidate = self.queue.pop_due()
+            if candidate is None:
+                return
+            while not self.slots.acquire(timeout=0.5):
+                if self.stopping.is_set():
+                    return
+            batch = [candidate]
+            while len(batch) < CLAIM_BATCH and self.slots.acquire(blocking=False):
+                more = self.queue.pop_due_nowait()
+                if more is None:
+                    self.slots.release()
+                    break
+                batch.append(more)
+            if self.stopping.is_set():
+                self._give_back(batch)
+                return
+            self.dispatch(batch)
+
+    def dispatch(self, batch: list[Candidate]) -> None:
+        """Claim the batch (``Claimer``) and hand each tick won to a worker; each candidate
+        holds a worker slot, which is given back if nothing is to run."""
+        due = []
+        for candidate in batch:
+            if candidate.entry is None and self.catch_up.must_wait(candidate.job, self.clock.now()):
+                self.slots.release()
+                self.queue.delay(candidate, self.clock.now() + catch_up.RECHECK)
+            else:
+                due.append(candidate)
+        if not due:
+            return
+        claims = self.claimer.claim(due)
+        # Claims refused, not unanswered: the jobs' processes may be alive.
+        lost = [c.job for c in claims.refused if c.entry is None]
+        self.affinity.note_lost(lost, self.clock.now())
+        scheduled = [claim for _, claim in claims.won if claim.following is not None]
+        self.catch_up.claimed([claim.key for claim in scheduled])
+        self._queue_follow_ups(scheduled)
+        self._give_back(claims.refused + claims.unanswered)
+        for candidate, claim in claims.won:
+            self.pool.submit(self._run, candidate, claim)
+
+    def _queue_follow_ups(self, claims: list[Claim]) -> None:
+        """Queue each claimed job's next tick now if it falls within the look-ahead.
+
+        A poll that ran just before a claim still saw the old ``nextRunAt``, so without this
+        an every-second job's next tick would wait for the poll after it is due. The queued
+        snapshot is the job as the claim left it (the CAS checks exactly that), marked as a
+        follow-up.
+        """
+        horizon = self.clock.now() + self.lookahead
+        for claim in claims:
+            following = claim.following
+            if following is not None and following <= horizon:
+                snapshot = replace(claim.job, next_run_at=following, inflight=(claim.entry,),
+                                   claimed_by=claim.entry.owner)  # fmt: skip
+                key = ("tick", claim.job.id, following)
+                self.queue.push(following, key, snapshot, follow_up=True)
+
+    def _give_back(self, candidates: list[Candidate]) -> None:
+        for candidate in candidates:
+            self.slots.release()
+            self.queue.done(candidate.key)
+
+    def _run(self, candidate: Candidate, claim: Claim) -> None:
+        """A claimed tick runs even while stopping: its attempt is what the grace is for."""
+        try:
+            self.executor.execute(claim)
+        finally:
+            self.catch_up.ended(claim.key)
+            self._give_back([candidate])
+
+    def shutdown(self) -> None:
+        """Drop the work not started; running attempts go on (``Scheduler.stop`` waits)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)

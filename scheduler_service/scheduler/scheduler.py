@@ -1,0 +1,162 @@
+"""A process's scheduler: a poller thread, a dispatcher thread and a bounded worker pool.
+
+- ``Poller`` (``poller.py``) queues what falls due soon in the ``TimerQueue``; it claims
+  nothing, and renews the leases of this process's running attempts.
+- ``Dispatcher`` (``dispatcher.py``) takes each candidate at its due time, has ``Claimer``
+  (``claimer.py``) claim it, and runs what was won on the pool with ``Executor``
+  (``executor.py``), which records the attempt and settles the tick.
+- ``stop()`` stops claiming, lets running attempts finish within ``SHUTDOWN_GRACE``, and
+  drops the queued ticks, none of which is claimed, so other processes take them at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import timedelta
+
+from pymongo.errors import PyMongoError
+
+from scheduler_service.clock import Clock
+from scheduler_service.config import Config
+from scheduler_service.crypto import HeaderCipher
+from scheduler_service.scheduler.affinity import Affinity
+from scheduler_service.scheduler.batched_writes import BatchedWrites
+from scheduler_service.scheduler.catch_up import CatchUp
+from scheduler_service.scheduler.claimer import Claimer
+from scheduler_service.scheduler.dispatcher import Dispatcher
+from scheduler_service.scheduler.executor import Executor
+from scheduler_service.scheduler.local_attempts import RunningAttempts
+from scheduler_service.scheduler.poller import Poller
+from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
+from scheduler_service.stores.executions import ExecutionStore
+from scheduler_service.stores.ticks import TickStore
+
+log = logging.getLogger(__name__)
+
+
+def make_owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Scheduler:
+    """Built by the composition root (``runtime.compose``), which hands it its stores, the
+    header cipher and ``wake``, the event the job service sets when a job changes."""
+
+    def __init__(
+        self,
+        ticks: TickStore,
+        executions: ExecutionStore,
+        config: Config,
+        clock: Clock,
+        *,
+        cipher: HeaderCipher,
+        wake: threading.Event | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.config = config
+        self.owner = owner or make_owner_id()
+        self.ticks = ticks
+        self.running = RunningAttempts()
+        self.queue = TimerQueue(clock.now)
+        self.affinity = Affinity(self.owner, config.scheduler_poll_interval_ms)
+        self._stopping = threading.Event()
+        self._wake = wake or threading.Event()
+        self._threads: list[threading.Thread] = []
+        lease = timedelta(milliseconds=config.job_lease_timeout_ms)
+        self.poller = Poller(
+            ticks, self.queue, self.affinity, self.running, clock, self.owner,
+            interval=timedelta(milliseconds=config.scheduler_poll_interval_ms), lease=lease,
+            # Large, because SecantusDB reads and sorts every due job whatever the limit
+            # (MongoDB walks the {enabled, nextRunAt} index and stops).
+            batch=max(2000, 16 * config.max_concurrent_jobs),
+            stopping=self._stopping, wake=self._wake,
+        )  # fmt: skip
+        self.claimer = Claimer(ticks, executions, clock, self.owner, lease,
+                               config.misfire_grace, self.running)  # fmt: skip
+        self.executor = Executor(
+            ticks, executions, config, clock, self.owner, self.running, self._stopping,
+            cipher=cipher, writes=BatchedWrites(executions, ticks, self.owner),
+        )  # fmt: skip
+        self.catch_up = CatchUp(self.running, config.misfire_grace)
+        self.dispatcher = Dispatcher(
+            self.queue, self.claimer, self.executor, self.catch_up, self.affinity, clock,
+            workers=config.max_concurrent_jobs, lookahead=self.poller.lookahead,
+            stopping=self._stopping,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        for name, target in (
+            ("scheduler-poller", self.poller.run),
+            ("scheduler-dispatcher", self.dispatcher.run),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info(
+            "scheduler %s started: poll every %d ms, %d workers",
+            self.owner,
+            self.config.scheduler_poll_interval_ms,
+            self.config.max_concurrent_jobs,
+        )
+
+    def poll_once(self) -> bool:
+        return self.poller.poll_once()
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop claiming, let running attempts finish within the grace period. Idempotent."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._wake.set()
+        dropped = self.queue.close()
+        for thread in self._threads:
+            thread.join(5.0)
+        grace = self.config.shutdown_grace_ms / 1000 if grace_s is None else grace_s
+        if not self.running.wait_empty(grace):
+            log.warning(
+                "%d attempts still running after the %.0f s grace period; their leases "
+                "will expire and another process will re-run them",
+                len(self.running),
+                grace,
+            )
+        self.dispatcher.shutdown()
+        assert self.executor.writes is not None
+        self.executor.writes.close()
+        self._release_jobs(dropped)
+        log.info("scheduler %s stopped (%d queued ticks left unclaimed)", self.owner, len(dropped))
+
+    def _release_jobs(self, dropped: list[Candidate]) -> None:
+        """Hand the jobs whose next ticks this process had queued to the others at once."""
+        mine = [
+            candidate.job.id
+            for candidate in dropped
+            if candidate.entry is None
+            and candidate.job.claimed_by == self.owner
+            and candidate.job.id is not None
+        ]
+        if not mine:
+            return
+        try:
+            self.ticks.release_jobs(mine, self.owner)
+        except PyMongoError as exc:  # they are taken over once overdue instead
+            log.warning("could not hand over %d jobs: %s", len(mine), exc)
+
+    def wake(self) -> None:
+        """Poll now (a job was created or changed, or a manual run was queued)."""
+        self._wake.set()
+
+    @property
+    def is_running(self) -> bool:
+        return bool(self._threads) and not self._stopping.is_set()
+
+    def status(self) -> dict[str, object]:
+        return {
+            "isRunning": self.is_running,
+            "runningJobs": len(self.running),
+            "maxConcurrentJobs": self.config.max_concurrent_jobs,
+            "pollInterval": self.config.scheduler_poll_interval_ms,
+        }
