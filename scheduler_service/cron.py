@@ -22,6 +22,13 @@ job's ticks), non-ASCII or control characters, more than 255 characters,
 and schedules that cannot fire within croniter's 50-year search window (``0 0 0 30 2 *``).
 ``0 0 0 29 2 *`` fires on leap days and is accepted.
 
+Time zones: each function takes ``tz``, an IANA name (default ``UTC``); the schedule's
+fields are read on that zone's wall clock and the DST rule of ISC/Vixie cron applies
+(``cron_zones.py``). In a zone other than UTC, ``next_fire_time`` costs about twice the
+UTC path (100 us against 45 us for ``0 */5 * * * *``), and ``latest_fire_time`` (the
+catch-up rule's) bisects over ``next_fire_time``: 50 us when the latest tick is near
+``until``, about 6 ms for a monthly schedule over a one-year gap (UTC: 130 us).
+
 Throughput, one thread, expression cached (timeit, 50,000 calls): ``next_fire_time``
 about 22,000 calls/s for ``0 */5 * * * *`` and 30,000 for ``*/30 * * * * *``;
 ``latest_fire_time`` over a one-year gap of an every-second job about 36,000 calls/s.
@@ -39,6 +46,13 @@ from functools import lru_cache
 from croniter import croniter
 
 from scheduler_service.cron_rules import check_fields
+from scheduler_service.cron_zones import (
+    DEFAULT_ZONE,
+    follows_real_time,
+    is_utc,
+    load_zone,
+    next_instant,
+)
 from scheduler_service.errors import InvalidSchedule
 
 MAX_LENGTH = 255
@@ -57,37 +71,74 @@ def parse(expr: str) -> str:
     return _compile(_check_type(expr))[0]
 
 
-def next_fire_time(expr: str, after: datetime) -> datetime:
-    """The first fire time strictly after ``after`` (aware UTC)."""
-    it = _iterator(expr)
-    return _call(it.get_next, datetime, _utc(after))
+def next_fire_time(expr: str, after: datetime, tz: str = DEFAULT_ZONE) -> datetime:
+    """The first fire time strictly after ``after`` (aware), as aware UTC; the schedule is
+    read on the wall clock of the IANA zone ``tz`` (``cron_zones`` has the DST rule)."""
+    if is_utc(tz):
+        return _as_utc(_call(_iterator(expr).get_next, _utc(after)))
+    zone = load_zone(tz)
+    template = _compile(_check_type(expr))[1]
+
+    def next_wall(wall: datetime) -> datetime:
+        return _call(copy.copy(template).get_next, wall)
+
+    try:
+        return next_instant(next_wall, _utc(after), zone, real_time=_follows_real_time(expr))
+    except ValueError as exc:
+        raise InvalidSchedule(f"No fire time found for this schedule near {after}") from exc
 
 
-def latest_fire_time(expr: str, after: datetime, until: datetime) -> datetime | None:
-    """The latest fire time in ``(after, until]``, or None; O(1) in the gap's length."""
+def latest_fire_time(expr: str, after: datetime, until: datetime,
+                     tz: str = DEFAULT_ZONE) -> datetime | None:  # fmt: skip
+    """The latest fire time in ``(after, until]``, or None; O(log) in the gap's length."""
     after, until = _utc(after), _utc(until)
     if until <= after:
         return None
+    if not is_utc(tz):
+        return _latest_by_bisection(expr, after, until, tz)
     it = _iterator(expr)
     # get_prev is strictly-before; fire times are whole seconds, so searching back from
     # the next whole second after ``until`` yields the latest tick <= until.
     start = until.replace(microsecond=0) + _ONE_SECOND
-    latest = _call(it.get_prev, datetime, start)
+    latest = _as_utc(_call(it.get_prev, start))
     return latest if latest > after else None
 
 
-def fire_times(expr: str, after: datetime, until: datetime, limit: int) -> list[datetime]:
+def fire_times(expr: str, after: datetime, until: datetime, limit: int,
+               tz: str = DEFAULT_ZONE) -> list[datetime]:  # fmt: skip
     """Fire times in ``(after, until]``, ascending, at most ``limit`` of them."""
     after, until = _utc(after), _utc(until)
-    it = _iterator(expr)
     found: list[datetime] = []
     current = after
     while len(found) < limit:
-        current = _call(it.get_next, datetime, current)
+        current = next_fire_time(expr, current, tz)
         if current > until:
             break
         found.append(current)
     return found
+
+
+def _latest_by_bisection(expr: str, after: datetime, until: datetime, tz: str) -> datetime | None:
+    """In a zone, the latest fire time through ``next_fire_time`` alone (so the DST rule
+    is applied in one place): widen a window back from ``until`` until it holds a fire
+    time, then bisect for the last start whose next fire time is still <= ``until``."""
+    low_bound = int(after.timestamp())  # fire times are whole seconds: next(after) == next(floor)
+    high = int(until.timestamp())  # next(high) > until
+    width = 1
+    while True:
+        low = max(high - width, low_bound)
+        if next_fire_time(expr, _at(low), tz) <= until:
+            break
+        if low == low_bound:
+            return None
+        width *= 2
+    while high - low > 1:  # invariant: next(low) <= until < next(high)
+        middle = (low + high) // 2
+        if next_fire_time(expr, _at(middle), tz) <= until:
+            low = middle
+        else:
+            high = middle
+    return next_fire_time(expr, _at(low), tz)
 
 
 def _check_type(expr: object) -> str:
@@ -107,13 +158,31 @@ def _utc(when: datetime) -> datetime:
     return when.astimezone(UTC)
 
 
-def _call(method: Callable[..., datetime], ret_type: type, start: datetime) -> datetime:
-    """Run a croniter search, turning any of its failures into InvalidSchedule."""
+def _at(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def _as_utc(result: datetime) -> datetime:
+    return result.astimezone(UTC).replace(microsecond=0)
+
+
+def _call(method: Callable[..., datetime], start: datetime) -> datetime:
+    """Run a croniter search (aware in, aware out; naive wall time in, naive out), turning
+    any of its failures into InvalidSchedule."""
     try:
-        result = method(ret_type, start_time=start)
+        result: datetime = method(datetime, start_time=start)
     except Exception as exc:  # croniter raises ValueError, KeyError, OverflowError, ...
         raise InvalidSchedule(f"No fire time found for this schedule near {start}") from exc
-    return result.astimezone(UTC).replace(microsecond=0)
+    return result.replace(microsecond=0)
+
+
+@lru_cache(maxsize=4096)
+def _follows_real_time(expr: str) -> bool:
+    """Whether the schedule's hour field is a wildcard or a step (the DST rule's split)."""
+    normalized = _compile(expr)[0]
+    if normalized.startswith("@"):
+        return normalized.lower() == "@hourly"
+    return follows_real_time(normalized.split()[-4])
 
 
 @lru_cache(maxsize=4096)

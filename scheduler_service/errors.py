@@ -47,6 +47,13 @@ class InvalidSchedule(InvalidInput):
         super().__init__(message, {"schedule": [message]})
 
 
+class InvalidTimezone(InvalidInput):
+    """A time zone name that is not a known IANA zone."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, {"timezone": [message]})
+
+
 class JobNotFound(SchedulerError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"Job {job_id} not found")

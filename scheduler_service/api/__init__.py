@@ -14,6 +14,7 @@ from scheduler_service.api.jobs import jobs_api
 from scheduler_service.api.observability import observability_api
 from scheduler_service.api.openapi import openapi_api
 from scheduler_service.api.ratelimit import install_rate_limit
+from scheduler_service.api.schedules import schedules_api
 from scheduler_service.logging_setup import install_access_log
 
 
@@ -34,6 +35,7 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(jobs_api)
     app.register_blueprint(observability_api)
     app.register_blueprint(dead_letters_api)
+    app.register_blueprint(schedules_api)
     app.register_blueprint(openapi_api)
     register_error_handlers(app)
 

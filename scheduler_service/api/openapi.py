@@ -36,10 +36,13 @@ from scheduler_service.schemas.fields import (
     MAX_URL_LENGTH,
     Headers,
     HttpUrl,
+    InstantInput,
     IsoDateTime,
     MaskedHeaders,
     ObjectIdString,
+    Timezone,
 )
+from scheduler_service.schemas.preview import PreviewQuerySchema
 
 openapi_api = Blueprint("openapi", __name__)
 
@@ -51,6 +54,9 @@ OBJECT_ID_PATTERN = "^[0-9a-fA-F]{24}$"
 # What ``fields._check_header_value`` accepts: Latin-1 text without CR, LF or NUL.
 HEADER_VALUE_PATTERN = "^[\\x01-\\x09\\x0b\\x0c\\x0e-\\xff]*$"
 URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://"
+# The characters of IANA zone names; the name must also be one the zone database knows.
+TIMEZONE_PATTERN = "^[A-Za-z][A-Za-z0-9_+\\-]*(/[A-Za-z0-9_+\\-]+)*$"
+TIMEZONE_EXAMPLES = ["UTC", "America/New_York", "Europe/Paris", "Asia/Kolkata"]
 
 
 # -- envelopes ------------------------------------------------------------------------------
@@ -94,6 +100,17 @@ class DeletedSchema(Schema):
 class RunQueuedSchema(Schema):
     jobId = fields.String(required=True, validate=validate.Regexp(OBJECT_ID_PATTERN))
     scheduledAt = IsoDateTime(required=True)
+
+
+class SchedulePreviewSchema(Schema):
+    schedule = fields.String(required=True, metadata={"description": "normalized"})
+    timezone = fields.String(required=True)
+    description = fields.String(
+        required=True, allow_none=True,
+        metadata={"description": "In English, from cron-descriptor; times are wall-clock "
+                  "times in `timezone`. Null if the library cannot describe the schedule."},
+    )  # fmt: skip
+    nextRunTimes = fields.List(IsoDateTime(), required=True)
 
 
 class SchedulerStatusSchema(Schema):
@@ -179,6 +196,9 @@ ExecutionListEnvelope = _success(
 DeletedEnvelope = _success("DeletedEnvelope", fields.Nested(DeletedSchema, required=True))
 RunQueuedEnvelope = _success("RunQueuedEnvelope", fields.Nested(RunQueuedSchema, required=True))
 StatsEnvelope = _success("StatsEnvelope", fields.Nested(StatsSchema, required=True))
+SchedulePreviewEnvelope = _success(
+    "SchedulePreviewEnvelope", fields.Nested(SchedulePreviewSchema, required=True)
+)
 
 # Response schemas whose every member is always present (``dump_default`` fills gaps).
 _ALWAYS_COMPLETE = (JobResponseSchema, ExecutionResponseSchema)
@@ -192,6 +212,8 @@ def _extra_attributes(self: Any, field: fields.Field, ret: dict[str, Any]) -> di
     extra: dict[str, Any] = {}
     if isinstance(field, ObjectIdString):
         extra["pattern"] = OBJECT_ID_PATTERN
+    elif isinstance(field, Timezone):
+        extra.update(pattern=TIMEZONE_PATTERN, maxLength=64, examples=TIMEZONE_EXAMPLES)
     elif isinstance(field, HttpUrl):
         extra.update(maxLength=MAX_URL_LENGTH, pattern=URL_PATTERN)
     elif isinstance(field, MaskedHeaders):
@@ -381,6 +403,23 @@ def _operations(protected: bool) -> dict[str, dict[str, Any]]:
                 },
             },
         },
+        "/api/schedules/preview": {
+            "get": {
+                "operationId": "previewSchedule",
+                "tags": ["schedules"],
+                "summary": "When a schedule will run: its next fire times and a description",
+                "description": "The next `count` (1 to 50) fire times strictly after `from` "
+                "(default now), in UTC, computed exactly as the scheduler computes them, with "
+                "the schedule read on the wall clock of `timezone` (an IANA name, default "
+                "UTC) and the DST rule of ISC cron. A schedule that is malformed or can never "
+                "fire, or an unknown time zone, is a 400 naming the parameter.",
+                "parameters": [{"in": "query", "schema": PreviewQuerySchema}],
+                "responses": {
+                    "200": _json("SchedulePreviewEnvelope", "The next fire times"),
+                    **_errors(400, *common),
+                },
+            },
+        },
         "/api/observability/health": {
             "get": {
                 "operationId": "health",
@@ -469,6 +508,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     plugin.map_to_openapi_type(ObjectIdString, "string", None)
     plugin.map_to_openapi_type(MaskedHeaders, "object", None)
     plugin.map_to_openapi_type(HttpUrl, "string", "uri")
+    plugin.map_to_openapi_type(InstantInput, "string", "date-time")
 
     protected = bool(getattr(get_runtime(app).config, "api_keys", ()))
     if protected:
@@ -481,6 +521,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
         ("DeletedEnvelope", DeletedEnvelope),
         ("RunQueuedEnvelope", RunQueuedEnvelope),
         ("StatsEnvelope", StatsEnvelope),
+        ("SchedulePreviewEnvelope", SchedulePreviewEnvelope),
         ("Health", HealthSchema),
     ):
         spec.components.schema(name, schema=schema)

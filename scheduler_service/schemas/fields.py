@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields, validate
 
 from scheduler_service import cron
-from scheduler_service.clock import iso_utc
+from scheduler_service.clock import iso_utc, to_millis
+from scheduler_service.cron_zones import check_zone
 from scheduler_service.delivery.masking import mask_headers
-from scheduler_service.errors import InvalidSchedule
+from scheduler_service.errors import InvalidSchedule, InvalidTimezone
 
 MAX_URL_LENGTH = 2048
 MAX_HEADERS = 50
 MAX_HEADER_VALUE_LENGTH = 8 * 1024
 # RFC 9110 token: the characters a header name may use.
 HEADER_NAME_RE = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z"
+# The instants an input may name (``runAt``, ``startAt``, ``endAt``, a preview's ``from``).
+EARLIEST_INPUT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INPUT_TIME = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 class StrictBoolean(fields.Boolean):
@@ -45,6 +50,41 @@ class Schedule(fields.String):
             return cron.parse(text)
         except InvalidSchedule as exc:
             raise ValidationError(exc.message) from exc
+
+
+class Timezone(fields.String):
+    """An IANA time zone name (``Europe/Paris``), checked against the zone database."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return check_zone(text)
+        except InvalidTimezone as exc:
+            raise ValidationError(exc.message) from exc
+
+
+class InstantInput(fields.String):
+    """An ISO 8601 date and time with ``Z`` or an offset (``2026-03-08T07:00:00Z``),
+    loaded as aware UTC truncated to milliseconds (what MongoDB stores)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > 64:
+            raise ValidationError("Not an ISO 8601 date and time.")
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise ValidationError(
+                "Not an ISO 8601 date and time (2026-03-08T07:00:00Z).") from exc
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            raise ValidationError("Give a UTC offset or Z (2026-03-08T07:00:00Z).")
+        try:
+            instant = to_millis(parsed.astimezone(UTC))
+        except OverflowError as exc:
+            raise ValidationError("Out of range.") from exc
+        if not EARLIEST_INPUT_TIME <= instant <= LATEST_INPUT_TIME:
+            raise ValidationError("Must be between 1970-01-01 and 2999-12-31 (UTC).")
+        return instant
 
 
 def _check_url_parts(url: str) -> None:

@@ -16,24 +16,31 @@ def _limit() -> fields.Integer:
     return fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
 
 
-class LimitQuerySchema(Schema):
-    """``?limit=``: 1 to 100, default 20."""
+class QuerySchema(Schema):
+    """Query parameters, each given at most once unless listed in ``REPEATABLE``."""
+
+    REPEATABLE: frozenset[str] = frozenset()
 
     class Meta:
         unknown = EXCLUDE
-
-    limit = _limit()
 
     @pre_load
     def _once_each(self, data: Any, **kwargs: Any) -> Any:
         """``?limit=5&limit=500`` is a 400, not the first value silently."""
         getlist = getattr(data, "getlist", None)  # request.args is a MultiDict
         if getlist is not None:
-            repeated = {name: ["Given more than once."] for name in self.fields
-                        if len(getlist(name)) > 1}  # fmt: skip
+            names = (field.data_key or name for name, field in self.fields.items())
+            repeated = {name: ["Given more than once."] for name in names
+                        if name not in self.REPEATABLE and len(getlist(name)) > 1}  # fmt: skip
             if repeated:
                 raise ValidationError(repeated)
         return data
+
+
+class LimitQuerySchema(QuerySchema):
+    """``?limit=``: 1 to 100, default 20."""
+
+    limit = _limit()
 
 
 class PageQuerySchema(LimitQuerySchema):

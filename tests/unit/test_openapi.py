@@ -146,6 +146,8 @@ def test_real_answers_fit_the_document(client: FlaskClient, job: dict[str, Any])
         ("/api/observability/health", "get", "/api/observability/health"),
         ("/api/observability/stats", "get", "/api/observability/stats"),
         ("/api/observability/failures", "get", "/api/observability/failures?limit=x"),
+        ("/api/schedules/preview", "get", "/api/schedules/preview?schedule=@daily&count=50"),
+        ("/api/schedules/preview", "get", "/api/schedules/preview?schedule=x&timezone=Mars/X"),
         (item, "delete", f"/api/jobs/{job_id}"),
         (item, "delete", f"/api/jobs/{job_id}"),
     ]
