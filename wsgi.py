@@ -1,18 +1,20 @@
 """WSGI entry point: ``gunicorn wsgi:app`` and ``flask --app wsgi ...``.
 
-CLI commands (``flask --app wsgi jobs list``) build the app without starting the
-scheduler; ``flask run`` and ``flask scheduler run`` do start it. A bad setting stops
-start-up with one line on stderr and exit status 2.
+Importing this builds the app: it reads the configuration, connects to the database and
+creates the indexes; it starts no scheduler. The process that should run one starts it:
+each gunicorn worker (the ``post_worker_init`` hook, from ``deploy/gunicorn.conf.py`` or,
+for plain ``gunicorn wsgi:app`` from this directory, ``gunicorn.conf.py``) and
+``flask --app wsgi scheduler run``. A bad setting stops start-up with one line on stderr
+and exit status 2.
 """
 
 import sys
 
-from scheduler_service import create_app
-from scheduler_service.cli import running_cli_command
+from scheduler_service import create_app, open_runtime
 from scheduler_service.errors import ConfigError
 
 try:
-    app = create_app(start_scheduler=False if running_cli_command() else None)
+    app = create_app(open_runtime())
 except ConfigError as exc:
     sys.stderr.write(f"configuration error: {exc.message}\n")
     sys.exit(2)

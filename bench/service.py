@@ -1,4 +1,4 @@
-"""The service under test, in its own process: ``create_app()`` with its scheduler running.
+"""The service under test, in its own process: ``open_runtime()`` with its scheduler running.
 
 Configured by environment variables like the real service (``MONGODB_URI`` names the
 bench's database). Before the app is built a pymongo ``CommandListener`` is registered
@@ -68,12 +68,12 @@ def main() -> None:
     counter = CommandCounter()
     monitoring.register(counter)
 
-    from scheduler_service import create_app
     from scheduler_service.config import Config
-    from scheduler_service.runtime import get_runtime
+    from scheduler_service.runtime import open_runtime
 
-    app = create_app(Config.from_env())
-    runtime = get_runtime(app)
+    runtime = open_runtime(Config.from_env())
+    if runtime.config.scheduler_enabled:
+        runtime.start_scheduler()
     sys.stdout.write(f"ready {os.getpid()}\n")
     sys.stdout.flush()
     for line in sys.stdin:

@@ -1,9 +1,11 @@
 """gunicorn settings: `gunicorn -c deploy/gunicorn.conf.py wsgi:app` (what `make run` does).
 
 No ``preload_app``: each worker builds its own app and MongoClient after fork (pymongo is
-not fork-safe). Every worker runs a scheduler thread; the claim protocol makes sure each
-tick fires once. With MONGODB_URI unset the master starts the embedded database once,
-before forking, and the workers reuse it.
+not fork-safe). Every worker runs a scheduler thread, started by the ``post_worker_init``
+hook; the claim protocol makes sure each tick fires once. With MONGODB_URI unset the master
+starts the embedded database once, before forking, and the workers reuse it. The lifecycle
+hooks are ``scheduler_service/gunicorn_hooks.py``, which the project root's
+``gunicorn.conf.py`` gives plain ``gunicorn wsgi:app`` too.
 """
 
 from __future__ import annotations
@@ -61,33 +63,20 @@ forwarder_headers = ""
 secure_scheme_headers: dict[str, str] = {}
 # Requests gunicorn refuses by itself (request line or headers too long, malformed) get the
 # contract's JSON error, not gunicorn's HTML page. Workers inherit this at fork.
+from scheduler_service import gunicorn_hooks as _hooks  # noqa: E402
 from scheduler_service.gunicorn_errors import install as _install_json_errors  # noqa: E402
 
 _install_json_errors()
 
 
 def on_starting(server: object) -> None:
-    """Check the configuration once, then start the embedded database if it is the default."""
+    """The metrics directory, then the configuration check and the embedded database."""
     prepare_metrics_dir()
-    from scheduler_service.config import Config
-
-    try:
-        config = Config.from_env()
-        if config.embedded:
-            from scheduler_service import configure_logging
-            from scheduler_service.embedded_db import ensure_server
-
-            configure_logging(config.log_level, config.log_format)
-            ensure_server(config.data_dir, config.embedded_db_port)
-    except ConfigError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        sys.exit(2)
+    _hooks.on_starting(server)
 
 
 def on_exit(server: object) -> None:
-    from scheduler_service.embedded_db import stop_started_servers
-
-    stop_started_servers()
+    _hooks.on_exit(server)
     for path in _created_metrics_dirs:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -136,13 +125,7 @@ def child_exit(server: object, worker: object) -> None:
     multiprocess.mark_process_dead(getattr(worker, "pid", 0))
 
 
-def worker_exit(server: object, worker: object) -> None:
-    """SIGTERM reached this worker: stop its scheduler gracefully (SHUTDOWN_GRACE)."""
-    from scheduler_service.runtime import get_runtime
-
-    app = getattr(worker, "wsgi", None)
-    if app is None:
-        return
-    scheduler = get_runtime(app).scheduler
-    if scheduler is not None:
-        scheduler.stop()
+# Each worker starts its scheduler once its app is loaded, and closes its runtime as it
+# exits (after SIGTERM: stop claiming, let attempts finish within SHUTDOWN_GRACE).
+post_worker_init = _hooks.post_worker_init
+worker_exit = _hooks.worker_exit

@@ -2,54 +2,27 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
-from typing import Any
 
-from dotenv import load_dotenv
 from flask import Flask
-from pymongo.database import Database
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from scheduler_service.clock import Clock, SystemClock
-from scheduler_service.config import Config
-from scheduler_service.db import connect
 from scheduler_service.logging_setup import configure_logging
-from scheduler_service.runtime import EXTENSION_KEY, Runtime, compose
+from scheduler_service.runtime import EXTENSION_KEY, Runtime, open_runtime
 
 __version__ = "0.1.0"
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Runtime", "configure_logging", "create_app", "open_runtime"]
 
-def create_app(
-    config: Config | None = None,
-    *,
-    database: Database | None = None,
-    clock: Clock | None = None,
-    start_scheduler: bool | None = None,
-) -> Flask:
-    """The app factory. Defaults, then the environment and ``.env``, then ``config``.
 
-    ``database`` injects a database (mongomock in unit tests); otherwise the process
-    connects here, after any fork. The scheduler starts unless ``SCHEDULER_ENABLED=false``
-    or ``start_scheduler=False``.
-    """
-    if config is None:
-        load_dotenv()
-        config = Config.from_env()
-    configure_logging(config.log_level, config.log_format)
-    clock = clock or SystemClock()
-    client: Any = None
-    if database is None:
-        client, database, kind = connect(config)
-    else:
-        kind = "injected"
-    runtime = compose(config, clock, database, client, kind)
-    runtime.jobs.ensure_indexes()
-    runtime.executions.ensure_indexes(config.execution_retention_days)
-    runtime.dead_letters.ensure_indexes(config.dead_letter_retention_days)
 
+def create_app(runtime: Runtime) -> Flask:
+    """The Flask app around a process's runtime (``open_runtime()``): routes, hooks and CLI
+    commands. It connects nothing and starts nothing: see ``runtime.py`` for who starts the
+    scheduler and how every shutdown ends in ``Runtime.close()``."""
+    config = runtime.config
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     if config.trust_proxy:  # one proxy (nginx) in front: X-Forwarded-* from it only
@@ -62,14 +35,4 @@ def create_app(
 
     register_api(app)
     register_cli(app)
-
-    if start_scheduler if start_scheduler is not None else config.scheduler_enabled:
-        start_scheduler_for(runtime)
     return app
-
-
-def start_scheduler_for(runtime: Runtime) -> None:
-    scheduler = runtime.new_scheduler()
-    runtime.scheduler = scheduler
-    scheduler.start()
-    atexit.register(scheduler.stop)

@@ -1,5 +1,8 @@
 """Flask commands: ``flask --app wsgi jobs seed|list|show|delete`` and ``scheduler run``.
 
+Only ``scheduler run`` starts a scheduler; the ``jobs`` commands never do (importing
+``wsgi`` starts none).
+
 Jobs go through ``JobService`` exactly as API requests do (same validation, defaults,
 next tick), so a seed file is checked by the same rules as ``POST /api/jobs``.
 """
@@ -9,11 +12,10 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -37,41 +39,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 jobs_cli = AppGroup("jobs", help="Create, list, show and delete jobs.")
 scheduler_cli = AppGroup("scheduler", help="Run the scheduler without the HTTP API.")
 dead_letters_cli = AppGroup("dead-letters", help="List, replay and delete dead letters.")
-
-# Commands of `flask` that serve or schedule and so want the scheduler started with the app.
-_SERVING_COMMANDS = (("run",), ("scheduler", "run"))
-# `flask` options that take a value (the next argument is not a command).
-_FLASK_VALUE_OPTIONS = {"--app", "-A", "--env-file", "-e"}
-
-
-def running_cli_command(argv: Sequence[str] | None = None) -> bool:
-    """True when this process is the ``flask`` command running anything but ``run`` or
-    ``scheduler run``: a CLI command must not start a scheduler thread as a side effect."""
-    argv = list(sys.argv if argv is None else argv)
-    if not argv or not _is_flask_executable(argv[0]):
-        return False
-    words = list(_positional_words(argv[1:]))
-    return not any(tuple(words[: len(cmd)]) == cmd for cmd in _SERVING_COMMANDS)
-
-
-def _is_flask_executable(program: str) -> bool:
-    name = os.path.basename(program)
-    if name in ("flask", "flask.exe"):
-        return True
-    # `python -m flask`: argv[0] is the path of flask/__main__.py.
-    return name == "__main__.py" and os.path.basename(os.path.dirname(program)) == "flask"
-
-
-def _positional_words(args: Sequence[str]) -> Iterator[str]:
-    """Command words, skipping flask's global options and their values."""
-    skip_next = False
-    for arg in args:
-        if skip_next:
-            skip_next = False
-        elif arg in _FLASK_VALUE_OPTIONS:
-            skip_next = True
-        elif not arg.startswith("-"):
-            yield arg
 
 
 def _cli_errors(command: F) -> F:
@@ -239,19 +206,15 @@ def delete_dead_letter(dead_letter_id: str) -> None:
 @scheduler_cli.command("run")
 def run_scheduler() -> None:
     """Run the scheduler in the foreground until SIGINT or SIGTERM."""
-    from scheduler_service import start_scheduler_for
-
     runtime = get_runtime()
-    if runtime.scheduler is None:
-        try:
-            start_scheduler_for(runtime)
-        except ImportError as exc:
-            raise click.ClickException(f"the scheduler is not available: {exc}") from exc
+    try:
+        runtime.start_scheduler()
+    except ImportError as exc:
+        raise click.ClickException(f"the scheduler is not available: {exc}") from exc
     click.echo("scheduler running; press Ctrl+C to stop", err=True)
     wait_for_shutdown_signal()
     click.echo("stopping the scheduler", err=True)
-    if runtime.scheduler is not None and hasattr(runtime.scheduler, "stop"):
-        runtime.scheduler.stop()
+    runtime.close()
 
 
 def wait_for_shutdown_signal(poll_s: float = 0.5) -> None:

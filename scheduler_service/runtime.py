@@ -1,6 +1,12 @@
 """What one process holds: configuration, clock, database handles, stores, services,
 scheduler; and ``compose``, the one place that builds them and hands each its parts.
 
+The life of a process: ``open_runtime()`` reads the configuration, connects and creates the
+indexes; ``create_app(runtime)`` builds the Flask app around it (and nothing else); the
+process that should run a scheduler calls ``runtime.start_scheduler()`` (gunicorn's
+``post_worker_init`` hook in ``gunicorn_hooks.py``, ``flask --app wsgi scheduler run``);
+every way of stopping calls ``runtime.close()``, once or more.
+
 Attached to the Flask app as ``app.extensions["scheduler_service"]``; blueprints and CLI
 commands reach it through ``get_runtime()``.
 """
@@ -9,13 +15,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from scheduler_service.clock import Clock
+from scheduler_service.clock import Clock, SystemClock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.services.dead_letter_service import DeadLetterService
@@ -57,12 +63,51 @@ class Runtime:
             cipher=self.cipher, wake=self.wake, owner=owner,
         )  # fmt: skip
 
+    def start_scheduler(self) -> Scheduler:
+        """Start this process's scheduler, once; ``close()`` stops it."""
+        if self.scheduler is None:
+            self.scheduler = self.new_scheduler()
+            self.scheduler.start()
+        return self.scheduler
+
     def close(self) -> None:
-        """Stop the scheduler (gracefully) and close the database client."""
+        """The one shutdown path: stop the scheduler gracefully (it stops claiming and lets
+        attempts in flight finish within SHUTDOWN_GRACE), then close the database client.
+        Idempotent."""
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.client is not None:
             self.client.close()
+
+
+def open_runtime(
+    config: Config | None = None, *, database: Database | None = None, clock: Clock | None = None
+) -> Runtime:
+    """Everything a process needs before it serves or schedules: the configuration (the
+    environment and ``.env`` unless given), logging, the database and its indexes.
+
+    ``database`` injects one (mongomock in unit tests); otherwise the process connects
+    here, after any fork (pymongo is not fork-safe). Starts nothing.
+    """
+    from dotenv import load_dotenv
+
+    from scheduler_service.db import connect
+    from scheduler_service.logging_setup import configure_logging
+
+    if config is None:
+        load_dotenv()
+        config = Config.from_env()
+    configure_logging(config.log_level, config.log_format)
+    client: Any = None
+    if database is None:
+        client, database, kind = connect(config)
+    else:
+        kind = "injected"
+    runtime = compose(config, clock or SystemClock(), database, client, kind)
+    runtime.jobs.ensure_indexes()
+    runtime.executions.ensure_indexes(config.execution_retention_days)
+    runtime.dead_letters.ensure_indexes(config.dead_letter_retention_days)
+    return runtime
 
 
 def compose(

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from scheduler_service import create_app, embedded_db
+from scheduler_service import create_app, embedded_db, open_runtime
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 
@@ -52,7 +52,7 @@ def mongo_db() -> Database:
 
 @pytest.fixture
 def app(config: Config, mongo_db: Database, clock: FixedClock) -> Flask:
-    return create_app(config, database=mongo_db, clock=clock, start_scheduler=False)
+    return create_app(open_runtime(config, database=mongo_db, clock=clock))
 
 
 @pytest.fixture

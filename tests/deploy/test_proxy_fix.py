@@ -8,7 +8,7 @@ import pytest
 from flask import Flask, jsonify, request
 from pymongo.database import Database
 
-from scheduler_service import create_app
+from scheduler_service import create_app, open_runtime
 from scheduler_service.config import Config
 from scheduler_service.errors import ConfigError
 
@@ -21,8 +21,8 @@ FORWARDED = {
 
 
 def probe_app(config: Config, mongo_db: Database, trust_proxy: bool) -> Flask:
-    app = create_app(config.with_overrides(trust_proxy=trust_proxy), database=mongo_db,
-                     start_scheduler=False)  # fmt: skip
+    runtime = open_runtime(config.with_overrides(trust_proxy=trust_proxy), database=mongo_db)
+    app = create_app(runtime)
 
     @app.get("/_probe")
     def probe() -> object:

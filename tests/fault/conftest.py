@@ -2,7 +2,8 @@
 
 A *fleet* is what most tests need: one API process (gunicorn, scheduler disabled) through
 which jobs are created and run, and two scheduler instances, either ``flask scheduler run``
-processes ("cli") or gunicorn instances with one worker each ("gunicorn").
+processes ("cli") or gunicorn instances with one worker each, with ``deploy/gunicorn.conf.py``
+("gunicorn") or as plain ``gunicorn wsgi:app`` ("plain-gunicorn").
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def start_fleet(wire_uri: str, group: ProcessGroup) -> FleetFactory:
             if kind == "cli":
                 started.append(group.scheduler(name, env))
             else:
-                started.append(group.gunicorn(name, env, workers=1))
+                plain = kind == "plain-gunicorn"
+                started.append(group.gunicorn(name, env, workers=1, plain=plain))
         group.wait_ready()
         return Fleet(api, started, group)
 

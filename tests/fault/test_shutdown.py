@@ -25,7 +25,7 @@ HANG_S = 2.0
 GRACE_S = 8.0
 
 
-@pytest.mark.parametrize("kind", ["cli", "gunicorn"])
+@pytest.mark.parametrize("kind", ["cli", "gunicorn", "plain-gunicorn"])
 def test_sigterm_lets_the_attempt_finish_and_it_is_not_redelivered(
     kind: str, start_fleet: FleetFactory, target: HttpTarget, wire_db: Database
 ) -> None:

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from pymongo.database import Database
 from werkzeug.serving import make_server
 
-from scheduler_service import create_app
+from scheduler_service import create_app, open_runtime
 from scheduler_service.config import Config
 from scheduler_service.runtime import get_runtime
 from scheduler_service.stores import executions as executions_store
@@ -36,7 +36,7 @@ JOB = {
 
 
 def make_app(uri: str, **overrides: Any) -> Flask:
-    return create_app(Config(mongodb_uri=uri, scheduler_enabled=False, **overrides))
+    return create_app(open_runtime(Config(mongodb_uri=uri, scheduler_enabled=False, **overrides)))
 
 
 def close(app: Flask) -> None:

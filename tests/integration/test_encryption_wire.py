@@ -6,7 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 from pymongo.database import Database
 
-from scheduler_service import create_app
+from scheduler_service import create_app, open_runtime
 from scheduler_service.config import Config
 from scheduler_service.crypto import PREFIX
 from scheduler_service.runtime import get_runtime
@@ -19,7 +19,8 @@ def test_sealed_headers_are_sent_in_clear(wire_uri: str, wire_db: Database) -> N
     config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=300,
                     allow_private_targets=True, rate_limit="off",
                     encryption_keys=(Fernet.generate_key().decode(),))
-    app = create_app(config, start_scheduler=True)
+    app = create_app(open_runtime(config))
+    get_runtime(app).start_scheduler()
     try:
         with HttpTarget() as target:
             api = app.test_client()

@@ -17,7 +17,7 @@ from flask import Flask
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from scheduler_service import create_app
+from scheduler_service import create_app, open_runtime
 from scheduler_service.config import Config, variables
 from scheduler_service.runtime import get_runtime
 from tests.conftest import free_port
@@ -58,7 +58,8 @@ def service(wire_uri: str) -> Iterator[Flask]:
         shutdown_grace_ms=3000,
         allow_private_targets=True,  # the target is on 127.0.0.1
     )
-    app = create_app(config, start_scheduler=True)
+    app = create_app(open_runtime(config))
+    get_runtime(app).start_scheduler()
     yield app
     get_runtime(app).close()
 
@@ -92,7 +93,7 @@ def test_a_mongodb_storage_makes_the_limit_global(wire_uri: str) -> None:
     """Two apps (as two gunicorn workers) share one limit through the wire server."""
     config = Config(mongodb_uri=wire_uri, scheduler_enabled=False, rate_limit="3 per minute",
                     rate_limit_storage_uri=wire_uri)  # fmt: skip
-    first, second = (create_app(config, start_scheduler=False) for _ in range(2))
+    first, second = (create_app(open_runtime(config)) for _ in range(2))
     try:
         a, b = first.test_client(), second.test_client()
         assert [a.get("/api/jobs").status_code for _ in range(2)] == [200, 200]
@@ -112,7 +113,7 @@ def test_an_unreachable_limit_storage_falls_back_to_memory(wire_uri: str) -> Non
     closed = f"mongodb://127.0.0.1:{free_port()}/x?directConnection=true"
     config = Config(mongodb_uri=wire_uri, scheduler_enabled=False, rate_limit="3 per minute",
                     rate_limit_storage_uri=closed)  # fmt: skip
-    app = create_app(config, start_scheduler=False)
+    app = create_app(open_runtime(config))
     try:
         client = app.test_client()
         codes = [client.get("/api/jobs").status_code for _ in range(4)]

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from scheduler_service import create_app
+from scheduler_service import create_app, open_runtime
 from scheduler_service.clock import SystemClock
 from scheduler_service.config import Config
 from scheduler_service.runtime import compose, get_runtime
@@ -47,7 +47,8 @@ def service(wire_uri: str) -> Iterator[Flask]:
         allow_private_targets=True,  # the target is on 127.0.0.1
         rate_limit="off",  # the tests poll the API as fast as they like
     )
-    app = create_app(config, start_scheduler=True)
+    app = create_app(open_runtime(config))
+    get_runtime(app).start_scheduler()
     yield app
     get_runtime(app).close()
 
@@ -153,7 +154,8 @@ def test_a_retry_waits_at_most_job_retry_delay_max(wire_uri: str, target: HttpTa
     config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=500, job_timeout_ms=1500,
                     shutdown_grace_ms=5000, allow_private_targets=True, rate_limit="off",
                     job_retry_delay_max_ms=1000)  # fmt: skip
-    app = create_app(config, start_scheduler=True)
+    app = create_app(open_runtime(config))
+    get_runtime(app).start_scheduler()
     try:
         api = app.test_client()
         job_id = create_job(api, schedule=NEVER, endpoint=target.url("/capped"),
@@ -277,7 +279,7 @@ def test_health_stats_and_history_show_a_running_attempt_recorded_when_it_ends(
 def api_and_two_schedulers(uri: str, **settings: Any) -> Iterator[FlaskClient]:
     """An API-only app plus two schedulers with clients of their own, all on one database."""
     config = Config(mongodb_uri=uri, allow_private_targets=True, rate_limit="off", **settings)
-    app = create_app(config, start_scheduler=False)
+    app = create_app(open_runtime(config))
     clients = [MongoClient(uri, tz_aware=True) for _ in range(2)]
     schedulers = [
         compose(config, SystemClock(), c.get_default_database(), c, "external").new_scheduler()

@@ -281,12 +281,18 @@ class ProcessGroup:
         logged = _logs_info(env)
         return self.start(name, "scheduler", command, env, scheduler_logged=logged)
 
-    def gunicorn(self, name: str, env: Mapping[str, str], workers: int = 1) -> ServiceProcess:
-        """gunicorn with ``deploy/gunicorn.conf.py`` on a free port of 127.0.0.1."""
+    def gunicorn(
+        self, name: str, env: Mapping[str, str], workers: int = 1, *, plain: bool = False
+    ) -> ServiceProcess:
+        """gunicorn with ``deploy/gunicorn.conf.py`` on a free port of 127.0.0.1; ``plain``:
+        ``gunicorn wsgi:app`` with gunicorn's defaults (it reads the project root's
+        ``gunicorn.conf.py`` by itself: only the lifecycle hooks)."""
         port = free_port()
         env = {**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)}
+        options = ["--bind", env["BIND"], "--workers", str(workers)] if plain else [
+            "-c", "deploy/gunicorn.conf.py"]  # fmt: skip
         command = [
-            sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
+            sys.executable, "-m", "gunicorn", *options,
             # several instances on one machine: gunicorn's default control socket is shared
             "--no-control-socket", "wsgi:app",
         ]  # fmt: skip

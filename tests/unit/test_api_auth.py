@@ -7,7 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pymongo.database import Database
 
-from scheduler_service import create_app
+from scheduler_service import create_app, open_runtime
 from scheduler_service.api.auth import key_matches
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
@@ -21,7 +21,7 @@ JOB = {"schedule": "0 */5 * * * *", "endpoint": "https://example.com/hook"}
 @pytest.fixture
 def secured(mongo_db: Database, clock: FixedClock) -> Flask:
     config = Config(scheduler_enabled=False, api_keys=(KEY_OLD, KEY_NEW))
-    return create_app(config, database=mongo_db, clock=clock, start_scheduler=False)
+    return create_app(open_runtime(config, database=mongo_db, clock=clock))
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -74,8 +74,8 @@ def test_no_keys_means_open_with_a_loud_warning(
     mongo_db: Database, clock: FixedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        app = create_app(Config(scheduler_enabled=False), database=mongo_db, clock=clock,
-                         start_scheduler=False)
+        runtime = open_runtime(Config(scheduler_enabled=False), database=mongo_db, clock=clock)
+        app = create_app(runtime)
     assert "API_KEYS is not set" in caplog.text
     assert app.test_client().get("/api/jobs").status_code == 200
 

@@ -19,7 +19,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from scheduler_service import create_app
+from scheduler_service import create_app, open_runtime
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from scheduler_service.runtime import get_runtime
@@ -122,7 +122,7 @@ def test_non_json_content_type_is_415(
 @pytest.fixture
 def small_client(mongo_db: Database, clock: FixedClock) -> FlaskClient:
     config = Config(scheduler_enabled=False, max_request_bytes=1024)
-    return create_app(config, database=mongo_db, clock=clock, start_scheduler=False).test_client()
+    return create_app(open_runtime(config, database=mongo_db, clock=clock)).test_client()
 
 
 def test_oversize_body_is_413(small_client: FlaskClient, mongo_db: Database) -> None:
@@ -261,8 +261,8 @@ def test_deadline_is_released_after_an_error_too(client: FlaskClient) -> None:
 
 def test_handlers_apply_with_testing_mode_on() -> None:
     """TESTING propagates unhandled exceptions; ours are all handled, so still JSON."""
-    app = create_app(Config(scheduler_enabled=False), database=mongomock.MongoClient()["t"],
-                     start_scheduler=False)  # fmt: skip
+    database = mongomock.MongoClient()["t"]
+    app = create_app(open_runtime(Config(scheduler_enabled=False), database=database))
     app.testing = True
 
     @app.get("/boom")

@@ -16,9 +16,7 @@ from bson import ObjectId
 from flask.testing import FlaskCliRunner
 from pymongo.database import Database
 
-import scheduler_service
 from scheduler_service import cli
-from scheduler_service.cli import running_cli_command
 from scheduler_service.runtime import get_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,25 +122,34 @@ def test_delete_removes_the_job(runner: FlaskCliRunner, mongo_db: Database, tmp_
 
 class FakeScheduler:
     def __init__(self) -> None:
-        self.stopped = False
+        self.started = self.stopped = False
+
+    def start(self) -> None:
+        self.started = True
 
     def stop(self) -> None:
         self.stopped = True
 
 
-def test_scheduler_run_starts_waits_and_stops(
+def test_scheduler_run_starts_waits_and_closes(
     runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runtime = get_runtime(runner.app)
+    assert runtime.scheduler is None, "building the app starts no scheduler"
     fake = FakeScheduler()
-    monkeypatch.setattr(scheduler_service, "start_scheduler_for",
-                        lambda rt: setattr(rt, "scheduler", fake))  # fmt: skip
+    monkeypatch.setattr(runtime, "new_scheduler", lambda: fake)
     monkeypatch.setattr(cli, "wait_for_shutdown_signal", lambda: None)
 
     result = runner.invoke(args=["scheduler", "run"])
 
     assert result.exit_code == 0, result.output
-    assert runtime.scheduler is fake and fake.stopped
+    assert runtime.scheduler is fake and fake.started and fake.stopped
+
+
+def test_jobs_commands_start_no_scheduler(runner: FlaskCliRunner) -> None:
+    runtime = get_runtime(runner.app)
+    assert runner.invoke(args=["jobs", "list"]).exit_code == 0
+    assert runtime.scheduler is None
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -153,24 +160,6 @@ def test_wait_for_shutdown_signal_returns_on_a_signal(sig: signal.Signals) -> No
     cli.wait_for_shutdown_signal(poll_s=0.05)
     timer.join()
     assert signal.getsignal(sig) is before
-
-
-@pytest.mark.parametrize(
-    ("argv", "expected"),
-    [(["/venv/bin/flask", "--app", "wsgi", "jobs", "list"], True),
-     (["flask", "-A", "wsgi", "--debug", "jobs", "seed", "x.json"], True),
-     (["flask", "--app=wsgi", "routes"], True),
-     (["flask", "--app", "wsgi"], True),
-     (["flask", "--app", "wsgi", "run", "--port", "3000"], False),
-     (["flask", "-e", ".env", "--app", "wsgi", "scheduler", "run"], False),
-     (["flask", "scheduler", "--help"], True),
-     (["/usr/lib/python3/site-packages/flask/__main__.py", "--app", "wsgi", "jobs", "list"], True),
-     (["/venv/bin/gunicorn", "wsgi:app"], False),
-     (["/venv/bin/pytest", "tests"], False),
-     ([], False)],
-)  # fmt: skip
-def test_running_cli_command(argv: list[str], expected: bool) -> None:
-    assert running_cli_command(argv) is expected
 
 
 def test_wsgi_reports_a_bad_setting_in_one_line_and_exits_2(tmp_path: Path) -> None:

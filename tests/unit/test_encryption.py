@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from pymongo.database import Database
 
-from scheduler_service import create_app
+from scheduler_service import create_app, open_runtime
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from scheduler_service.crypto import PREFIX, UNREADABLE, HeaderCipher
@@ -24,7 +24,7 @@ JOB = {
 def make_app(db: Database, clock: FixedClock, keys: tuple[str, ...]) -> Flask:
     config = Config(scheduler_enabled=False, execution_retention_days=0, encryption_keys=keys,
                     rate_limit="off")
-    return create_app(config, database=db, clock=clock, start_scheduler=False)
+    return create_app(open_runtime(config, database=db, clock=clock))
 
 
 def test_values_are_sealed_at_rest_and_readable_through_the_api(

@@ -13,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 from pymongo.database import Database
 
-from scheduler_service import configure_logging, create_app
+from scheduler_service import configure_logging, create_app, open_runtime
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from scheduler_service.delivery.outcome import AttemptOutcome
@@ -58,12 +58,11 @@ def test_log_format_json_makes_every_line_json(tmp_path: Path) -> None:
     """A real process: LOG_FORMAT=json from the environment, a few requests, stderr read."""
     script = textwrap.dedent(f"""
         import mongomock
-        from scheduler_service import create_app
+        from scheduler_service import create_app, open_runtime
         from scheduler_service.config import Config
 
         config = Config.from_env(scheduler_enabled=False)
-        app = create_app(config, database=mongomock.MongoClient(tz_aware=True)["db"],
-                         start_scheduler=False)
+        app = create_app(open_runtime(config, database=mongomock.MongoClient(tz_aware=True)["db"]))
         client = app.test_client()
         client.get("/api/observability/health")
         client.get("/api/jobs", headers={{"Authorization": "Bearer {API_KEY}"}})
@@ -96,7 +95,7 @@ def test_no_secret_reaches_any_log_record(
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     config = Config(scheduler_enabled=False, api_keys=(API_KEY,))
-    app = create_app(config, database=mongo_db, clock=clock, start_scheduler=False)
+    app = create_app(open_runtime(config, database=mongo_db, clock=clock))
     client: FlaskClient = app.test_client()
     caplog.set_level(logging.DEBUG)
     auth = {"Authorization": f"Bearer {API_KEY}"}

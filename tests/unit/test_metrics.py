@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo.errors import AutoReconnect
 
-from scheduler_service import create_app
+from scheduler_service import create_app, open_runtime
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from scheduler_service.delivery.outcome import AttemptOutcome
@@ -114,7 +114,7 @@ def test_metrics_exposes_every_family_after_a_fake_execution(
 
 def test_metrics_needs_no_api_key(mongo_db: Any, clock: FixedClock) -> None:
     config = Config(scheduler_enabled=False, api_keys=("k" * 20,))
-    app = create_app(config, database=mongo_db, clock=clock, start_scheduler=False)
+    app = create_app(open_runtime(config, database=mongo_db, clock=clock))
     client = app.test_client()
     assert client.get("/api/jobs").status_code == 401
     assert client.get("/metrics").status_code == 200

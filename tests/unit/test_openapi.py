@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
-from scheduler_service import create_app
+from scheduler_service import create_app, open_runtime
 from scheduler_service.config import Config
 
 UNDOCUMENTED_ENDPOINTS = {"static"}  # Flask's static files: the app ships none
@@ -109,9 +109,7 @@ def test_security_is_documented_only_when_keys_are_configured(
     config: Config, mongo_db: Any, client: FlaskClient
 ) -> None:
     assert "securitySchemes" not in spec_of(client).get("components", {})
-    keyed = create_app(
-        config.with_overrides(api_keys=("k" * 32,)), database=mongo_db, start_scheduler=False
-    )
+    keyed = create_app(open_runtime(config.with_overrides(api_keys=("k" * 32,)), database=mongo_db))
     spec = spec_of(keyed.test_client())
     validate(spec)
     assert spec["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}

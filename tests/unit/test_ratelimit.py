@@ -7,7 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pymongo.database import Database
 
-from scheduler_service import create_app
+from scheduler_service import create_app, open_runtime
 from scheduler_service.api.ratelimit import EXTENSION_KEY
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
@@ -20,7 +20,7 @@ HEALTH = "/api/observability/health"
 
 def make_app(mongo_db: Database, clock: FixedClock, **settings: object) -> Flask:
     config = Config(scheduler_enabled=False, rate_limit="3 per minute", **settings)  # type: ignore[arg-type]
-    return create_app(config, database=mongo_db, clock=clock, start_scheduler=False)
+    return create_app(open_runtime(config, database=mongo_db, clock=clock))
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -114,7 +114,7 @@ def test_the_key_itself_is_never_the_limit_key(mongo_db: Database, clock: FixedC
 def test_rate_limit_off_disables_it(mongo_db: Database, clock: FixedClock, value: str) -> None:
     config = Config.from_env({"RATE_LIMIT": value}, scheduler_enabled=False)
     assert config.rate_limit == ""
-    app = create_app(config, database=mongo_db, clock=clock, start_scheduler=False)
+    app = create_app(open_runtime(config, database=mongo_db, clock=clock))
     assert EXTENSION_KEY not in app.extensions
     assert statuses(app.test_client(), 20) == [200] * 20
 

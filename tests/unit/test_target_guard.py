@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from pymongo.database import Database
 
-from scheduler_service import create_app
+from scheduler_service import create_app, open_runtime
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from scheduler_service.delivery.target_guard import (
@@ -175,7 +175,7 @@ def test_the_setting_is_read_from_the_environment() -> None:
 
 def api(mongo_db: Database, clock: FixedClock, allow_private: bool) -> FlaskClient:
     config = Config(scheduler_enabled=False, allow_private_targets=allow_private)
-    return create_app(config, database=mongo_db, clock=clock, start_scheduler=False).test_client()
+    return create_app(open_runtime(config, database=mongo_db, clock=clock)).test_client()
 
 
 def post(client: FlaskClient, endpoint: str) -> Any:

@@ -1,0 +1,65 @@
+"""gunicorn's server hooks: where a gunicorn process starts and stops what the app needs.
+
+Both gunicorn configuration files use them: ``deploy/gunicorn.conf.py`` (``make run``) and
+``gunicorn.conf.py`` at the project root, which gunicorn reads by itself when it is started
+from the project directory without ``-c``, as plain ``gunicorn wsgi:app``.
+
+- ``on_starting`` (the master, once): check the configuration, so that a bad value stops
+  gunicorn with one line instead of failing in every worker it boots; then start the
+  embedded database if ``MONGODB_URI`` is unset, so that the workers share one.
+- ``post_worker_init`` (each worker, its app loaded): start the worker's scheduler unless
+  ``SCHEDULER_ENABLED=false``.
+- ``worker_exit`` (each worker as it exits, after SIGTERM too): ``Runtime.close()``, which
+  stops claiming and lets attempts in flight finish within ``SHUTDOWN_GRACE``.
+- ``on_exit`` (the master): stop the embedded database it started.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from scheduler_service.errors import ConfigError
+
+
+def on_starting(server: Any) -> None:
+    from scheduler_service.config import Config
+    from scheduler_service.logging_setup import configure_logging
+
+    try:
+        config = Config.from_env()
+        if config.embedded:
+            from scheduler_service.embedded_db import ensure_server
+
+            configure_logging(config.log_level, config.log_format)
+            ensure_server(config.data_dir, config.embedded_db_port)
+    except ConfigError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        sys.exit(2)
+
+
+def post_worker_init(worker: Any) -> None:
+    runtime = _runtime_of(worker)
+    if runtime is not None and runtime.config.scheduler_enabled:
+        runtime.start_scheduler()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    runtime = _runtime_of(worker)
+    if runtime is not None:
+        runtime.close()
+
+
+def on_exit(server: Any) -> None:
+    from scheduler_service.embedded_db import stop_started_servers
+
+    stop_started_servers()
+
+
+def _runtime_of(worker: Any) -> Any:
+    """The worker's runtime; None if its app did not load (a worker that failed to boot)."""
+    from scheduler_service.runtime import EXTENSION_KEY
+
+    app = getattr(worker, "wsgi", None)
+    extensions = getattr(app, "extensions", None) or {}
+    return extensions.get(EXTENSION_KEY)
