@@ -70,6 +70,21 @@ install-nginx:
 	echo "installing Debian's $$pkg"; \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkg
 
+## The dashboard end to end (CI runs this after `make test`): a real headless Chromium
+## (Debian's chromium + chromium-driver, through Selenium) against gunicorn and a local
+## target; screenshots at 1280 and 390 px land in tests/e2e/screenshots/ (marker `e2e`).
+## Installs Debian's chromium and chromium-driver first if they are missing (root, or sudo).
+.PHONY: e2e install-chromium
+e2e: $(STAMP) install-chromium
+	$(BIN)/python -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
+
+install-chromium:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then exit 0; fi; \
+	sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	$$sudo apt-get update -qq; \
+	echo "installing Debian's chromium and chromium-driver"; \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
 ## Benchmarks (bench/): ceiling, throughput, lag, scale, API and the APScheduler peer, in
 ## under 10 minutes; `make bench BENCH_ARGS=--quick` for a ~2-minute smoke run. Bench-only
 ## tools (bench/requirements.txt) are installed here, never with the service.

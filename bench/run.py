@@ -190,6 +190,7 @@ class Bench:
             ALLOW_PRIVATE_TARGETS="true",  # the target is on 127.0.0.1
             RATE_LIMIT="off",  # one load generator, one address: it would measure 429s
             API_KEYS=API_KEY,
+            SECRET_KEY="s" * 32,  # required with API_KEYS
             DATA_DIR=str(self.db_dir / "unused"),
         )
 

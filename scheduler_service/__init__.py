@@ -32,7 +32,9 @@ def create_app(runtime: Runtime) -> Flask:
 
     from scheduler_service.api import register_api
     from scheduler_service.cli import register_cli
+    from scheduler_service.ui import register_ui
 
     register_api(app)
+    register_ui(app)
     register_cli(app)
     return app

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from scheduler_service import settings as read
+from scheduler_service.errors import ConfigError
 from scheduler_service.settings import RATE_LIMIT_OFF, Settings, setting
 
 
@@ -89,7 +90,17 @@ class Config(Settings):
     dead_letter_retention_days: int = setting(
         "DEAD_LETTER_RETENTION_DAYS", 30, read.integer, "days dead letters are kept; 0: all",
         bounds=(0, 36_500))
+    secret_key: str | None = setting(
+        "SECRET_KEY", None, read.secret_key,
+        "signs the dashboard's sessions and CSRF tokens; required with API_KEYS", secret=True)
     # fmt: on
+
+    def check(self) -> None:
+        super().check()
+        if self.api_keys and not self.secret_key:
+            raise ConfigError(
+                "SECRET_KEY: must be set when API_KEYS is set (it signs the dashboard's sessions)"
+            )
 
     @property
     def embedded(self) -> bool:

@@ -6,7 +6,9 @@ from the project directory without ``-c``, as plain ``gunicorn wsgi:app``.
 
 - ``on_starting`` (the master, once): check the configuration, so that a bad value stops
   gunicorn with one line instead of failing in every worker it boots; then start the
-  embedded database if ``MONGODB_URI`` is unset, so that the workers share one.
+  embedded database if ``MONGODB_URI`` is unset, so that the workers share one. Without
+  ``SECRET_KEY`` (allowed without ``API_KEYS``), make one for all the workers, so that a
+  dashboard form one worker made is accepted by another.
 - ``post_worker_init`` (each worker, its app loaded): start the worker's scheduler unless
   ``SCHEDULER_ENABLED=false``.
 - ``worker_exit`` (each worker as it exits, after SIGTERM too): ``Runtime.close()``, which
@@ -16,6 +18,8 @@ from the project directory without ``-c``, as plain ``gunicorn wsgi:app``.
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 from typing import Any
 
@@ -28,6 +32,8 @@ def on_starting(server: Any) -> None:
 
     try:
         config = Config.from_env()
+        if not config.secret_key:  # open mode: one dashboard key for every worker (CSRF)
+            os.environ["SECRET_KEY"] = secrets.token_urlsafe(32)
         if config.embedded:
             from scheduler_service.embedded_db import ensure_server
 

@@ -108,6 +108,15 @@ def api_keys(raw: str) -> tuple[str, ...]:
     return keys
 
 
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def secret_key(raw: str) -> str:
+    if len(raw) < MIN_SECRET_KEY_LENGTH:
+        raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters")
+    return raw
+
+
 def rate_limit(raw: str) -> str:
     """``600 per minute``, ``10/second; 600/minute``...; ``off`` disables (empty string)."""
     if raw.lower() in RATE_LIMIT_OFF:

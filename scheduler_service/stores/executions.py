@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bson import ObjectId
@@ -35,6 +36,17 @@ RETENTION_INDEX = "startedAt_-1"
 
 
 KEY_FIELDS = ("jobId", "scheduledAt", "attempt")  # one attempt's identity (unique index)
+
+
+@dataclass(frozen=True)
+class AttemptOutline:
+    """What the dashboard's overview reads of one recorded attempt."""
+
+    job_id: ObjectId
+    status: Status
+    started_at: datetime
+    scheduled_at: datetime | None
+    attempt: int
 
 
 class ExecutionStore:
@@ -142,6 +154,22 @@ class ExecutionStore:
             .limit(limit)
         )
         return [ExecutionRecord.from_document(document) for document in cursor]
+
+    def started_since(self, since: datetime, limit: int) -> list[AttemptOutline]:
+        """The newest ``limit`` attempts started at or after ``since``, newest first."""
+        cursor = (
+            self.collection.find(
+                {"startedAt": {"$gte": since}},
+                projection=["jobId", "status", "startedAt", "scheduledAt", "attempt"],
+            )
+            .sort([("startedAt", DESCENDING)])
+            .limit(limit)
+        )
+        return [
+            AttemptOutline(doc["jobId"], Status(doc["status"]), doc["startedAt"],
+                           doc.get("scheduledAt"), int(doc.get("attempt") or 1))
+            for doc in cursor
+        ]  # fmt: skip
 
     def counts(self, now: datetime, in_flight: int) -> dict[str, int]:
         """Totals by status and the number started in the last 24 hours. ``in_flight`` is

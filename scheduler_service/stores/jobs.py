@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -95,6 +96,11 @@ class JobStore:
             "total": self.collection.estimated_document_count(),
             "enabled": self.collection.count_documents({"enabled": True}),
         }
+
+    def claimers_since(self, since: datetime) -> list[str]:
+        """The scheduler processes (owners) that claimed a job's tick at or after ``since``."""
+        owners = self.collection.distinct("claimedBy", {"lastRunAt": {"$gte": since}})
+        return sorted(str(owner) for owner in owners if owner)
 
     def skipped_ticks(self) -> int:
         rows = list(

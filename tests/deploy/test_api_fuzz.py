@@ -40,6 +40,7 @@ def service_url(tmp_path_factory: pytest.TempPathFactory, deploy_db_uri: str) ->
         MONGODB_URI=deploy_db_uri,
         SCHEDULER_ENABLED="false",  # fuzzed jobs target anything: they must never fire
         API_KEYS=API_KEY,
+        SECRET_KEY="s" * 32,  # required with API_KEYS (the dashboard's sessions)
         RATE_LIMIT="off",  # thousands of requests a minute, on purpose
         DATA_DIR=str(log_dir / "data"),
     )  # fmt: skip

@@ -53,6 +53,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, deploy_db_uri: str) -> Itera
             ALLOW_PRIVATE_TARGETS="true",  # the target is on 127.0.0.1
             TRUST_PROXY="true",
             API_KEYS=API_KEY,
+            SECRET_KEY="s" * 32,  # required with API_KEYS (the dashboard's sessions)
             JOB_RETRY_ATTEMPTS=0,
             DATA_DIR=str(log_dir / "data"),
         )  # fmt: skip

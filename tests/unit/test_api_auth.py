@@ -87,7 +87,8 @@ def test_key_matching() -> None:
 
 
 def test_api_keys_from_the_environment_are_validated_and_never_echoed() -> None:
-    config = Config.from_env({"API_KEYS": f" {KEY_OLD} , {KEY_NEW},"})
+    # SECRET_KEY is required with API_KEYS (it signs the dashboard's sessions).
+    config = Config.from_env({"API_KEYS": f" {KEY_OLD} , {KEY_NEW},", "SECRET_KEY": "s" * 32})
     assert config.api_keys == (KEY_OLD, KEY_NEW)
     assert KEY_OLD not in repr(config)
     with pytest.raises(ConfigError) as info:

@@ -152,7 +152,8 @@ def test_chunked_body_without_content_length_is_capped_too(
     assert_error(response, status, "PAYLOAD_TOO_LARGE" if status == 413 else "VALIDATION_ERROR")
 
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/api", "/api/jobs/", "/api/jobs/a/b/c",
+# "/" redirects to the dashboard (tests/unit/test_ui.py).
+@pytest.mark.parametrize("path", ["/nope", "/api", "/api/jobs/", "/api/jobs/a/b/c",
                                   "/api/observability/nope", "/static/x.css",
                                   "/api/jobs//executions",
                                   "/api//observability/health"])  # fmt: skip

@@ -72,7 +72,7 @@ def test_log_format_json_makes_every_line_json(tmp_path: Path) -> None:
         app.logger.error("a\\nmultiline message")
     """)
     env = {"PATH": "/usr/bin:/bin", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
-           "API_KEYS": API_KEY, "PYTHONPATH": str(REPO_ROOT)}  # fmt: skip
+           "API_KEYS": API_KEY, "SECRET_KEY": "s" * 32, "PYTHONPATH": str(REPO_ROOT)}  # fmt: skip
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr

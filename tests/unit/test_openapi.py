@@ -16,6 +16,8 @@ from scheduler_service import create_app, open_runtime
 from scheduler_service.config import Config
 
 UNDOCUMENTED_ENDPOINTS = {"static"}  # Flask's static files: the app ships none
+# The dashboard (HTML pages at /ui/, and / redirecting there) is not part of the API.
+DASHBOARD_ENDPOINTS = ("ui.", "ui_root")
 IGNORED_METHODS = {"HEAD", "OPTIONS"}  # answered by Flask itself for every route
 
 
@@ -41,6 +43,7 @@ def app_operations(app: Flask) -> set[tuple[str, str]]:
         (openapi_path(rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
         if rule.endpoint not in UNDOCUMENTED_ENDPOINTS
+        and not rule.endpoint.startswith(DASHBOARD_ENDPOINTS)
         for method in rule.methods or ()
         if method not in IGNORED_METHODS
     }
@@ -109,7 +112,8 @@ def test_security_is_documented_only_when_keys_are_configured(
     config: Config, mongo_db: Any, client: FlaskClient
 ) -> None:
     assert "securitySchemes" not in spec_of(client).get("components", {})
-    keyed = create_app(open_runtime(config.with_overrides(api_keys=("k" * 32,)), database=mongo_db))
+    keyed_config = config.with_overrides(api_keys=("k" * 32,), secret_key="s" * 32)
+    keyed = create_app(open_runtime(keyed_config, database=mongo_db))
     spec = spec_of(keyed.test_client())
     validate(spec)
     assert spec["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}

@@ -1,0 +1,96 @@
+"""The pages that only read: overview, jobs, job, the schedule preview, and error pages."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, render_template, request
+from pymongo.errors import PyMongoError
+from werkzeug.exceptions import HTTPException
+
+from scheduler_service.api.errors import status_and_code
+from scheduler_service.errors import SchedulerError
+from scheduler_service.ui import data, forms, present
+from scheduler_service.ui import ui as bp
+
+# How often the pages that change by themselves reload their live parts (ms).
+REFRESH_MS = 5000
+NEXT_RUNS = 10
+EXECUTIONS_SHOWN = 50
+PREVIEW_COUNT = 5
+
+
+@bp.get("/")
+def overview() -> str:
+    summary = data.overview()
+    return render_template(
+        "ui/overview.html",
+        title="Overview",
+        counts=data.job_counts(),
+        summary=summary,
+        chart=present.chart(summary),
+        refresh_ms=REFRESH_MS,
+    )
+
+
+@bp.get("/jobs")
+def jobs() -> str:
+    try:
+        page = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        page = 1
+    listing = data.jobs_page(page)
+    return render_template("ui/jobs.html", title="Jobs", listing=listing, refresh_ms=REFRESH_MS)
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str) -> str:
+    shown = data.job(job_id)
+    try:
+        upcoming = data.next_fire_times(shown["schedule"], NEXT_RUNS) if shown["enabled"] else []
+    except SchedulerError:
+        upcoming = []
+    return render_template(
+        "ui/job.html",
+        title=present.job_title(shown),
+        job=shown,
+        upcoming=upcoming,
+        executions=data.executions(job_id, EXECUTIONS_SHOWN),
+        fields=forms.form_fields(),
+        refresh_ms=REFRESH_MS,
+    )
+
+
+@bp.get("/preview")
+def preview() -> Response:
+    """The form's live preview (JSON for ``ui.js``): the next fire times of a schedule."""
+    return jsonify(data.preview(request.args.get("schedule", ""), PREVIEW_COUNT))
+
+
+@bp.get("/<path:rest>")
+def not_found(rest: str) -> tuple[str, int]:
+    return error_page("Not found", "There is no such page in the dashboard.", 404)
+
+
+def error_page(title: str, message: str, status: int) -> tuple[str, int]:
+    return render_template("ui/error.html", title=title, message=message), status
+
+
+@bp.errorhandler(SchedulerError)
+def scheduler_error(exc: SchedulerError) -> tuple[str, int]:
+    """The API's status for the error (its one table), as a page."""
+    status, _ = status_and_code(exc)
+    if status == 404:
+        return error_page("Not found", exc.message, 404)
+    if status >= 500:
+        return error_page("Unavailable", "The database did not answer; try again.", 503)
+    return error_page("Error", exc.message, status)
+
+
+@bp.errorhandler(PyMongoError)
+def database_error(exc: PyMongoError) -> tuple[str, int]:
+    return error_page("Unavailable", "The database did not answer; try again.", 503)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> tuple[str, int]:
+    status = exc.code or 500
+    return error_page(exc.name, exc.name, status)

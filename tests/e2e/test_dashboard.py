@@ -1,0 +1,222 @@
+"""The dashboard as a person uses it, in a real headless Chromium against the deployed
+service (gunicorn, two workers) and a real target on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.e2e.conftest import shoot
+from tests.support.http_target import HttpTarget
+from tests.support.processes import ProcessGroup, ServiceProcess, service_env
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+API_KEY = "e2e-dashboard-key-0123456789"
+SECRET_KEY = "e2e-secret-" + "x" * 32
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[HttpTarget]:
+    with HttpTarget() as server:
+        yield server
+
+
+def start_service(tmp: Path, uri: str, **settings: str) -> Iterator[ServiceProcess]:
+    with ProcessGroup(tmp) as group:
+        service = group.gunicorn("web", service_env(uri, **settings), workers=2)
+        group.wait_ready(timeout_s=60)
+        yield service
+
+
+@pytest.fixture(scope="module")
+def open_service(tmp_path_factory: pytest.TempPathFactory, e2e_db_uri: str) -> Iterator[str]:
+    """No API_KEYS (and no SECRET_KEY: gunicorn's master makes one for both workers)."""
+    for service in start_service(tmp_path_factory.mktemp("open"), e2e_db_uri,
+                                 SCHEDULER_POLL_INTERVAL="200"):  # fmt: skip
+        yield service.base_url
+
+
+@pytest.fixture(scope="module")
+def keyed_service(tmp_path_factory: pytest.TempPathFactory, e2e_db_uri: str) -> Iterator[str]:
+    for service in start_service(tmp_path_factory.mktemp("keyed"), e2e_db_uri,
+                                 API_KEYS=API_KEY, SECRET_KEY=SECRET_KEY,
+                                 SCHEDULER_ENABLED="false"):  # fmt: skip
+        yield service.base_url
+
+
+def field(driver: WebDriver, label: str) -> WebElement:
+    """The control labelled ``label`` (as a person finds it: by its label's text)."""
+    labels = [el for el in driver.find_elements(By.TAG_NAME, "label") if el.text == label]
+    assert labels, f"no control labelled {label!r}"
+    return driver.find_element(By.ID, labels[0].get_attribute("for"))
+
+
+def button(driver: WebDriver, text: str) -> WebElement:
+    found = [el for el in driver.find_elements(By.CSS_SELECTOR, "button, a")
+             if el.text.strip() == text and el.is_displayed()]  # fmt: skip
+    assert found, f"no button or link {text!r}"
+    return found[0]
+
+
+def follow(driver: WebDriver, element: WebElement) -> None:
+    """Click a link or submit button and wait for the next page to have loaded."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 15).until(staleness_of(page))
+    WebDriverWait(driver, 15).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
+
+
+def rows(driver: WebDriver) -> list[WebElement]:
+    return driver.find_elements(By.CSS_SELECTOR, "#live-executions tr.execution")
+
+
+def settled(check: Callable[[], Any]) -> Callable[[], Any]:
+    """``check`` for wait_until, retried when a live refresh replaced what it was reading."""
+
+    def attempt() -> Any:
+        try:
+            return check()
+        except StaleElementReferenceException:
+            return False
+
+    return attempt
+
+
+def live_text(driver: WebDriver, element_id: str) -> str:
+    return str(wait_until(settled(lambda: driver.find_element(By.ID, element_id).text)))
+
+
+def test_create_watch_pause_run_edit_delete(
+    browser: WebDriver, open_service: str, target: HttpTarget, screenshots: Path
+) -> None:
+    browser.get(open_service + "/")
+    assert browser.current_url == open_service + "/ui/"
+    assert browser.title == "Overview · Scheduler"
+    shoot(browser, screenshots, "overview-empty")
+
+    follow(browser, button(browser, "Jobs"))
+    assert "No jobs yet" in browser.find_element(By.TAG_NAME, "main").text
+    follow(browser, button(browser, "New job"))
+    assert browser.title == "New job · Scheduler"
+    field(browser, "Schedule").send_keys("*/2 * * * * *")
+    preview = browser.find_element(By.ID, "schedule-preview")
+    wait_until(lambda: len(preview.find_elements(By.CSS_SELECTOR, "li time")) == 5, 10,
+               message="the schedule preview's 5 fire times")  # fmt: skip
+    field(browser, "Endpoint").send_keys(target.url("/dashboard"))
+    Select(field(browser, "Method")).select_by_visible_text("POST")
+    field(browser, "Headers").send_keys("Authorization: Bearer e2e-secret-token")
+    field(browser, "Body").send_keys('{"at": "{{timestamp}}"}')
+    field(browser, "Retry attempts").clear()
+    field(browser, "Retry attempts").send_keys("0")
+    shoot(browser, screenshots, "new-job")
+    follow(browser, button(browser, "Create job"))
+
+    # The job page: its first executions appear without a reload.
+    wait_until(lambda: "/ui/jobs/" in browser.current_url and "/new" not in browser.current_url)
+    job_url = browser.current_url
+    job_id = job_url.rsplit("/", 1)[1]
+    assert "Bearer ***" in browser.page_source and "e2e-secret-token" not in browser.page_source
+    stamp = browser.find_element(By.CSS_SELECTOR, "#live-job time[data-local]")
+    utc, shown = stamp.get_attribute("title"), stamp.text  # (read before the first refresh)
+    assert utc.endswith(" UTC") and shown and shown != utc  # the browser's zone; UTC on hover
+    browser.execute_script("window.notReloaded = true")
+    wait_until(lambda: len(target.requests_for("/dashboard")) >= 2, 15, message="two ticks")
+    wait_until(settled(lambda: len([r for r in rows(browser) if "success" in r.text]) >= 2),
+               15, message="two executions shown on the job page")  # fmt: skip
+    assert browser.execute_script("return window.notReloaded") is True
+    browser.find_element(By.CSS_SELECTOR, "#live-executions tr.execution summary").click()
+    # The row stays open across the page's refreshes.
+    wait_until(settled(lambda: "Response body" in rows(browser)[0].text))
+    shoot(browser, screenshots, "job")
+
+    follow(browser, button(browser, "Pause"))
+    assert "paused" in live_text(browser, "live-job")
+    api_job = requests.get(f"{open_service}/api/jobs/{job_id}", timeout=10).json()["data"]
+    assert api_job["enabled"] is False
+
+    before = len(target.requests_for("/dashboard"))
+    follow(browser, button(browser, "Run now"))
+    assert "Run queued" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    wait_until(lambda: len(target.requests_for("/dashboard")) > before, 15, message="the run")
+    browser.execute_script("window.notReloaded = true")
+    delivered = len(target.requests_for("/dashboard"))  # paused: only the manual run added
+    wait_until(lambda: len(rows(browser)) >= delivered, 15,
+               message="every delivered request, the manual run too, on the page")  # fmt: skip
+    assert browser.execute_script("return window.notReloaded") is True
+
+    follow(browser, button(browser, "Edit"))
+    schedule = field(browser, "Schedule")
+    schedule.clear()
+    schedule.send_keys("61 * * * * *")
+    follow(browser, button(browser, "Save"))
+    message = browser.find_element(By.ID, "schedule-error")
+    assert message.is_displayed() and "61" in message.text
+    container = message.find_element(By.XPATH, "..")
+    assert container.find_element(By.TAG_NAME, "label").text == "Schedule"
+    assert field(browser, "Schedule").get_attribute("aria-invalid") == "true"
+    shoot(browser, screenshots, "edit-job-error")
+
+    follow(browser, button(browser, "Jobs"))
+    assert job_id in browser.page_source
+    shoot(browser, screenshots, "jobs")
+    follow(browser, button(browser, "Overview"))
+    shoot(browser, screenshots, "overview")
+
+    browser.get(job_url)
+    follow(browser, button(browser, "Delete"))
+    heading = browser.find_element(By.TAG_NAME, "h1").text
+    assert heading.startswith("Delete") and "127.0.0.1" in heading  # names the job
+    shoot(browser, screenshots, "delete-job")
+    [confirm] = [el for el in browser.find_elements(By.CSS_SELECTOR, "button.danger")]
+    follow(browser, confirm)
+    assert browser.current_url.endswith("/ui/jobs")
+    assert job_id not in browser.page_source
+    assert requests.get(f"{open_service}/api/jobs/{job_id}", timeout=10).status_code == 404
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused(open_service: str) -> None:
+    session = requests.Session()
+    page = session.get(f"{open_service}/ui/jobs/new", timeout=10)
+    assert 'name="csrf_token"' in page.text
+    form = {"schedule": "* * * * * *", "endpoint": "http://127.0.0.1:9/x", "method": "GET"}
+    refused = session.post(f"{open_service}/ui/jobs/new", data=form, timeout=10,
+                           allow_redirects=False)  # fmt: skip
+    assert refused.status_code == 400 and "The form was refused" in refused.text
+    jobs = requests.get(f"{open_service}/api/jobs", timeout=10).json()
+    assert all(job["endpoint"] != form["endpoint"] for job in jobs["data"])
+
+
+def test_log_in_and_out_with_api_keys(
+    browser: WebDriver, keyed_service: str, screenshots: Path
+) -> None:
+    browser.get(keyed_service + "/ui/jobs")
+    assert "/ui/login" in browser.current_url
+    assert browser.title == "Log in · Scheduler"
+    shoot(browser, screenshots, "login")
+    field(browser, "API key").send_keys("not-the-key-0123456789")
+    follow(browser, button(browser, "Log in"))
+    assert "not one of this service's API keys" in browser.find_element(By.ID, "api_key-error").text
+    field(browser, "API key").send_keys(API_KEY)
+    follow(browser, button(browser, "Log in"))
+    assert browser.current_url == keyed_service + "/ui/jobs"
+    [cookie] = browser.get_cookies()
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+    assert API_KEY not in cookie["value"]
+    follow(browser, button(browser, "Log out"))
+    assert "/ui/login" in browser.current_url
+    browser.get(keyed_service + "/ui/")
+    assert "/ui/login" in browser.current_url

@@ -1,0 +1,163 @@
+"""The dashboard through Flask's test client: pages, forms over the same service as the
+API, CSRF, login with API keys, and the headers that keep the pages safe."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from pymongo.database import Database
+
+from scheduler_service import create_app, open_runtime
+from scheduler_service.clock import FixedClock
+from scheduler_service.config import Config
+from scheduler_service.errors import ConfigError
+
+KEY = "dashboard-key-0123456789"
+SECRET = "s" * 40
+FORM = {
+    "schedule": "0 */5 * * * *",
+    "endpoint": "https://example.com/hook",
+    "method": "POST",
+    "headers": "Authorization: Bearer hunter2-secret\nX-Trace: on",
+    "body": '{"hello": "{{timestamp}}"}',
+    "retryAttempts": "2",
+    "retryDelay": "1000",
+}
+
+
+def csrf_of(client: FlaskClient, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, f"no CSRF token on {path}"
+    return found.group(1)
+
+
+def post_form(client: FlaskClient, path: str, data: dict[str, str], token_from: str) -> object:
+    return client.post(path, data={**data, "csrf_token": csrf_of(client, token_from)})
+
+
+def create_job(client: FlaskClient, **changes: str) -> str:
+    response = post_form(client, "/ui/jobs/new", {**FORM, **changes}, "/ui/jobs/new")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response.headers["Location"].rsplit("/", 1)[1]
+
+
+def test_root_redirects_to_the_dashboard_and_pages_render(client: FlaskClient) -> None:
+    assert client.get("/").headers["Location"] == "/ui/"
+    for path, title in (("/ui/", "Overview"), ("/ui/jobs", "Jobs"), ("/ui/jobs/new", "New job")):
+        response = client.get(path)
+        assert response.status_code == 200
+        page = response.get_data(as_text=True)
+        assert f"<title>{title} · Scheduler</title>" in page
+        assert "<main" in page and "<nav" in page
+
+
+def test_every_page_has_a_csp_without_inline_scripts(client: FlaskClient) -> None:
+    response = client.get("/ui/")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "<script>" not in response.get_data(as_text=True)
+
+
+def test_form_creates_the_job_through_the_service(client: FlaskClient, mongo_db: Database) -> None:
+    job_id = create_job(client)
+    stored = mongo_db.jobs.find_one()
+    assert str(stored["_id"]) == job_id
+    assert stored["headers"]["Authorization"] == "Bearer hunter2-secret"
+    assert stored["body"] == {"hello": "{{timestamp}}"} and stored["retryAttempts"] == 2
+    page = client.get(f"/ui/jobs/{job_id}").get_data(as_text=True)
+    assert "Bearer ***" in page and "hunter2" not in page  # masked as in the API
+    assert page.count('<time datetime="') >= 10  # the next 10 fire times
+
+
+def test_the_apis_messages_appear_next_to_their_fields(
+    client: FlaskClient, mongo_db: Database
+) -> None:
+    bad = {**FORM, "schedule": "61 * * * * *", "retryAttempts": "eleven", "body": "{nope"}
+    response = post_form(client, "/ui/jobs/new", bad, "/ui/jobs/new")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    for field in ("schedule", "retryAttempts", "body"):
+        assert f'<p class="error" id="{field}-error">' in page, field
+    assert 'value="61 * * * * *"' in page  # what was typed is kept
+    assert mongo_db.jobs.count_documents({}) == 0
+
+
+def test_a_form_without_its_csrf_token_is_refused(client: FlaskClient, mongo_db: Database) -> None:
+    response = client.post("/ui/jobs/new", data=FORM)
+    assert response.status_code == 400
+    assert "The form was refused" in response.get_data(as_text=True)
+    forged = client.post("/ui/jobs/new", data={**FORM, "csrf_token": "forged"})
+    assert forged.status_code == 400
+    assert mongo_db.jobs.count_documents({}) == 0
+
+
+def test_edit_keeps_a_masked_secret_and_changes_only_what_changed(
+    client: FlaskClient, mongo_db: Database
+) -> None:
+    job_id = create_job(client)
+    edit = client.get(f"/ui/jobs/{job_id}/edit").get_data(as_text=True)
+    assert "Authorization: Bearer ***" in edit and "hunter2" not in edit
+    headers = "Authorization: Bearer ***\nX-Trace: off"
+    changed = {**FORM, "headers": headers, "schedule": "0 0 * * * *"}
+    response = post_form(client, f"/ui/jobs/{job_id}/edit", changed, f"/ui/jobs/{job_id}/edit")
+    assert response.status_code == 302
+    stored = mongo_db.jobs.find_one()
+    assert stored["headers"] == {"Authorization": "Bearer hunter2-secret", "X-Trace": "off"}
+    assert stored["schedule"] == "0 0 * * * *"
+
+
+def test_pause_resume_run_now_and_delete(client: FlaskClient, mongo_db: Database) -> None:
+    job_id = create_job(client)
+    page = f"/ui/jobs/{job_id}"
+    post_form(client, f"{page}/pause", {}, page)
+    assert mongo_db.jobs.find_one()["enabled"] is False
+    assert "Resume" in client.get(page).get_data(as_text=True)
+    post_form(client, f"{page}/resume", {}, page)
+    assert mongo_db.jobs.find_one()["enabled"] is True
+    post_form(client, f"{page}/run", {}, page)
+    assert [entry["manual"] for entry in mongo_db.jobs.find_one()["inflight"]] == [True]
+    confirm = client.get(f"{page}/delete").get_data(as_text=True)
+    assert "Delete POST example.com" in confirm  # names the job
+    post_form(client, f"{page}/delete", {}, f"{page}/delete")
+    assert mongo_db.jobs.count_documents({}) == 0
+    assert client.get(page).status_code == 404
+
+
+@pytest.fixture
+def secured(mongo_db: Database, clock: FixedClock) -> Flask:
+    config = Config(scheduler_enabled=False, api_keys=(KEY,), secret_key=SECRET)
+    return create_app(open_runtime(config, database=mongo_db, clock=clock))
+
+
+def test_with_api_keys_the_dashboard_asks_for_a_key_once(secured: Flask) -> None:
+    client = secured.test_client()
+    response = client.get("/ui/jobs")
+    assert response.status_code == 302 and "/ui/login" in response.headers["Location"]
+    wrong = post_form(client, "/ui/login", {"api_key": "wrong-key-0123456789"}, "/ui/login")
+    assert wrong.status_code == 401
+    response = post_form(client, "/ui/login", {"api_key": KEY, "next": "/ui/jobs"}, "/ui/login")
+    assert response.headers["Location"] == "/ui/jobs"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and KEY not in cookie
+    assert client.get("/ui/jobs").status_code == 200
+    post_form(client, "/ui/logout", {}, "/ui/jobs")
+    assert client.get("/ui/jobs").status_code == 302
+
+
+def test_login_never_redirects_off_the_dashboard(secured: Flask) -> None:
+    client = secured.test_client()
+    for target in ("https://evil.example/", "//evil.example/ui/", "/api/jobs"):
+        response = post_form(client, "/ui/login", {"api_key": KEY, "next": target}, "/ui/login")
+        assert response.headers["Location"] == "/ui/", target
+
+
+def test_secret_key_is_required_with_api_keys() -> None:
+    with pytest.raises(ConfigError) as info:
+        Config.from_env({"API_KEYS": KEY})
+    assert str(info.value).startswith("SECRET_KEY:")
+    assert "\n" not in str(info.value)
+    assert Config.from_env({"API_KEYS": KEY, "SECRET_KEY": SECRET}).secret_key == SECRET
