@@ -11,6 +11,7 @@ shown).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any, Self
@@ -54,10 +55,11 @@ def setting(
 
 
 def integer(raw: str) -> int:
-    try:
-        return int(raw, 10)
-    except ValueError:
-        raise ValueError("must be a whole number") from None
+    """ASCII digits, with a minus sign if negative. (``int()`` also takes ``+5``, ``1_000``
+    and other scripts' digits.)"""
+    if not re.fullmatch(r"-?[0-9]{1,18}", raw):
+        raise ValueError("must be a whole number")
+    return int(raw, 10)
 
 
 def boolean(raw: str) -> bool:
@@ -90,17 +92,26 @@ def mongodb_uri(raw: str) -> str:
     return raw
 
 
+def _key_list(raw: str) -> tuple[str, ...]:
+    """Comma-separated keys. A value that is set but holds none (``,``) would turn the
+    protection off by accident: it is an error, not "no keys" (unset or empty means that)."""
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    if not keys:
+        raise ValueError("holds no key; leave it unset or empty for none")
+    return keys
+
+
 def fernet_keys(raw: str) -> tuple[str, ...]:
     from scheduler_service.crypto import check_key
 
-    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    keys = _key_list(raw)
     for key in keys:
         check_key(key)
     return keys
 
 
 def api_keys(raw: str) -> tuple[str, ...]:
-    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    keys = _key_list(raw)
     if any(len(key) < MIN_API_KEY_LENGTH for key in keys):
         raise ValueError(f"each key must be at least {MIN_API_KEY_LENGTH} characters")
     if any(not key.isprintable() or " " in key for key in keys):

@@ -1,8 +1,9 @@
 """Request bodies: JSON only, size-capped, and only values MongoDB can store.
 
-Flask's ``request.get_json()`` would accept ``NaN`` and integers BSON cannot hold, and
-turn bad input into werkzeug's generic 400; here each of those is a 400 that says why,
-so that no client input can surface as a 500 from the database driver.
+Flask's ``request.get_json()`` would accept ``NaN``, integers BSON cannot hold, lone UTF-16
+surrogates (``"\\ud800"``) and a key given twice (keeping the last), and turn bad input
+into werkzeug's generic 400; here each of those is a 400 that says why, so that no client
+input can surface as a 500 from the database driver or be read other than as written.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def parse_json(raw: bytes) -> Any:
         raise _malformed("the request body is empty")
     try:
         value = json.loads(raw, parse_constant=_reject_constant, parse_int=_int64,
-                           parse_float=_finite_float)
+                           parse_float=_finite_float, object_pairs_hook=_object_once_each_key)
     except RecursionError:
         raise _malformed(f"nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and the checks above
@@ -76,9 +77,9 @@ def parse_json(raw: bytes) -> Any:
     return value
 
 
-def _malformed(reason: str) -> InvalidInput:
+def _malformed(reason: str, field: str = "_schema") -> InvalidInput:
     message = f"Malformed JSON body: {reason}"
-    return InvalidInput(message, {"_schema": [message]})
+    return InvalidInput(message, {field: [message]})
 
 
 def _reject_constant(name: str) -> Any:
@@ -99,17 +100,49 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _object_once_each_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``{"enabled": true, "enabled": false}`` is a 400, not the last value silently."""
+    value: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            raise ValueError(f"the key {_quoted(key)} is given more than once")
+        value[key] = item
+    return value
+
+
 def _check_storable(value: Any) -> None:
-    """Depth and key checks, iteratively (a deep body must not exhaust the stack here)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    """Depth, key and text checks, iteratively (a deep body must not exhaust the stack).
+    A failure names the top-level field it is in (``body``, ``endpoint``...)."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "_schema")]
     while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list) and depth > MAX_DEPTH:
-            raise _malformed(f"nested deeper than {MAX_DEPTH} levels")
-        if isinstance(item, dict):
+        item, depth, field = stack.pop()
+        if isinstance(item, str):
+            _check_text(item, field)
+        elif isinstance(item, dict | list) and depth > MAX_DEPTH:
+            raise _malformed(f"nested deeper than {MAX_DEPTH} levels", field)
+        elif isinstance(item, dict):
             for key, child in item.items():
                 if "\x00" in key:
-                    raise _malformed("object keys must not contain NUL characters")
-                stack.append((child, depth + 1))
+                    raise _malformed("object keys must not contain NUL characters", field)
+                _check_text(key, field)
+                stack.append((child, depth + 1, key if depth == 1 else field))
         elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
+            stack.extend((child, depth + 1, field) for child in item)
+
+
+def _check_text(text: str, field: str) -> None:
+    """JSON's ``\\ud800`` escapes can spell a lone UTF-16 surrogate, which Python keeps
+    but no UTF-8 encoder (BSON, the HTTP request) will take."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        raise _malformed(
+            f"a string holds a lone UTF-16 surrogate (\\u{ord(bad):04x}), which is not text",
+            field,
+        ) from None
+
+
+def _quoted(key: str) -> str:
+    shown = key[:50].encode("unicode_escape").decode("ascii")  # escapes surrogates too
+    return f"'{shown}'"

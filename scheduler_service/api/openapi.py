@@ -31,8 +31,8 @@ from scheduler_service.schemas import (
     LimitQuerySchema,
     PageQuerySchema,
 )
+from scheduler_service.schemas import headers as header_rules
 from scheduler_service.schemas.fields import (
-    HEADER_NAME_RE,
     MAX_URL_LENGTH,
     Headers,
     HttpUrl,
@@ -51,8 +51,21 @@ SPEC_PATH = "/api/openapi.json"
 _EXTENSION_KEY = "openapi_spec"
 
 OBJECT_ID_PATTERN = "^[0-9a-fA-F]{24}$"
-# What ``fields._check_header_value`` accepts: Latin-1 text without CR, LF or NUL.
-HEADER_VALUE_PATTERN = "^[\\x01-\\x09\\x0b\\x0c\\x0e-\\xff]*$"
+# headers.py's rules: visible Latin-1, spaces and tabs only between; no name the scheduler
+# sets itself (spelled out per letter: JSON Schema patterns have no case-insensitive flag).
+HEADER_VALUE_PATTERN = (
+    "^(?:[\\x21-\\x7e\\x80-\\xff](?:[\\t\\x20-\\x7e\\x80-\\xff]*[\\x21-\\x7e\\x80-\\xff])?)?$"
+)
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)  # '-' only
+
+
+REFUSED_HEADER_NAME_PATTERN = (
+    "^(?:" + "|".join(_any_case(name) for name in sorted(header_rules.SET_BY_THE_SCHEDULER))
+    + ")$|^" + _any_case(header_rules.PROXY_PREFIX)
+)
 URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://"
 # The characters of IANA zone names; the name must also be one the zone database knows.
 TIMEZONE_PATTERN = "^[A-Za-z][A-Za-z0-9_+\\-]*(/[A-Za-z0-9_+\\-]+)*$"
@@ -221,7 +234,11 @@ def _extra_attributes(self: Any, field: fields.Field, ret: dict[str, Any]) -> di
     elif isinstance(field, Headers):
         # marshmallow's Length on a dict counts its keys
         maximum = ret.pop("maxLength", None)
-        extra.update(propertyNames={"pattern": "^" + HEADER_NAME_RE.removesuffix(r"\Z") + "$"})
+        extra.update(propertyNames={
+            "pattern": "^" + header_rules.HEADER_NAME_RE.removesuffix(r"\Z") + "$",
+            "maxLength": header_rules.MAX_HEADER_NAME_LENGTH,
+            "not": {"pattern": REFUSED_HEADER_NAME_PATTERN},
+        })  # fmt: skip
         if maximum is not None:
             extra["maxProperties"] = maximum
         values = dict(ret.get("additionalProperties") or {})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import bson
+import bson.errors
 from marshmallow import ValidationError, fields, validate
 
 from scheduler_service import cron
@@ -14,12 +16,11 @@ from scheduler_service.clock import iso_utc, to_millis
 from scheduler_service.cron_zones import check_zone
 from scheduler_service.delivery.masking import mask_headers
 from scheduler_service.errors import InvalidSchedule, InvalidTimezone
+from scheduler_service.schemas import headers as header_rules
 
 MAX_URL_LENGTH = 2048
-MAX_HEADERS = 50
-MAX_HEADER_VALUE_LENGTH = 8 * 1024
-# RFC 9110 token: the characters a header name may use.
-HEADER_NAME_RE = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z"
+MAX_HEADERS = header_rules.MAX_HEADERS
+MAX_BODY_BSON_BYTES = 8 * 1024 * 1024  # half of MongoDB's 16 MiB per document
 # The instants an input may name (``runAt``, ``startAt``, ``endAt``, a preview's ``from``).
 EARLIEST_INPUT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_INPUT_TIME = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
@@ -35,10 +36,14 @@ class StrictBoolean(fields.Boolean):
 
 
 class UpperString(fields.String):
-    """A string normalized to upper case before validation (``post`` -> ``POST``)."""
+    """An ASCII string normalized to upper case before validation (``post`` -> ``POST``).
+    Only ASCII: Unicode case mapping turns ``po\\u017ft`` (long s) into ``POST`` too."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return super()._deserialize(value, attr, data, **kwargs).upper()
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.isascii():
+            raise ValidationError("Must be ASCII letters.")
+        return text.upper()
 
 
 class Schedule(fields.String):
@@ -112,31 +117,54 @@ class HttpUrl(fields.Url):
         return text
 
 
-def _check_header_value(value: str) -> None:
-    if any(char in value for char in "\r\n\x00"):
-        raise ValidationError("Header values must not contain CR, LF or NUL.")
-    try:
-        value.encode("latin-1")  # http.client sends header values as Latin-1
-    except UnicodeEncodeError as exc:
-        raise ValidationError("Header values must be ISO-8859-1 (Latin-1) text.") from exc
+def _validator(problem: Callable[[str], str | None]) -> Callable[[str], None]:
+    def check(text: str) -> None:
+        message = problem(text)
+        if message is not None:
+            raise ValidationError(message)
+
+    return check
 
 
 class Headers(fields.Dict):
-    """An object of header name to string value, sized and safe to put on the wire."""
+    """An object of header name to string value that can be stored and sent as given
+    (the rules are in ``headers.py``)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
-            keys=fields.String(
-                validate=validate.Regexp(HEADER_NAME_RE, error="Not a valid HTTP header name.")
-            ),
-            values=fields.String(
-                validate=[validate.Length(max=MAX_HEADER_VALUE_LENGTH), _check_header_value]
-            ),
+            keys=fields.String(validate=_validator(header_rules.name_problem)),
+            values=fields.String(validate=_validator(header_rules.value_problem)),
             validate=validate.Length(
                 max=MAX_HEADERS, error=f"At most {MAX_HEADERS} headers are allowed."
             ),
             **kwargs,
         )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        loaded = super()._deserialize(value, attr, data, **kwargs)
+        repeated = header_rules.repeated_names(loaded)
+        if repeated:
+            raise ValidationError(
+                f"Each header name once, whatever its case: {', '.join(repeated)} repeats one."
+            )
+        return loaded
+
+
+class JobBody(fields.Raw):
+    """Any JSON value whose stored form fits in a job document: MongoDB refuses documents
+    over 16 MiB, and BSON can take six times the bytes of compact JSON (``[0,0,...]``)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            size = len(bson.encode({"body": value}))
+        except (bson.errors.BSONError, UnicodeEncodeError, OverflowError, TypeError) as exc:
+            raise ValidationError("This value cannot be stored.") from exc
+        if size > MAX_BODY_BSON_BYTES:
+            raise ValidationError(
+                f"Stored as BSON this body takes {size} bytes, over the limit of "
+                f"{MAX_BODY_BSON_BYTES} (8 MiB)."
+            )
+        return value
 
 
 class MaskedHeaders(fields.Field):

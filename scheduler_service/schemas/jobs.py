@@ -21,6 +21,7 @@ from scheduler_service.schemas.fields import (
     Headers,
     HttpUrl,
     IsoDateTime,
+    JobBody,
     MaskedHeaders,
     ObjectIdString,
     Schedule,
@@ -62,7 +63,7 @@ class JobCreateSchema(Schema):
     endpoint = HttpUrl(required=True)
     method = _method(load_default=DEFAULT_METHOD)
     headers = Headers(load_default=dict)
-    body = fields.Raw(allow_none=True, load_default=None)
+    body = JobBody(allow_none=True, load_default=None)
     executionType = _choice(EXECUTION_TYPES, load_default=DEFAULT_EXECUTION_TYPE.value)
     enabled = StrictBoolean(load_default=True)
     retryAttempts = _retry_attempts()
@@ -78,7 +79,7 @@ class JobUpdateSchema(Schema):
     endpoint = HttpUrl()
     method = _method()
     headers = Headers()
-    body = fields.Raw(allow_none=True)
+    body = JobBody(allow_none=True)
     executionType = _choice(EXECUTION_TYPES)
     enabled = StrictBoolean()
     retryAttempts = _retry_attempts()

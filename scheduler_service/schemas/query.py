@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
@@ -12,8 +13,21 @@ DEFAULT_LIMIT = 20
 MAX_PAGE = 1_000_000_000
 
 
+_DIGITS = re.compile(r"[0-9]{1,12}")
+
+
+class QueryInteger(fields.Integer):
+    """A whole number written with the ASCII digits 0-9 only. Python's ``int()`` would also
+    take ``+5``, `` 5``, ``1_0`` and other scripts' digits (``\u0665``)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not _DIGITS.fullmatch(value):
+            raise ValidationError("Must be a whole number written with the digits 0-9.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 def _limit() -> fields.Integer:
-    return fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
+    return QueryInteger(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
 
 
 class QuerySchema(Schema):
@@ -46,4 +60,4 @@ class LimitQuerySchema(QuerySchema):
 class PageQuerySchema(LimitQuerySchema):
     """``?page=&limit=``: page 1 to 10^9, default 1."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
+    page = QueryInteger(load_default=1, validate=validate.Range(1, MAX_PAGE))

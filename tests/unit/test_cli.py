@@ -185,3 +185,15 @@ def test_gunicorn_reports_a_bad_server_setting_in_one_line_and_exits_2() -> None
     assert result.stderr.splitlines() == [
         "configuration error: PORT: must be a whole number (got 'abc')"
     ]
+
+
+@pytest.mark.parametrize("text", ['{"body": "\\ud800"}', '[{"schedule": "\\udc00"}]',
+                                  '{"enabled": true, "enabled": false}'])  # fmt: skip
+def test_seed_refuses_a_file_it_could_not_store_as_written(
+    runner: FlaskCliRunner, mongo_db: Database, tmp_path: Path, text: str
+) -> None:
+    """A lone surrogate was a traceback; a repeated key kept its last value (issue 18)."""
+    result = seed(runner, tmp_path, text)
+    assert result.exit_code == 1
+    assert "Malformed JSON body" in result.output and "Traceback" not in result.output
+    assert mongo_db["jobs"].count_documents({}) == 0

@@ -143,3 +143,24 @@ def test_server_address() -> None:
     assert ServerConfig.from_env({"PORT": "8080"}).address == "127.0.0.1:8080"
     assert ServerConfig.from_env({"BIND": "0.0.0.0:3000"}).address == "0.0.0.0:3000"
     assert ServerConfig.from_env({"PORT": "8080", "BIND": "127.0.0.1:9"}).address == "127.0.0.1:9"
+
+
+@pytest.mark.parametrize("variable", ["API_KEYS", "ENCRYPTION_KEY"])
+@pytest.mark.parametrize("raw", [",", " , ", ",,,", ", ,\t,"])
+def test_a_key_list_that_is_set_but_holds_no_key_is_a_configuration_error(
+    variable: str, raw: str
+) -> None:
+    """``API_KEYS=","`` parsed to no keys and left the API open (issue 18)."""
+    with pytest.raises(ConfigError, match=f"^{variable}: holds no key") as info:
+        Config.from_env({variable: raw})
+    assert "<hidden>" in str(info.value)
+    assert Config.from_env({variable: ""}).settings  # empty is unset: no keys, no error
+
+
+@pytest.mark.parametrize(
+    "raw", ["\uff11\uff10", "\u0661\u0660", "1_0", "+10", "10.0", "1e1", "0x10"]
+)
+def test_whole_numbers_are_ascii_digits(raw: str) -> None:
+    with pytest.raises(ConfigError, match=r"^MAX_CONCURRENT_JOBS: must be a whole number"):
+        Config.from_env({"MAX_CONCURRENT_JOBS": raw})
+    assert Config.from_env({"MAX_CONCURRENT_JOBS": " 10 "}).max_concurrent_jobs == 10
