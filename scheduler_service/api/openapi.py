@@ -43,6 +43,7 @@ from scheduler_service.schemas.fields import (
     Timezone,
 )
 from scheduler_service.schemas.preview import PreviewQuerySchema
+from scheduler_service.services.job_service import MAX_MANUAL_RUNS_IN_FLIGHT
 
 openapi_api = Blueprint("openapi", __name__)
 
@@ -413,10 +414,12 @@ def _operations(protected: bool) -> dict[str, dict[str, Any]]:
                 "tags": ["jobs"],
                 "summary": "Fire one tick now",
                 "description": "Whatever the schedule and `enabled` say, with the job's "
-                "retry policy. The request body, if any, is ignored.",
+                "retry policy. The request body, if any, is ignored. A job has at most "
+                f"{MAX_MANUAL_RUNS_IN_FLIGHT} manual runs queued or running; one more is a "
+                "409 `CONFLICT`.",
                 "responses": {
                     "202": _json("RunQueuedEnvelope", "Queued; `scheduledAt` is the tick"),
-                    **_errors(404, *common),
+                    **_errors(404, 409, *common),
                 },
             },
         },

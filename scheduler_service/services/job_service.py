@@ -15,12 +15,17 @@ from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.delivery.target_guard import literal_refusal
-from scheduler_service.errors import InvalidInput, JobNotFound
+from scheduler_service.errors import Conflict, InvalidInput, JobNotFound
 from scheduler_service.records import Entry, ExecutionRecord, Job
 from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.jobs import JobStore
 from scheduler_service.stores.ticks import EPOCH
+
+# Manual runs of one job not yet finished (queued, running or waiting to retry); one more
+# is a 409 CONFLICT. Each is an entry in the job document: without a cap, repeated
+# POST /run calls would grow it (and the work queued) without end.
+MAX_MANUAL_RUNS_IN_FLIGHT = 10
 
 
 def parse_job_id(job_id: str) -> ObjectId:
@@ -149,7 +154,14 @@ class JobService:
         """Queue one tick due now, whatever the schedule and ``enabled`` say."""
         oid = parse_job_id(job_id)
         now = self.clock.now()
-        if not self.jobs.add_manual_tick(oid, Entry.manual(now)):
+        queued = self.jobs.add_manual_tick(oid, Entry.manual(now), MAX_MANUAL_RUNS_IN_FLIGHT)
+        if queued is None:
             raise JobNotFound(job_id)
+        if not queued:
+            raise Conflict(
+                f"Job {job_id} already has {MAX_MANUAL_RUNS_IN_FLIGHT} manual runs queued or "
+                "running; try again when one has finished",
+                {"maxManualRuns": MAX_MANUAL_RUNS_IN_FLIGHT},
+            )
         self.on_change()
         return now

@@ -128,12 +128,26 @@ class JobStore:
         )
         return int(rows[0]["n"]) if rows else 0
 
-    def add_manual_tick(self, job_id: ObjectId, entry: Entry) -> bool:
-        """Queue a run-now tick (``Entry.manual``); false if the job does not exist."""
+    def add_manual_tick(self, job_id: ObjectId, entry: Entry, limit: int) -> bool | None:
+        """Queue a run-now tick (``Entry.manual``) unless the job already has ``limit``
+        manual ticks in flight (waiting, running or waiting to retry; dead-letter replays,
+        manual too, are not counted): true if queued, false if the job has that many, None
+        if it does not exist. One conditional write, so concurrent requests cannot pass the
+        limit together."""
+        manual_in_flight = {"$size": {"$filter": {
+            "input": {"$ifNull": ["$inflight", []]}, "as": "entry",
+            "cond": {"$and": [
+                {"$eq": ["$$entry.manual", True]},
+                {"$eq": [{"$ifNull": ["$$entry.replayOf", None]}, None]},
+            ]},
+        }}}  # fmt: skip
         result = self.collection.update_one(
-            {"_id": job_id}, {"$push": {"inflight": entry.to_document()}}
+            {"_id": job_id, "$expr": {"$lt": [manual_in_flight, limit]}},
+            {"$push": {"inflight": entry.to_document()}},
         )
-        return result.matched_count == 1
+        if result.matched_count == 1:
+            return True
+        return False if self.collection.count_documents({"_id": job_id}, limit=1) else None
 
     def in_flight(self, job_ids: list[ObjectId]) -> dict[ObjectId, tuple[Entry, ...]]:
         """The ticks in flight of the jobs among ``job_ids`` that exist, by job id."""

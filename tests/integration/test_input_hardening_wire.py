@@ -1,9 +1,12 @@
 """Issue 18, on the real wire server: what the API accepts can be stored and sent as given,
-everything else is a 400 naming the field and changes nothing (classes 3, 4 and 6)."""
+everything else is a 400 naming the field and changes nothing (classes 3, 4 and 6), and
+manual runs per job are bounded (class 8)."""
 
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +24,7 @@ from scheduler_service.delivery.attempt import AttemptRequest, perform
 from scheduler_service.delivery.payload import outgoing_headers
 from scheduler_service.delivery.session import new_session
 from scheduler_service.runtime import get_runtime
+from scheduler_service.services.job_service import MAX_MANUAL_RUNS_IN_FLIGHT
 from tests.support.http_target import HttpTarget
 
 pytestmark = pytest.mark.integration
@@ -246,3 +250,53 @@ def test_method_is_ascii_before_it_is_upper_cased(
     refused(api.post("/api/jobs", json={**JOB, "method": method}), "method")
     assert wire_db["jobs"].count_documents({}) == 0
     assert api.post("/api/jobs", json={**JOB, "method": "pOsT"}).json["data"]["method"] == "POST"
+
+
+# -- class 8: manual runs per job are bounded -----------------------------------------------
+
+
+def test_manual_runs_beyond_the_maximum_are_a_409(api: FlaskClient, wire_db: Database) -> None:
+    job_id = api.post("/api/jobs", json=JOB).json["data"]["jobId"]
+    for _ in range(MAX_MANUAL_RUNS_IN_FLIGHT):
+        assert api.post(f"/api/jobs/{job_id}/run").status_code == 202
+    over = api.post(f"/api/jobs/{job_id}/run")
+    assert over.status_code == 409
+    assert over.json["error"]["code"] == "CONFLICT"
+    assert over.json["error"]["details"] == {"maxManualRuns": MAX_MANUAL_RUNS_IN_FLIGHT}
+    stored = wire_db["jobs"].find_one({"_id": ObjectId(job_id)})
+    assert len(stored["inflight"]) == MAX_MANUAL_RUNS_IN_FLIGHT
+    # One finishes (its entry leaves the job): there is room for one more, and only one.
+    wire_db["jobs"].update_one({"_id": ObjectId(job_id)}, {"$pop": {"inflight": -1}})
+    assert api.post(f"/api/jobs/{job_id}/run").status_code == 202
+    assert api.post(f"/api/jobs/{job_id}/run").status_code == 409
+    # Scheduled ticks in flight and dead-letter replays do not count against it.
+    wire_db["jobs"].update_one({"_id": ObjectId(job_id)}, {"$set": {"inflight": [
+        {"id": ObjectId(), "manual": False, "state": "running"} for _ in range(3)] + [
+        {"id": ObjectId(), "manual": True, "state": "waiting", "replayOf": ObjectId()}
+        for _ in range(3)]}})  # fmt: skip
+    for _ in range(MAX_MANUAL_RUNS_IN_FLIGHT):
+        assert api.post(f"/api/jobs/{job_id}/run").status_code == 202
+    assert api.post(f"/api/jobs/{job_id}/run").status_code == 409
+    assert api.post(f"/api/jobs/{ObjectId()}/run").status_code == 404
+
+
+def test_concurrent_manual_runs_cannot_pass_the_maximum_together(
+    wire_app: Flask, api: FlaskClient, wire_db: Database
+) -> None:
+    job_id = api.post("/api/jobs", json=JOB).json["data"]["jobId"]
+    statuses: list[int] = []
+    start = threading.Barrier(3 * MAX_MANUAL_RUNS_IN_FLIGHT)
+
+    def run() -> None:
+        client = wire_app.test_client()
+        start.wait(10)
+        statuses.append(client.post(f"/api/jobs/{job_id}/run").status_code)
+
+    threads = [threading.Thread(target=run) for _ in range(3 * MAX_MANUAL_RUNS_IN_FLIGHT)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert Counter(statuses) == {202: MAX_MANUAL_RUNS_IN_FLIGHT, 409: 2 * MAX_MANUAL_RUNS_IN_FLIGHT}
+    stored = wire_db["jobs"].find_one({"_id": ObjectId(job_id)})
+    assert len(stored["inflight"]) == MAX_MANUAL_RUNS_IN_FLIGHT
