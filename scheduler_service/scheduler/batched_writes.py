@@ -1,6 +1,7 @@
-"""The two writes every attempt makes when it ends: its record, and the release of the
-settled tick. ``BatchedWrites`` (the scheduler's) sends each kind in group commits across
-worker threads; ``DirectWrites`` sends each on its own (one attempt at a time, tests).
+"""The writes of an attempt's end that go in group commits: its record, and the release of
+the settled tick (a retry is scheduled instead with a write of its own). ``BatchedWrites``
+(the scheduler's) sends each kind in group commits across worker threads;
+``DirectWrites`` sends each on its own (one attempt at a time, tests).
 
 An attempt writes nothing when it starts: the claim already recorded it as running, with
 its owner and lease, in the job's in-flight entry (measured on SecantusDB: a ``running``

@@ -1,9 +1,10 @@
 """Make the attempt of a claimed tick, record it, and settle the tick or schedule its retry.
 
-The executor runs only what ``claimer.py`` claimed. When the attempt ends it writes, through
-``batched_writes.py``: the attempt's execution record, then either the waiting retry
-(``Entry.retry``, in the job's ``inflight``) or the release of the settled tick (its entry
-pulled). It never raises into the scheduler: failures are logged.
+The executor runs only what ``claimer.py`` claimed. When the attempt ends it writes the
+attempt's execution record (group committed, ``batched_writes.py``), then either turns the
+entry into the waiting retry (``Entry.retry``, one write of its own) or releases the
+settled tick (its entry pulled, group committed). It never raises into the scheduler:
+failures are logged.
 """
 
 from __future__ import annotations
