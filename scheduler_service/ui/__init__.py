@@ -16,7 +16,7 @@ ui = Blueprint(
 
 def register_ui(app: Flask) -> None:
     # The modules below attach their routes, hooks and filters to ``ui`` when imported.
-    from scheduler_service.ui import pages, present, views  # noqa: F401
+    from scheduler_service.ui import dead_letters, pages, present, views  # noqa: F401
     from scheduler_service.ui.security import install_security
 
     install_security(app)

@@ -4,17 +4,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from scheduler_service import cron
 from scheduler_service.clock import iso_utc
-from scheduler_service.errors import InvalidSchedule
+from scheduler_service.cron_zones import DEFAULT_ZONE
+from scheduler_service.errors import InvalidInput, JobNotFound
 from scheduler_service.runtime import get_runtime
-from scheduler_service.schemas import ExecutionResponseSchema, JobResponseSchema
+from scheduler_service.schemas import ExecutionResponseSchema, JobResponseSchema, load_or_raise
+from scheduler_service.schemas.preview import PreviewQuerySchema
+from scheduler_service.services import schedule_preview
 from scheduler_service.services.job_service import JobService
 from scheduler_service.services.overview import Overview, build_overview
+from scheduler_service.services.schedule_preview import SchedulePreview
 
 _job = JobResponseSchema()
 _executions = ExecutionResponseSchema(many=True)
@@ -63,6 +67,17 @@ def jobs_page(page: int) -> JobsPage:
     return JobsPage(shown, page, total, pages, results)
 
 
+def jobs_named(job_ids: list[str]) -> list[dict[str, Any]]:
+    """The jobs of these ids that still exist (the overview names its failing jobs)."""
+    named = []
+    for job_id in job_ids:
+        try:
+            named.append(job(job_id))
+        except JobNotFound:
+            continue  # deleted since its last attempt
+    return named
+
+
 def overview() -> Overview:
     runtime = get_runtime()
     return build_overview(runtime.jobs, runtime.executions, runtime.clock.now())
@@ -72,22 +87,26 @@ def job_counts() -> dict[str, int]:
     return get_runtime().jobs.counts()
 
 
-def next_fire_times(schedule: str, count: int, after: datetime | None = None) -> list[str]:
-    """The next ``count`` fire times of a schedule (ISO UTC); InvalidSchedule if bad."""
-    times: list[str] = []
-    current = after or now()
-    for _ in range(count):
-        current = cron.next_fire_time(schedule, current)
-        times.append(iso_utc(current) or "")
-    return times
+def upcoming(job: dict[str, Any], count: int) -> SchedulePreview:
+    """A job's next ``count`` fire times (in its zone, if jobs have one) and description."""
+    zone = job.get("timezone") or DEFAULT_ZONE
+    return schedule_preview.preview(job["schedule"], zone, now(), count)
 
 
-def preview(schedule: str, count: int) -> dict[str, Any]:
-    """What the form shows while a schedule is typed: its next fire times, or why not."""
+def preview(args: Mapping[str, str], count: int) -> dict[str, Any]:
+    """The form's live preview: the API's preview (``/api/schedules/preview``: same query
+    schema, same service), or the messages that name what is wrong."""
+    query = {key: value for key, value in args.items() if key in ("schedule", "timezone")}
     try:
-        normalized = cron.parse(schedule)
-        return {"schedule": normalized, "nextRunTimes": next_fire_times(normalized, count)}
-    except InvalidSchedule as exc:
-        return {"schedule": schedule, "error": exc.message, "nextRunTimes": []}
+        fields = load_or_raise(PreviewQuerySchema(), {**query, "count": str(count)})
+    except InvalidInput as exc:
+        messages = [text for texts in exc.details.values() for text in texts]
+        return {"error": " ".join(str(text) for text in messages), "nextRunTimes": []}
+    found = schedule_preview.preview(fields["schedule"], fields["timezone"], now(), count)
+    return {
+        "schedule": found.schedule, "timezone": found.timezone,
+        "description": found.description,
+        "nextRunTimes": [iso_utc(when) for when in found.next_run_times],
+    }  # fmt: skip
 
 

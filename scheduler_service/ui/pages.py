@@ -7,8 +7,9 @@ from pymongo.errors import PyMongoError
 from werkzeug.exceptions import HTTPException
 
 from scheduler_service.api.errors import status_and_code
+from scheduler_service.clock import iso_utc
 from scheduler_service.errors import SchedulerError
-from scheduler_service.ui import data, forms, present
+from scheduler_service.ui import data, dead_letters, forms, present
 from scheduler_service.ui import ui as bp
 
 # How often the pages that change by themselves reload their live parts (ms).
@@ -16,6 +17,7 @@ REFRESH_MS = 5000
 NEXT_RUNS = 10
 EXECUTIONS_SHOWN = 50
 PREVIEW_COUNT = 5
+FAILING_SHOWN = 20
 
 
 @bp.get("/")
@@ -27,6 +29,8 @@ def overview() -> str:
         counts=data.job_counts(),
         summary=summary,
         chart=present.chart(summary),
+        failing=data.jobs_named(summary.failing_job_ids[:FAILING_SHOWN]),
+        dead_letters=dead_letters.waiting(),
         refresh_ms=REFRESH_MS,
     )
 
@@ -45,14 +49,17 @@ def jobs() -> str:
 def job(job_id: str) -> str:
     shown = data.job(job_id)
     try:
-        upcoming = data.next_fire_times(shown["schedule"], NEXT_RUNS) if shown["enabled"] else []
-    except SchedulerError:
-        upcoming = []
+        found = data.upcoming(shown, NEXT_RUNS)
+        upcoming = [iso_utc(when) for when in found.next_run_times] if shown["enabled"] else []
+        description = found.description
+    except SchedulerError:  # a stored schedule this version no longer reads
+        upcoming, description = [], None
     return render_template(
         "ui/job.html",
         title=present.job_title(shown),
         job=shown,
         upcoming=upcoming,
+        description=description,
         executions=data.executions(job_id, EXECUTIONS_SHOWN),
         fields=forms.form_fields(),
         refresh_ms=REFRESH_MS,
@@ -62,7 +69,7 @@ def job(job_id: str) -> str:
 @bp.get("/preview")
 def preview() -> Response:
     """The form's live preview (JSON for ``ui.js``): the next fire times of a schedule."""
-    return jsonify(data.preview(request.args.get("schedule", ""), PREVIEW_COUNT))
+    return jsonify(data.preview(request.args, PREVIEW_COUNT))
 
 
 @bp.get("/<path:rest>")

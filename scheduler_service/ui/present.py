@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scheduler_service.services.overview import Overview
+from scheduler_service.services.schedule_preview import describe
 from scheduler_service.ui import ui as bp
 
 CHART_WIDTH, CHART_HEIGHT = 600, 160
@@ -83,5 +84,6 @@ def chart(overview: Overview) -> dict[str, Any]:
 for _name, _function in {
     "utc_text": utc_text, "iso_text": iso_text, "job_title": job_title,
     "duration_text": duration_text, "pretty_json": pretty_json, "percent": percent,
+    "describe": lambda schedule: describe(schedule) if schedule else None,
 }.items():  # fmt: skip
     bp.add_app_template_filter(_function, _name)

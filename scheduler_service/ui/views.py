@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from scheduler_service.errors import InvalidInput
+from scheduler_service.errors import Conflict, InvalidInput
 from scheduler_service.ui import data, forms, present
 from scheduler_service.ui import ui as bp
 
@@ -96,8 +96,11 @@ def resume_job(job_id: str) -> Response:
 
 @bp.post("/jobs/<job_id>/run")
 def run_job(job_id: str) -> Response:
-    scheduled_at = data.service().run_now(job_id)
-    flash(f"Run queued for {present.utc_text(scheduled_at)}.")
+    try:
+        scheduled_at = data.service().run_now(job_id)
+        flash(f"Run queued for {present.utc_text(scheduled_at)}.")
+    except Conflict as exc:  # too many manual runs queued already
+        flash(exc.message, "error")
     return redirect(url_for("ui.job", job_id=job_id))
 
 

@@ -4,11 +4,14 @@ service (gunicorn, two workers) and a real target on 127.0.0.1."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from bson import ObjectId
+from pymongo import MongoClient
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -17,6 +20,7 @@ from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.e2e.conftest import shoot
+from tests.support.dead_letters import add_dead_letter
 from tests.support.http_target import HttpTarget
 from tests.support.processes import ProcessGroup, ServiceProcess, service_env
 from tests.support.waiting import wait_until
@@ -220,3 +224,50 @@ def test_log_in_and_out_with_api_keys(
     assert "/ui/login" in browser.current_url
     browser.get(keyed_service + "/ui/")
     assert "/ui/login" in browser.current_url
+
+
+
+def test_dead_letters_list_detail_replay_and_delete(
+    browser: WebDriver, open_service: str, e2e_db_uri: str, screenshots: Path
+) -> None:
+    """The scheduler's side (making dead letters, running replays) is issue 14's second
+    part; here the dead letters are written straight into the database."""
+    job = {"schedule": "0 0 0 1 1 *", "endpoint": "http://127.0.0.1:9/hook", "method": "POST"}
+    created = requests.post(f"{open_service}/api/jobs", json=job, timeout=10).json()["data"]
+    client: MongoClient = MongoClient(e2e_db_uri, serverSelectionTimeoutMS=5000)
+    try:
+        database = client.get_default_database()
+        ticks = [datetime(2026, 1, 1, 12, minute, tzinfo=UTC) for minute in range(3)]
+        letters = [add_dead_letter(database, ObjectId(created["jobId"]), tick) for tick in ticks]
+    finally:
+        client.close()
+
+    browser.get(open_service + "/ui/")
+    assert "Dead letters" in browser.find_element(By.ID, "live-overview").text
+    follow(browser, button(browser, "Dead letters"))
+    assert browser.title == "Dead letters · Scheduler"
+    assert "HTTP 500" in browser.find_element(By.TAG_NAME, "main").text
+    shoot(browser, screenshots, "dead-letters")
+
+    first = str(letters[0].id)
+    follow(browser, browser.find_element(By.CSS_SELECTOR, f"a[href$='/dead-letters/{first}']"))
+    assert "Bearer ***" in browser.page_source
+    shoot(browser, screenshots, "dead-letter")
+    follow(browser, button(browser, "Replay"))
+    assert "Replay queued" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    assert "replaying" in browser.find_element(By.TAG_NAME, "main").text
+    follow(browser, button(browser, "Replay"))  # a second replay while one is queued: 409
+    assert "already being replayed" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+
+    browser.get(open_service + "/ui/dead-letters?state=dead")
+    for letter in letters[1:]:
+        browser.find_element(By.ID, f"pick-{letter.id}").click()
+    follow(browser, button(browser, "Replay selected"))
+    assert "Replays queued: 2" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+
+    browser.get(f"{open_service}/ui/dead-letters/{first}")
+    follow(browser, button(browser, "Delete"))
+    follow(browser, button(browser, "Delete dead letter"))
+    assert browser.current_url.endswith("/ui/dead-letters")
+    answer = requests.get(f"{open_service}/api/dead-letters/{first}", timeout=10)
+    assert answer.status_code == 404

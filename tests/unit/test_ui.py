@@ -161,3 +161,17 @@ def test_secret_key_is_required_with_api_keys() -> None:
     assert str(info.value).startswith("SECRET_KEY:")
     assert "\n" not in str(info.value)
     assert Config.from_env({"API_KEYS": KEY, "SECRET_KEY": SECRET}).secret_key == SECRET
+
+
+def test_run_now_past_the_manual_run_limit_is_a_message(
+    client: FlaskClient, mongo_db: Database
+) -> None:
+    job_id = create_job(client)
+    page = f"/ui/jobs/{job_id}"
+    token = csrf_of(client, page)
+    for _ in range(10):
+        assert client.post(f"{page}/run", data={"csrf_token": token}).status_code == 302
+    refused = client.post(f"{page}/run", data={"csrf_token": token})
+    assert refused.status_code == 302  # back to the job page, which says why
+    assert "flash-error" in client.get(page).get_data(as_text=True)
+    assert len(mongo_db.jobs.find_one()["inflight"]) == 10
