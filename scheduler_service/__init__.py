@@ -9,8 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from scheduler_service.logging_setup import configure_logging
 from scheduler_service.runtime import EXTENSION_KEY, Runtime, open_runtime
-
-__version__ = "0.1.0"
+from scheduler_service.version import __version__ as __version__
 
 log = logging.getLogger(__name__)
 

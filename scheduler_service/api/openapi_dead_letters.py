@@ -8,7 +8,8 @@ from typing import Any
 from apispec import APISpec
 from marshmallow import Schema, fields, validate
 
-from scheduler_service.api.openapi import OBJECT_ID_PATTERN, _errors, _json, _success
+from scheduler_service.api.openapi_paths import error_responses, id_parameter, json_response
+from scheduler_service.api.openapi_schemas import OBJECT_ID_PATTERN, envelope
 from scheduler_service.schemas.dead_letters import (
     BulkReplayResultSchema,
     BulkReplaySchema,
@@ -26,15 +27,15 @@ class DeadLetterDeletedSchema(Schema):
 
 def register_schemas(spec: APISpec, pagination: type[Schema]) -> None:
     envelopes = {
-        "DeadLetterEnvelope": _success(
+        "DeadLetterEnvelope": envelope(
             "DeadLetterEnvelope", fields.Nested(DeadLetterResponseSchema, required=True)),
-        "DeadLetterListEnvelope": _success(
+        "DeadLetterListEnvelope": envelope(
             "DeadLetterListEnvelope",
             fields.List(fields.Nested(DeadLetterResponseSchema), required=True),
             pagination=fields.Nested(pagination, required=True)),
-        "DeadLetterDeletedEnvelope": _success(
+        "DeadLetterDeletedEnvelope": envelope(
             "DeadLetterDeletedEnvelope", fields.Nested(DeadLetterDeletedSchema, required=True)),
-        "BulkReplayEnvelope": _success(
+        "BulkReplayEnvelope": envelope(
             "BulkReplayEnvelope", fields.Nested(BulkReplayResultSchema, required=True)),
     }  # fmt: skip
     for name, schema in envelopes.items():
@@ -51,13 +52,7 @@ def finish(document: dict[str, Any]) -> None:
 
 
 def operations(common: tuple[int, ...]) -> dict[str, dict[str, Any]]:
-    dead_letter_id = {
-        "in": "path",
-        "name": "deadLetterId",
-        "required": True,
-        "description": "The dead letter's id: 24 hex digits (anything else is a 404).",
-        "schema": {"type": "string", "pattern": OBJECT_ID_PATTERN},
-    }
+    dead_letter_id = id_parameter("deadLetterId", "dead letter")
     replay_rules = (
         "One new delivery of the same tick (same `Idempotency-Key` and "
         "`X-Scheduler-Scheduled-At`, attempt numbers continuing after the last one) with the "
@@ -72,8 +67,8 @@ def operations(common: tuple[int, ...]) -> dict[str, dict[str, Any]]:
                 "summary": "Ticks that failed for good, newest first",
                 "parameters": [{"in": "query", "schema": DeadLetterQuerySchema}],
                 "responses": {
-                    "200": _json("DeadLetterListEnvelope", "One page of dead letters"),
-                    **_errors(400, *common),
+                    "200": json_response("DeadLetterListEnvelope", "One page of dead letters"),
+                    **error_responses(400, *common),
                 },
             },
         },
@@ -88,8 +83,9 @@ def operations(common: tuple[int, ...]) -> dict[str, dict[str, Any]]:
                 "requestBody": {"required": True, "content": {
                     "application/json": {"schema": BulkReplaySchema}}},
                 "responses": {
-                    "202": _json("BulkReplayEnvelope", "Queued; how many, and how many not"),
-                    **_errors(400, 409, 413, 415, *common),
+                    "202": json_response(
+                        "BulkReplayEnvelope", "Queued; how many, and how many not"),
+                    **error_responses(400, 409, 413, 415, *common),
                 },
             },
         },
@@ -100,8 +96,8 @@ def operations(common: tuple[int, ...]) -> dict[str, dict[str, Any]]:
                 "tags": ["dead letters"],
                 "summary": "One dead letter",
                 "responses": {
-                    "200": _json("DeadLetterEnvelope", "The dead letter"),
-                    **_errors(404, *common),
+                    "200": json_response("DeadLetterEnvelope", "The dead letter"),
+                    **error_responses(404, *common),
                 },
             },
             "delete": {
@@ -109,8 +105,8 @@ def operations(common: tuple[int, ...]) -> dict[str, dict[str, Any]]:
                 "tags": ["dead letters"],
                 "summary": "Delete a dead letter (its executions stay in the history)",
                 "responses": {
-                    "200": _json("DeadLetterDeletedEnvelope", "Deleted"),
-                    **_errors(404, *common),
+                    "200": json_response("DeadLetterDeletedEnvelope", "Deleted"),
+                    **error_responses(404, *common),
                 },
             },
         },
@@ -122,8 +118,9 @@ def operations(common: tuple[int, ...]) -> dict[str, dict[str, Any]]:
                 "summary": "Replay one dead letter",
                 "description": replay_rules + " The request body, if any, is ignored.",
                 "responses": {
-                    "202": _json("DeadLetterEnvelope", "Queued; the dead letter is `replaying`"),
-                    **_errors(404, 409, *common),
+                    "202": json_response(
+                        "DeadLetterEnvelope", "Queued; the dead letter is `replaying`"),
+                    **error_responses(404, 409, *common),
                 },
             },
         },
