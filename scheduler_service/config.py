@@ -53,6 +53,13 @@ class Config(Settings):
     job_lease_timeout_ms: int = setting(
         "JOB_LEASE_TIMEOUT", 60000, read.integer, "ms a dead process's claim blocks a tick",
         bounds=(1000, 3_600_000))
+    max_clock_skew_ms: int = setting(
+        "MAX_CLOCK_SKEW", 1000, read.integer,
+        "ms this machine's clock may differ from the database's before it is reported",
+        bounds=(10, 3_600_000))
+    db_write_concern: str = setting(
+        "DB_WRITE_CONCERN", "auto", read.write_concern,
+        "auto (majority on a replica set, else 1), majority, journaled or 1")
     response_body_limit: int = setting(
         "RESPONSE_BODY_LIMIT", 4096, read.integer, "bytes of each response body kept",
         bounds=(0, 1024 * 1024))

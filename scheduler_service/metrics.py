@@ -66,6 +66,17 @@ RUNNING_JOBS = Gauge(
     "Attempts running now (summed over the live processes).",
     multiprocess_mode="livesum",
 )
+CLOCK_OFFSET = Gauge(
+    "scheduler_clock_offset_seconds",
+    "The database server's clock minus this process's wall clock, as last measured "
+    "(leases, claims and timers use the database's time).",
+    multiprocess_mode="liveall",
+)
+CLOCK_SKEWED = Gauge(
+    "scheduler_clock_skewed",
+    "1 while a live process's clock is further than MAX_CLOCK_SKEW from the database's.",
+    multiprocess_mode="livemax",
+)
 POLL_DURATION = Histogram(
     "scheduler_poll_duration_seconds",
     "Duration of one poll of the database for due ticks (with lease renewal).",

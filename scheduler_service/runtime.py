@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
@@ -24,6 +25,7 @@ from pymongo.database import Database
 from scheduler_service.clock import Clock, SystemClock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
+from scheduler_service.db import journaled
 from scheduler_service.services.dead_letter_service import DeadLetterService
 from scheduler_service.services.job_service import JobService
 from scheduler_service.stores.dead_letters import DeadLetterStore
@@ -76,6 +78,9 @@ class Runtime:
         Idempotent."""
         if self.scheduler is not None:
             self.scheduler.stop()
+        stop_clock = getattr(self.clock, "stop", None)
+        if stop_clock is not None:  # the database clock's measuring thread
+            stop_clock()
         if self.client is not None:
             self.client.close()
 
@@ -92,6 +97,7 @@ def open_runtime(
     from dotenv import load_dotenv
 
     from scheduler_service.db import connect
+    from scheduler_service.db_clock import DatabaseClock
     from scheduler_service.logging_setup import configure_logging
 
     if config is None:
@@ -101,6 +107,9 @@ def open_runtime(
     client: Any = None
     if database is None:
         client, database, kind = connect(config)
+        if clock is None:  # one time for every process: the database server's
+            clock = DatabaseClock(client, timedelta(milliseconds=config.max_clock_skew_ms))
+            clock.start()
     else:
         kind = "injected"
     runtime = compose(config, clock or SystemClock(), database, client, kind)
@@ -115,7 +124,8 @@ def compose(
 ) -> Runtime:
     """The composition root: the stores, the cipher and the wake signal, each made once and
     handed to the job service (here) and the scheduler (``Runtime.new_scheduler``)."""
-    jobs, executions = JobStore(database), ExecutionStore(database)
+    # the API's writes wait for the journal: "accepted means stored" survives a database crash
+    jobs, executions = JobStore(journaled(database)), ExecutionStore(database)
     dead_letters = DeadLetterStore(database)
     cipher = HeaderCipher(config.encryption_keys)
     wake = threading.Event()

@@ -86,6 +86,12 @@ def log_format(raw: str) -> str:
     return raw.lower()
 
 
+def write_concern(raw: str) -> str:
+    if raw.lower() not in ("auto", "majority", "journaled", "1"):
+        raise ValueError("must be auto, majority, journaled or 1")
+    return raw.lower()
+
+
 def mongodb_uri(raw: str) -> str:
     if not raw.startswith(("mongodb://", "mongodb+srv://")):
         raise ValueError("must start with mongodb:// or mongodb+srv://")

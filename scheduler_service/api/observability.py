@@ -53,6 +53,9 @@ def health() -> tuple[Response, int]:
         "timestamp": iso_utc(runtime.clock.now()),
         "scheduler": scheduler_status(runtime),
     }
+    clock_status = getattr(runtime.clock, "status", None)
+    if clock_status is not None:  # the database's clock: this machine's offset to it
+        body["clock"] = clock_status()
     try:
         latency = ping_database(runtime)
     except PyMongoError as exc:  # down, hung, or refusing us (auth): unhealthy either way

@@ -148,6 +148,16 @@ class DatabaseStatusSchema(_OpenSchema):
     latencyMs = fields.Float(metadata={"description": "only while connected"})
 
 
+class ClockStatusSchema(Schema):
+    """This process's clock against the database server's, which it schedules by."""
+
+    offsetMs = fields.Integer(required=True, metadata={"description": "database - this machine"})
+    errorMs = fields.Integer(required=True, metadata={"description": "half the round trip"})
+    boundMs = fields.Integer(required=True, metadata={"description": "MAX_CLOCK_SKEW"})
+    skewed = fields.Boolean(required=True, metadata={"description": "offset beyond the bound"})
+    measured = fields.Boolean(required=True, metadata={"description": "false: not yet measured"})
+
+
 class HealthSchema(_OpenSchema):
     """200: ``success`` true, ``status`` healthy. 503: false, unhealthy, and ``error``."""
 
@@ -156,6 +166,7 @@ class HealthSchema(_OpenSchema):
     timestamp = IsoDateTime(required=True)
     database = fields.Nested(DatabaseStatusSchema, required=True)
     scheduler = fields.Nested(SchedulerStatusSchema, required=True)
+    clock = fields.Nested(ClockStatusSchema)
     error = fields.Nested(ErrorSchema)
 
 
