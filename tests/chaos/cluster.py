@@ -33,6 +33,10 @@ SETTINGS = {
     "JOB_RETRY_ATTEMPTS": 2,
     "JOB_RETRY_DELAY": 500,
     "SHUTDOWN_GRACE": 5000,
+    # Claims and results wait for the journal, as w:majority does on a replica set. With
+    # w:1 a kill -9 of a standalone loses its last acknowledged writes: a tick recorded and
+    # released just before the crash was in flight again after it and re-delivered.
+    "DB_WRITE_CONCERN": "journaled",
 }
 # name -> (wall-clock offset in units of the skew, through the proxy)
 SCHEDULERS = {"ahead": (1, False), "behind": (-1, False), "proxied": (0, True)}

@@ -2,8 +2,8 @@
 
 Faults come one after the other, each followed by a quiet stretch; clock skew is not in
 the plan, it is on all along (two of the three schedulers run skewed). Each fault's window
-for the checker ends once its effects are over: a lease has run out and a few polls
-passed (``RECOVERY_S``).
+for the checker starts a lease before it strikes (attempts then in flight feel it) and ends
+once its effects are over: a lease has run out and a few polls passed (``RECOVERY_S``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from tests.chaos.cluster import LEASE_MS, POLL_MS, SCHEDULERS, Cluster
 from tests.chaos.history import FaultWindow
@@ -29,7 +30,8 @@ class Fault:
 
     def run(self, cluster: Cluster, log: Callable[[str], None]) -> None:
         """Strike, hold for ``duration_s``, heal."""
-        log(f"{self.kind} {self.detail} for {self.duration_s:.1f} s")
+        stamp = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
+        log(f"{stamp} {self.kind} {self.detail} for {self.duration_s:.1f} s")
         if self.kind == "db-crash":
             cluster.crash_database()
             time.sleep(self.duration_s)
@@ -93,6 +95,6 @@ def run_plan(cluster: Cluster, planned: list[tuple[Fault, float]],
     for fault, quiet in planned:
         start = time.time()
         fault.run(cluster, log)
-        windows.append(FaultWindow(fault.kind, start - 1.0, time.time() + RECOVERY_S))
+        windows.append(FaultWindow(fault.kind, start - LEASE_S - 1.0, time.time() + RECOVERY_S))
         time.sleep(quiet)
     return windows
