@@ -61,8 +61,8 @@ def placeholders() -> dict[str, str]:
     return {
         "retryAttempts": f"{config.job_retry_attempts} (the default)",
         "retryDelay": f"{config.job_retry_delay_ms} (the default)",
-        "schedule": "*/30 * * * * *",
-        "endpoint": "https://example.com/hook",
+        "schedule": "e.g. */30 * * * * * (every 30 s)",
+        "endpoint": "e.g. https://example.com/hook",
     }
 
 
