@@ -24,6 +24,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
@@ -42,11 +43,20 @@ CSP = (
 UNGUARDED = frozenset({"ui.login", "ui.static"})
 
 
+class SessionOverHttps(SecureCookieSessionInterface):
+    """The session cookie is ``Secure`` whenever the request came over HTTPS (directly, or
+    through the trusted proxy's ``X-Forwarded-Proto`` with ``TRUST_PROXY``)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure or super().get_cookie_secure(app)
+
+
 def install_security(app: Flask) -> None:
     config = get_runtime(app).config
     # Open mode without SECRET_KEY: a key for this process (gunicorn's master sets one for
     # all its workers, so that a form made by one worker is accepted by another).
     app.secret_key = config.secret_key or secrets.token_urlsafe(32)
+    app.session_interface = SessionOverHttps()
     app.config.update(
         SESSION_COOKIE_NAME="scheduler_ui",
         SESSION_COOKIE_PATH="/ui/",

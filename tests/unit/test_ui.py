@@ -148,6 +148,17 @@ def test_with_api_keys_the_dashboard_asks_for_a_key_once(secured: Flask) -> None
     assert client.get("/ui/jobs").status_code == 302
 
 
+def test_the_session_cookie_is_secure_over_https(secured: Flask) -> None:
+    client = secured.test_client()
+    page = client.get("/ui/login", base_url="https://localhost").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    response = client.post("/ui/login", base_url="https://localhost",
+                           data={"api_key": KEY, "csrf_token": token.group(1)})  # fmt: skip
+    assert response.status_code == 302
+    assert "; Secure" in response.headers["Set-Cookie"]
+
+
 def test_login_never_redirects_off_the_dashboard(secured: Flask) -> None:
     client = secured.test_client()
     for target in ("https://evil.example/", "//evil.example/ui/", "/api/jobs"):
