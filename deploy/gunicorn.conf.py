@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 
 from dotenv import load_dotenv
@@ -21,12 +20,12 @@ load_dotenv()
 
 from scheduler_service.config import ServerConfig  # noqa: E402
 from scheduler_service.errors import ConfigError  # noqa: E402
+from scheduler_service.settings import exit_on_config_error  # noqa: E402
 
 try:
     _server = ServerConfig.from_env()
 except ConfigError as _exc:
-    sys.stderr.write(f"configuration error: {_exc}\n")
-    sys.exit(2)
+    exit_on_config_error(_exc)
 
 # Loopback unless BIND says otherwise: gunicorn is reached through nginx (deploy/nginx.conf),
 # never directly from an untrusted network. A gthread worker reads each request in one of its

@@ -5,8 +5,8 @@ Both gunicorn configuration files use them: ``deploy/gunicorn.conf.py`` (``make 
 from the project directory without ``-c``, as plain ``gunicorn wsgi:app``.
 
 - ``on_starting`` (the master, once): check the configuration, so that a bad value stops
-  gunicorn with one line instead of failing in every worker it boots; then start the
-  embedded database if ``MONGODB_URI`` is unset, so that the workers share one. Without
+  gunicorn with one line before it boots a worker (exit 3); then start the embedded
+  database if ``MONGODB_URI`` is unset, so that the workers share one. Without
   ``SECRET_KEY`` (allowed without ``API_KEYS``), make one for all the workers, so that a
   dashboard form one worker made is accepted by another.
 - ``post_worker_init`` (each worker, its app loaded): start the worker's scheduler unless
@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from typing import Any
 
 from scheduler_service.errors import ConfigError
+from scheduler_service.settings import exit_on_config_error
 
 
 def on_starting(server: Any) -> None:
+    from dotenv import load_dotenv
+
     from scheduler_service.config import Config
     from scheduler_service.logging_setup import configure_logging
 
+    load_dotenv()  # as the workers will: the master must judge the same settings
     try:
         config = Config.from_env()
         if not config.secret_key:  # open mode: one dashboard key for every worker (CSRF)
@@ -40,8 +43,7 @@ def on_starting(server: Any) -> None:
             configure_logging(config.log_level, config.log_format)
             ensure_server(config.data_dir, config.embedded_db_port)
     except ConfigError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        sys.exit(2)
+        exit_on_config_error(exc)
 
 
 def post_worker_init(worker: Any) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 from scheduler_service.errors import ConfigError
 
@@ -24,6 +25,10 @@ RATE_LIMIT_OFF = ("off", "none", "false", "0")  # RATE_LIMIT words that disable 
 MIN_API_KEY_LENGTH = 16
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _KEY = "setting"
+# The exit status of a bad configuration, however the service is started: gunicorn's worker
+# boot-error code, so that a gunicorn master whose worker exits with it stops instead of
+# booting new workers forever (a master that runs our hooks exits with it before forking).
+CONFIG_ERROR_EXIT = 3
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,13 @@ def setting(
     """A dataclass field that knows its environment variable."""
     spec = Setting(variable, parse, doc, bounds, secret)
     return field(default=default, repr=not secret, metadata={_KEY: spec})
+
+
+def exit_on_config_error(exc: ConfigError) -> NoReturn:
+    """One line on stderr naming the variable, then exit with ``CONFIG_ERROR_EXIT``."""
+    sys.stderr.write(f"configuration error: {exc.message}\n")
+    sys.stderr.flush()
+    sys.exit(CONFIG_ERROR_EXIT)
 
 
 # -- parsers: raw text (stripped, never empty) -> value, or ValueError ---------------------

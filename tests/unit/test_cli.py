@@ -162,26 +162,26 @@ def test_wait_for_shutdown_signal_returns_on_a_signal(sig: signal.Signals) -> No
     assert signal.getsignal(sig) is before
 
 
-def test_wsgi_reports_a_bad_setting_in_one_line_and_exits_2(tmp_path: Path) -> None:
+def test_wsgi_reports_a_bad_setting_in_one_line_and_exits_3(tmp_path: Path) -> None:
     env = {**os.environ, "MAX_CONCURRENT_JOBS": "ten", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-c", "import wsgi"], cwd=tmp_path, env=env,
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert result.returncode == 2
+    assert result.returncode == 3  # gunicorn's boot-error code (CONFIG_ERROR_EXIT)
     assert result.stderr.splitlines() == [
         "configuration error: MAX_CONCURRENT_JOBS: must be a whole number (got 'ten')"
     ]
 
 
-def test_gunicorn_reports_a_bad_server_setting_in_one_line_and_exits_2() -> None:
+def test_gunicorn_reports_a_bad_server_setting_in_one_line_and_exits_3() -> None:
     env = {**os.environ, "PORT": "abc", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
          "--no-control-socket", "wsgi:app"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert result.returncode == 2
+    assert result.returncode == 3  # gunicorn's boot-error code (CONFIG_ERROR_EXIT)
     assert result.stderr.splitlines() == [
         "configuration error: PORT: must be a whole number (got 'abc')"
     ]

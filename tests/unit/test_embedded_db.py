@@ -56,7 +56,7 @@ def test_the_service_says_so_in_one_line_when_the_extra_is_missing(tmp_path: Pat
         [sys.executable, "-c", "import sys; sys.modules['secantus.server'] = None; import wsgi"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert result.returncode == 2
+    assert result.returncode == 3  # gunicorn's boot-error code (CONFIG_ERROR_EXIT)
     assert result.stderr.splitlines() == [
         "configuration error: MONGODB_URI: not set, and the embedded database is not "
         "installed: set it, or install the extra: pip install 'scheduler-service[embedded]'"
