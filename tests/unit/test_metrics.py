@@ -22,10 +22,10 @@ from scheduler_service.records import Job
 from scheduler_service.runtime import get_runtime
 from scheduler_service.scheduler import executor as executor_module
 from scheduler_service.scheduler.timer_queue import Candidate
-from tests.support.runners import Worker
-from tests.support.runners import candidate as candidate_of
-from tests.support.runners import make_runner as runner_on
 from tests.support.waiting import wait_until
+from tests.support.workers import Worker
+from tests.support.workers import candidate as candidate_of
+from tests.support.workers import make_worker as worker_on
 
 FAMILIES = {
     "scheduler_executions",
@@ -46,8 +46,8 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def make_runner(app: Flask) -> Worker:
-    return runner_on(app, "test-owner", session_factory=lambda: None)
+def make_worker(app: Flask) -> Worker:
+    return worker_on(app, "test-owner", session_factory=lambda: None)
 
 
 def fire_once(
@@ -74,7 +74,7 @@ def fire_once(
     assert document is not None
     clock.set(document["nextRunAt"] + timedelta(milliseconds=late_ms))
     candidate = candidate_of(document)
-    runner = make_runner(app)
+    runner = make_worker(app)
     runner.run(candidate)
     assert len(seen) == 1, "the fake attempt ran"
     return runner, candidate
@@ -137,7 +137,7 @@ def test_running_jobs_gauge_counts_an_attempt_in_flight(
     assert document is not None and isinstance(runtime.clock, FixedClock)
     runtime.clock.set(document["nextRunAt"])
     monkeypatch.setattr(executor_module, "perform", perform)
-    make_runner(client.application).run(candidate_of(document))
+    make_worker(client.application).run(candidate_of(document))
     assert during == [1.0]
     assert sample("scheduler_running_jobs") == 0
 
@@ -167,7 +167,7 @@ def test_failures_and_missed_ticks_are_counted(
     document = runtime.database.jobs.find_one({"_id": job_id})
     assert document is not None and isinstance(runtime.clock, FixedClock)
     runtime.clock.set(document["nextRunAt"] + timedelta(seconds=60))  # 60 ticks missed
-    make_runner(client.application).run(candidate_of(document))
+    make_worker(client.application).run(candidate_of(document))
     assert sample("scheduler_skipped_ticks_total", reason="missed") >= before_missed + 60
 
 
@@ -175,7 +175,7 @@ def test_database_errors_of_runner_and_poller_are_counted(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runtime = get_runtime(app)
-    runner = make_runner(app)
+    runner = make_worker(app)
 
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise AutoReconnect("connection reset")

@@ -41,7 +41,7 @@ class Worker:
         return claims
 
 
-def make_runner(app: Flask, owner: str = "me", **options: Any) -> Worker:
+def make_worker(app: Flask, owner: str = "me", **options: Any) -> Worker:
     runtime = get_runtime(app)
     ticks, executions = TickStore(runtime.database), ExecutionStore(runtime.database)
     running = RunningAttempts()

@@ -17,7 +17,7 @@ from scheduler_service.records import Entry, Job
 from scheduler_service.runtime import get_runtime
 from scheduler_service.scheduler import executor as executor_module
 from scheduler_service.scheduler.claimer import ORPHAN_MESSAGE, Claim
-from tests.support.runners import candidate, make_runner
+from tests.support.workers import candidate, make_worker
 
 OK = AttemptOutcome(True, 200, "ok", False, None, False, duration_ms=3)
 
@@ -45,7 +45,7 @@ def reclaim(app: Flask, job: dict[str, Any], monkeypatch: pytest.MonkeyPatch) ->
     sent: list[Any] = []
     monkeypatch.setattr(executor_module, "perform", lambda request, session: sent.append(request)
                         or OK)  # fmt: skip
-    make_runner(app, owner="survivor").run(candidate(job, job["inflight"][0]))
+    make_worker(app, owner="survivor").run(candidate(job, job["inflight"][0]))
     return sent
 
 
@@ -101,7 +101,7 @@ def test_a_late_process_records_its_attempt_but_leaves_the_re_claimed_tick_alone
     })  # fmt: skip
     monkeypatch.setattr(executor_module, "perform", lambda request, session: OK)
 
-    make_runner(app, owner="dead").executor.execute(
+    make_worker(app, owner="dead").executor.execute(
         Claim(Job.from_document(job), Entry.from_document(stale))
     )
 

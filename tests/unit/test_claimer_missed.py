@@ -1,4 +1,4 @@
-"""After downtime the runner applies the job's missedRunPolicy to what it stores."""
+"""After downtime the claimer applies the job's missedRunPolicy to what it stores."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from flask import Flask
 
 from scheduler_service.clock import FixedClock
 from scheduler_service.runtime import get_runtime
-from tests.support.runners import candidate, make_runner
+from tests.support.workers import candidate, make_worker
 
 
 def job_after_downtime(app: Flask, clock: FixedClock, policy: str) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def test_missed_run_policy(
 ) -> None:
     job = job_after_downtime(app, clock, policy)
     assert job["nextRunAt"].strftime("%H:%M:%S") == "12:00:10"
-    won = make_runner(app).claimer.claim([candidate(job)]).won
+    won = make_worker(app).claimer.claim([candidate(job)]).won
     assert [claim.entry.scheduled_at.strftime("%H:%M:%S") for _, claim in won] == runs
     stored = get_runtime(app).database.jobs.find_one({"_id": job["_id"]})
     assert stored["nextRunAt"].strftime("%H:%M:%S") == next_run
@@ -65,6 +65,6 @@ def test_jobs_missed_from_different_ticks_are_all_claimed(app: Flask, clock: Fix
     database = get_runtime(app).database
     jobs = [database.jobs.find_one({"_id": job_id}) for job_id in ids]
     assert jobs[0]["nextRunAt"] != jobs[1]["nextRunAt"]
-    won = make_runner(app).claimer.claim([candidate(job) for job in jobs]).won
+    won = make_worker(app).claimer.claim([candidate(job) for job in jobs]).won
     assert sorted(claim.job.id for _, claim in won) == sorted(ids)
     assert {claim.entry.scheduled_at for _, claim in won} == {clock.now().replace(microsecond=0)}
