@@ -100,6 +100,10 @@ class Config(Settings):
     secret_key: str | None = setting(
         "SECRET_KEY", None, read.secret_key,
         "signs the dashboard's sessions and CSRF tokens; required with API_KEYS", secret=True)
+    # Secret: a webhook URL often carries its token (Slack's incoming webhooks do).
+    alert_webhook_url: str | None = setting(
+        "ALERT_WEBHOOK_URL", None, read.http_url, "where every dead letter is announced",
+        secret=True)
     # fmt: on
 
     def check(self) -> None:

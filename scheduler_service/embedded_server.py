@@ -25,7 +25,7 @@ from secantus.server import SecantusDBServer
 TTL_SWEEP_SECONDS = 3600
 
 
-def build_server(storage_path: Path, port: int) -> SecantusDBServer:
+def build_server(storage_path: Path, port: int, *, test_commands: bool = False) -> SecantusDBServer:
     """A server on 127.0.0.1, durable on disk, as a standalone: no replica-set
     advertisement, hence no oplog, which nothing here reads (no change streams, no
     transactions); that spares about a sixth of the server's CPU per write (measured: 2.5 ->
@@ -35,7 +35,7 @@ def build_server(storage_path: Path, port: int) -> SecantusDBServer:
         port=port,
         storage_path=str(storage_path),
         replica_set_name=None,
-        enable_test_commands=False,
+        enable_test_commands=test_commands,
         ttl_sweep_seconds=TTL_SWEEP_SECONDS,
         durable=True,
     )
@@ -45,11 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--storage-path", type=Path, required=True)
+    # Fault tests only: configureFailPoint (e.g. to hold one write while a process is killed).
+    parser.add_argument("--test-commands", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    server = build_server(args.storage_path, args.port)
+    server = build_server(args.storage_path, args.port, test_commands=args.test_commands)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         server.stop()

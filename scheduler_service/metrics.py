@@ -98,6 +98,23 @@ DATABASE_ERRORS = Counter(
     "Database errors met by the scheduler's poller and runner.",
     ["component"],
 )
+DEAD_LETTERS = Counter(
+    "scheduler_dead_letters",
+    "Ticks dead-lettered, by outcome: retries_exhausted (the last allowed attempt failed), "
+    "not_retried (a failure never retried: 4xx, refused target...), abandoned (an "
+    "AT_MOST_ONCE attempt whose process died).",
+    ["outcome"],
+)
+REPLAYS = Counter(
+    "scheduler_dead_letter_replays",
+    "Replays of dead letters that ended, by outcome: replayed or replay_failed.",
+    ["outcome"],
+)
+ALERTS = Counter(
+    "scheduler_alerts",
+    "tick.dead_lettered alerts, by outcome: sent, or undeliverable (every try failed).",
+    ["outcome"],
+)
 HTTP_REQUESTS = Counter(
     "scheduler_http_requests",
     "HTTP requests answered, by method, route template and status.",
@@ -119,6 +136,12 @@ for _reason in ("overlap", "missed"):
     SKIPPED_TICKS.labels(reason=_reason)
 for _component in ("poller", "runner"):
     DATABASE_ERRORS.labels(component=_component)
+for _outcome in ("retries_exhausted", "not_retried", "abandoned"):
+    DEAD_LETTERS.labels(outcome=_outcome)
+for _outcome in ("replayed", "replay_failed"):
+    REPLAYS.labels(outcome=_outcome)
+for _outcome in ("sent", "undeliverable"):
+    ALERTS.labels(outcome=_outcome)
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _STARTED = "_metrics_started"
@@ -143,6 +166,18 @@ def record_skipped(reason: str, count: int = 1) -> None:
 
 def record_database_error(component: str) -> None:
     DATABASE_ERRORS.labels(component=component).inc()
+
+
+def record_dead_letter(outcome: str) -> None:
+    DEAD_LETTERS.labels(outcome=outcome).inc()
+
+
+def record_replay(outcome: str) -> None:
+    REPLAYS.labels(outcome=outcome).inc()
+
+
+def record_alert(outcome: str) -> None:
+    ALERTS.labels(outcome=outcome).inc()
 
 
 # -- HTTP ----------------------------------------------------------------------------------

@@ -154,6 +154,10 @@ class Job:
     inflight: tuple[Entry, ...] = ()
     claimed_by: str | None = None  # the process that claimed its last scheduled tick
     skipped_ticks: int = 0
+    # None (jobs of earlier versions): JOB_RETRY_DELAY_MAX, JOB_TIMEOUT, no alert endpoint.
+    retry_delay_max: int | None = None  # ms: no retry waits longer
+    timeout_ms: int | None = None  # one attempt's total deadline, within JOB_TIMEOUT
+    alert_endpoint: str | None = None  # told of each of its dead letters
 
     @classmethod
     def new(cls, fields: dict[str, Any], *, now: datetime, next_run_at: datetime | None,
@@ -183,6 +187,8 @@ class Job:
             "createdAt": self.created_at, "updatedAt": self.updated_at,
             "inflight": [entry.to_document() for entry in self.inflight],
             "claimedBy": self.claimed_by, "skippedTicks": self.skipped_ticks,
+            "retryDelayMax": self.retry_delay_max, "timeoutMs": self.timeout_ms,
+            "alertEndpoint": self.alert_endpoint,
         })  # fmt: skip
         return document
 
@@ -205,6 +211,8 @@ class Job:
             created_at=get("createdAt"), updated_at=get("updatedAt"),
             inflight=tuple(Entry.from_document(entry) for entry in get("inflight") or ()),
             claimed_by=get("claimedBy"), skipped_ticks=get("skippedTicks", 0),
+            retry_delay_max=get("retryDelayMax"), timeout_ms=get("timeoutMs"),
+            alert_endpoint=get("alertEndpoint"),
         )  # fmt: skip
 
 
@@ -224,6 +232,11 @@ class ExecutionRecord:
     response_code: int | None = None
     response_body: str | None = None
     error_message: str | None = None
+    # How the attempt settled its tick (recorded with it, so that a process taking over the
+    # tick of one that died before releasing it settles it the same way): the wait chosen
+    # before the next attempt, or the tick dead-lettered. Neither: settled, or no verdict.
+    next_retry_delay: int | None = None  # ms
+    dead_lettered: bool = False
 
     @staticmethod
     def id_for(job_id: ObjectId, entry: Entry) -> ObjectId:
@@ -244,11 +257,13 @@ class ExecutionRecord:
     @classmethod
     def ended(cls, job_id: ObjectId, entry: Entry, started_at: datetime, *, success: bool,
               completed_at: datetime, duration: int, response_code: int | None,
-              response_body: str | None, error_message: str | None) -> ExecutionRecord:  # fmt: skip
+              response_body: str | None, error_message: str | None,
+              next_retry_delay: int | None = None,
+              dead_lettered: bool = False) -> ExecutionRecord:  # fmt: skip
         status = Status.SUCCESS if success else Status.FAILURE
         return cls(cls.id_for(job_id, entry), job_id, started_at, status, entry.attempt,
                    entry.scheduled_at, completed_at, duration, response_code, response_body,
-                   error_message)  # fmt: skip
+                   error_message, next_retry_delay, dead_lettered)  # fmt: skip
 
     @classmethod
     def running(cls, job_id: ObjectId, entry: Entry) -> ExecutionRecord:
@@ -269,7 +284,8 @@ class ExecutionRecord:
             "startedAt": self.started_at, "status": self.status.value,
             "completedAt": self.completed_at, "duration": self.duration,
             "responseCode": self.response_code, "responseBody": self.response_body,
-            "errorMessage": self.error_message,
+            "errorMessage": self.error_message, "nextRetryDelay": self.next_retry_delay,
+            "deadLettered": self.dead_lettered,
         }  # fmt: skip
 
     def to_document(self) -> dict[str, Any]:
@@ -288,4 +304,5 @@ class ExecutionRecord:
             scheduled_at=get("scheduledAt"), completed_at=get("completedAt"),
             duration=get("duration"), response_code=get("responseCode"),
             response_body=get("responseBody"), error_message=get("errorMessage"),
+            next_retry_delay=get("nextRetryDelay"), dead_lettered=bool(get("deadLettered")),
         )  # fmt: skip

@@ -62,7 +62,7 @@ class Runtime:
 
         return Scheduler(
             self.ticks, self.executions, self.config, self.clock,
-            cipher=self.cipher, wake=self.wake, owner=owner,
+            cipher=self.cipher, dead_letters=self.dead_letters, wake=self.wake, owner=owner,
         )  # fmt: skip
 
     def start_scheduler(self) -> Scheduler:

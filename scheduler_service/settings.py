@@ -119,6 +119,15 @@ def _key_list(raw: str) -> tuple[str, ...]:
     return keys
 
 
+def http_url(raw: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http or https URL")
+    return raw
+
+
 def fernet_keys(raw: str) -> tuple[str, ...]:
     from scheduler_service.crypto import check_key
 

@@ -21,6 +21,7 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -41,6 +42,7 @@ from scheduler_service.delivery.outcome import (
     timed_out,
     unexpected,
 )
+from scheduler_service.delivery.retry_after import RETRY_AFTER_STATUSES, retry_after_ms
 from scheduler_service.delivery.session import private_targets
 from scheduler_service.errors import TargetRefused
 
@@ -139,8 +141,11 @@ def _outcome(response: requests.Response, request: AttemptRequest,
     body, truncated, read_failure = _read_capped(response, request, deadline)
     text = body.decode("utf-8", errors="replace")
     if not 200 <= status < 300:
+        wait = None
+        if status in RETRY_AFTER_STATUSES:
+            wait = retry_after_ms(response.headers.get("Retry-After"), datetime.now(UTC))
         return http_status_outcome(status, response.reason, response.headers.get("Location"),
-                                   text, truncated)
+                                   text, truncated, wait)
     if read_failure is None:
         return AttemptOutcome(True, status, text, truncated, None, False, 0)
     return replace(read_failure.outcome(), status_code=status, response_body=text,

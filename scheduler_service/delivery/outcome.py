@@ -1,9 +1,9 @@
 """What one attempt came to: the outcome record, the kinds of failure and which are retried.
 
 Retry classification (:func:`is_retryable`): retry on connection errors (refused, reset,
-DNS, TLS), timeouts, HTTP 5xx, 408 and 429; never on other 4xx, on 3xx, on an invalid URL or
-header, on a refused target, on too many redirects, or on an unexpected exception (a bug
-retried is the same bug).
+DNS, TLS), timeouts, HTTP 5xx, 408, 425 (Too Early) and 429; never on other 4xx, on 3xx,
+on an invalid URL or header, on a refused target, on too many redirects, or on an
+unexpected exception (a bug retried is the same bug).
 
 Failure messages go into the execution record, so they never quote a header value; URLs
 in them are redacted before they are logged (:mod:`delivery.redaction`).
@@ -38,7 +38,7 @@ def is_retryable(kind: FailureKind, status_code: int | None = None) -> bool:
     if kind in (FailureKind.TIMEOUT, FailureKind.CONNECTION):
         return True
     if kind is FailureKind.HTTP_STATUS and status_code is not None:
-        return status_code >= 500 or status_code in (408, 429)
+        return status_code >= 500 or status_code in (408, 425, 429)
     return False
 
 
@@ -51,6 +51,7 @@ class AttemptOutcome:
     error_message: str | None
     retryable: bool
     duration_ms: int
+    retry_after_ms: int | None = None  # a 429's or 503's Retry-After, as a delay
 
 
 class AttemptFailed(SchedulerError):
@@ -66,13 +67,13 @@ class AttemptFailed(SchedulerError):
 
 
 def http_status_outcome(status: int, reason: str | None, location: str | None, body: str,
-                        truncated: bool) -> AttemptOutcome:
-    """A complete response outside 2xx."""
+                        truncated: bool, retry_after_ms: int | None = None) -> AttemptOutcome:
+    """A complete response outside 2xx (``retry_after_ms``: its ``Retry-After``)."""
     message = f"HTTP {status} {reason or ''}".rstrip()
     if 300 <= status < 400 and location:
         message += f" (redirect not followed: Location {location})"
     return AttemptOutcome(False, status, body, truncated, message,
-                          is_retryable(FailureKind.HTTP_STATUS, status), 0)
+                          is_retryable(FailureKind.HTTP_STATUS, status), 0, retry_after_ms)
 
 
 def timed_out(timeout_s: float) -> AttemptFailed:

@@ -2,7 +2,8 @@
 
 ``retryAttempts`` counts the retries after the first attempt, so a tick makes at most
 ``retryAttempts + 1`` attempts; the retry after attempt k waits ``retryDelay * 2^(k-1)`` ms,
-but never longer than the cap (``JOB_RETRY_DELAY_MAX``, one hour by default).
+but never longer than the cap (the job's ``retryDelayMax``; ``JOB_RETRY_DELAY_MAX``, one
+hour, by default). A 429 or 503 with ``Retry-After`` waits at least that, within the cap.
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ def retry_delay_ms(failed_attempt: int, base_ms: int, cap_ms: int) -> int:
     delay, doublings = base_ms, failed_attempt - 1
     while doublings and delay < cap_ms:
         delay, doublings = delay * 2, doublings - 1
+    return min(delay, cap_ms)
+
+
+def next_retry_delay_ms(
+    failed_attempt: int, base_ms: int, cap_ms: int, retry_after_ms: int | None = None
+) -> int:
+    """The wait before the next attempt: the backoff, or the target's ``Retry-After`` if
+    that asks for longer; never more than ``cap_ms`` (the job's ``retryDelayMax``)."""
+    delay = retry_delay_ms(failed_attempt, base_ms, cap_ms)
+    if retry_after_ms is not None:
+        delay = max(delay, retry_after_ms)
     return min(delay, cap_ms)
 
 

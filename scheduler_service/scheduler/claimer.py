@@ -9,11 +9,13 @@ the job document (``stores/ticks.py``), so that one process runs the tick:
   ``claimedBy``, and pushes a running ``Entry`` (owner, lease) into ``inflight``. Ticks
   missed by policy and ticks refused by the overlap rule are moved past (``skip_tick``:
   ``nextRunAt`` and ``skippedTicks``).
-- a **retry** or **manual** run (a waiting entry), or an **orphan** (a running entry whose
-  lease ran out: its process died): one ``update_one`` turns the entry into a running one
-  of this process. An orphan is first checked against its execution record: recorded as a
-  success, it is only released; otherwise its attempt is recorded as abandoned and
-  re-delivered as the next attempt (at-most-once jobs: released, never re-run).
+- a **retry**, **manual** run or **replay** (a waiting entry), or an **orphan** (a running
+  entry whose lease ran out: its process died): one ``update_one`` turns the entry into a
+  running one of this process. An orphan is first checked against its execution record:
+  recorded as a success, it is only released; recorded with its settlement (a retry or a
+  dead letter, see ``settlement.py``), or of an at-most-once job, it is claimed to be
+  settled, not run (``Claim.recorded``; at-most-once: dead-lettered as abandoned);
+  otherwise its attempt is recorded as abandoned and re-delivered as the next attempt.
 
 Nothing is written when an attempt starts. When it ends, ``executor.py`` writes (group
 committed, ``batched_writes.py``) its execution record to ``job_executions``, then either
@@ -31,9 +33,10 @@ from pymongo.errors import PyMongoError
 
 from scheduler_service import metrics
 from scheduler_service.clock import Clock
-from scheduler_service.records import Entry, Job
+from scheduler_service.records import Entry, ExecutionRecord, Job, Status
 from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.planning import plan_tick
+from scheduler_service.scheduler.settlement import ORPHAN_MESSAGE, recorded_decision
 from scheduler_service.scheduler.timer_queue import Candidate
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.ticks import TickStore
@@ -42,7 +45,6 @@ log = logging.getLogger(__name__)
 
 CLAIM_BATCH = 200  # jobs claimed in one write at most
 
-ORPHAN_MESSAGE = "attempt abandoned: the process running it stopped before recording a result"
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class Claim:
     job: Job
     entry: Entry
     following: datetime | None = None  # a scheduled tick: the job's new nextRunAt
+    # An orphan to settle from its attempt's record, not to run (``settlement.py``).
+    recorded: ExecutionRecord | None = None
 
     @property
     def key(self) -> tuple[object, object]:
@@ -174,27 +178,38 @@ class Claimer:
         return bool(job.inflight)
 
     def _claim_entry(self, job: Job, entry: Entry) -> Claim | None:
-        """Take a waiting entry (a retry or a manual run) or an orphan; None if not won or
-        nothing is left to run."""
+        """Take a waiting entry (a retry, a manual run or a replay) or an orphan; None if not
+        won or nothing is left to run."""
         now = self.clock.now()
         orphan = entry.is_running
-        if orphan and self.executions.succeeded(job.id, entry.scheduled_at, entry.attempt):
-            # Its process recorded a success and died before releasing the tick: settled.
-            self.ticks.drop_settled_entry(job.id, entry)
-            return None
-        # An orphan of an at-least-once job is re-delivered: same tick, same key.
+        recorded = None
+        if orphan:
+            recorded = self.executions.recorded(job.id, entry.scheduled_at, entry.attempt)
+            if recorded is not None and recorded.status is Status.SUCCESS \
+                    and entry.replay_of is None:  # fmt: skip
+                # Its process recorded a success and died before releasing the tick: settled.
+                self.ticks.drop_settled_entry(job.id, entry)
+                return None
+        # An orphan whose record carries its settlement, or of an at-most-once job, is
+        # settled here (settlement.py), never re-run; any other orphan is re-delivered: the
+        # same tick and key, the next attempt.
+        settles = orphan and (job.at_most_once or (
+            recorded is not None and recorded_decision(job, entry, recorded) is not None))
         taken = entry.taken(self.owner, now, self.lease,
-                            next_attempt=orphan and not job.at_most_once)  # fmt: skip
+                            next_attempt=orphan and not settles)  # fmt: skip
         if not self.ticks.claim_entry(job.id, entry, taken):
             metrics.CLAIM_CONFLICTS.inc()
             return None
-        if not orphan and entry.attempt > 1:  # a retry, due when its backoff ended
+        if not orphan and entry.attempt > 1 and entry.replay_of is None:  # a retry
             metrics.record_start_lag("retry", self.clock.now(), entry.due_at)
-        if orphan:
-            log.warning("job %s: re-claimed tick %s from a stopped process",
-                        job.id, entry.scheduled_at.isoformat())  # fmt: skip
+        if not orphan:
+            return Claim(job, taken)
+        log.warning("job %s: re-claimed tick %s from a stopped process",
+                    job.id, entry.scheduled_at.isoformat())  # fmt: skip
+        if recorded is None or not settles:
             self.executions.close_orphan(job.id, entry, now, ORPHAN_MESSAGE)
-            if job.at_most_once:  # never attempted twice
-                self.ticks.drop_entry(job.id, entry.id, self.owner)
-                return None
-        return Claim(job, taken)
+        if not settles:
+            return Claim(job, taken)
+        if recorded is None:
+            recorded = ExecutionRecord.abandoned(job.id, entry, now, ORPHAN_MESSAGE)
+        return Claim(job, taken, recorded=recorded)

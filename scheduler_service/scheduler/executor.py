@@ -1,10 +1,12 @@
-"""Make the attempt of a claimed tick, record it, and settle the tick or schedule its retry.
+"""Make the attempt of a claimed tick, then settle the tick (``settlement.py``).
 
-The executor runs only what ``claimer.py`` claimed. When the attempt ends it writes the
-attempt's execution record (group committed, ``batched_writes.py``), then either turns the
-entry into the waiting retry (``Entry.retry``, one write of its own) or releases the
-settled tick (its entry pulled, group committed). It never raises into the scheduler:
-failures are logged.
+The executor runs only what ``claimer.py`` claimed. When the attempt ends, settlement
+writes the attempt's execution record with its verdict (group committed,
+``batched_writes.py``), then either turns the entry into the waiting retry (``Entry.retry``,
+one write of its own), or writes the dead letter (one insert) and releases the tick, or
+releases it alone (its entry pulled, group committed). An orphan claimed to be settled
+(``Claim.recorded``) is settled from its record without a request. It never raises into the
+scheduler: failures are logged.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pymongo.errors import PyMongoError
@@ -23,18 +25,21 @@ from scheduler_service import metrics
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
+from scheduler_service.dead_letter import SentRequest
 from scheduler_service.delivery.attempt import AttemptRequest, perform
+from scheduler_service.delivery.masking import mask_headers
 from scheduler_service.delivery.outcome import AttemptOutcome
 from scheduler_service.delivery.payload import outgoing_headers, render_body
 from scheduler_service.delivery.redaction import redact_urls
 from scheduler_service.delivery.session import thread_session as default_session
 from scheduler_service.errors import DecryptionError
 from scheduler_service.records import Entry, ExecutionRecord, Job
-from scheduler_service.scheduler.backoff import retry_delay_ms, should_retry
+from scheduler_service.scheduler.alerts import AlertSender
 from scheduler_service.scheduler.batched_writes import BatchedWrites, DirectWrites
 from scheduler_service.scheduler.claimer import Claim
-from scheduler_service.scheduler.durable import durable
 from scheduler_service.scheduler.local_attempts import RunningAttempts
+from scheduler_service.scheduler.settlement import Settlement, decide, recorded_decision
+from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.ticks import TickStore
 
@@ -53,15 +58,25 @@ class Executor:
     session_factory: Callable[[], Any] = default_session
     cipher: HeaderCipher = field(default_factory=HeaderCipher)
     writes: BatchedWrites | DirectWrites | None = None
+    dead_letters: DeadLetterStore | None = None
+    alerts: AlertSender | None = None
 
     def __post_init__(self) -> None:
         if self.writes is None:
             self.writes = DirectWrites(self.executions, self.ticks, self.owner)
+        if self.dead_letters is None and self.ticks is not None:
+            self.dead_letters = DeadLetterStore(self.ticks.collection.database)
+        self.settlement = Settlement(self.ticks, self.dead_letters, self.writes,  # type: ignore[arg-type]
+                                     self.owner, self.stopping, self.alerts)  # fmt: skip
 
     def execute(self, claim: Claim) -> None:
-        """Make the attempt ``claim.entry`` stands for, then record and settle it."""
+        """Make the attempt ``claim.entry`` stands for, then record and settle it; or settle
+        an orphan's tick from its record (``claim.recorded``)."""
         with self._guard(claim.job):
-            self._execute(claim.job, claim.entry)
+            if claim.recorded is not None:
+                self._settle_recorded(claim)
+            else:
+                self._execute(claim.job, claim.entry)
 
     @contextmanager
     def _guard(self, job: Job) -> Iterator[None]:
@@ -87,11 +102,14 @@ class Executor:
                 request = self._request(job, entry)
             except DecryptionError as exc:  # never sent: the headers cannot be read
                 outcome = AttemptOutcome(False, None, None, False, str(exc), False, 0)
+                shown = self._shown_request(job, entry)
             else:
                 outcome = perform(request, self.session_factory())
-            self._record(job, entry, started, outcome)
+                shown = sent_request(request)
+            self._record(job, entry, started, outcome, shown)
 
     def _request(self, job: Job, entry: Entry) -> AttemptRequest:
+        limit = self.config.job_timeout_ms
         headers = outgoing_headers(
             self.cipher.open(job.headers),
             job_id=str(job.id),
@@ -103,46 +121,60 @@ class Executor:
             method=job.method,
             headers=headers,
             body=render_body(job.body, entry.scheduled_at),
-            timeout_s=self.config.job_timeout_ms / 1000,
+            # The job's own deadline, within JOB_TIMEOUT (which may have been lowered since).
+            timeout_s=min(job.timeout_ms or limit, limit) / 1000,
             max_response_bytes=self.config.response_body_limit,
             allow_private=self.config.allow_private_targets,
         )
 
-    def _record(self, job: Job, entry: Entry, started: datetime, outcome: AttemptOutcome) -> None:
+    def _record(self, job: Job, entry: Entry, started: datetime, outcome: AttemptOutcome,
+                request: SentRequest) -> None:  # fmt: skip
         assert job.id is not None
-        job_id = job.id
         completed = self.clock.now()
+        decision = decide(job, entry, success=outcome.success, retryable=outcome.retryable,
+                          retry_after_ms=outcome.retry_after_ms,
+                          default_cap_ms=self.config.job_retry_delay_max_ms)  # fmt: skip
         record = ExecutionRecord.ended(
-            job_id, entry, started, success=outcome.success, completed_at=completed,
+            job.id, entry, started, success=outcome.success, completed_at=completed,
             duration=outcome.duration_ms, response_code=outcome.status_code,
             response_body=outcome.response_body, error_message=outcome.error_message,
         )  # fmt: skip
-        durable(lambda: self.writes.record(record), self.stopping)
         metrics.record_attempt(record.status.value, outcome.duration_ms)
         log.info(
-            "job %s tick %s attempt %d: %s in %d ms",
-            job_id,
+            "job %s tick %s attempt %d: %s in %d ms%s",
+            job.id,
             entry.scheduled_at.isoformat(),
             entry.attempt,
             record.status.value if outcome.success else redact_urls(outcome.error_message),
             outcome.duration_ms,
+            f"; next attempt in {decision.delay_ms} ms" if decision.delay_ms is not None else "",
         )
-        retry = (
-            not outcome.success
-            and not job.at_most_once
-            and should_retry(entry.attempt, job.retry_attempts, outcome.retryable)
-        )
-        if retry:
-            delay = retry_delay_ms(
-                entry.attempt, job.retry_delay, self.config.job_retry_delay_max_ms
-            )
-            waiting = Entry.retry(entry, completed + timedelta(milliseconds=delay))
-            # A job disabled meanwhile gets no retry (a manual run's retries still happen).
-            if durable(
-                lambda: self.ticks.schedule_retry(
-                    job_id, self.owner, waiting, enabled_only=not entry.is_manual
-                ),
-                self.stopping,
-            ):
-                return
-        durable(lambda: self.writes.drop_entry(job_id, entry.id), self.stopping)
+        self.settlement.settle(job, entry, record, decision, request, completed)
+
+    def _settle_recorded(self, claim: Claim) -> None:
+        """An orphan whose attempt ended (or was abandoned) before its process could settle
+        its tick: settle it from the record, as that process would have."""
+        assert claim.recorded is not None
+        decision = recorded_decision(claim.job, claim.entry, claim.recorded)
+        if decision is None:  # the claimer settles only what a record decides
+            return
+        self.settlement.apply(claim.job, claim.entry, claim.recorded, decision,
+                              self._shown_request(claim.job, claim.entry), self.clock.now())
+
+    def _shown_request(self, job: Job, entry: Entry) -> SentRequest:
+        """The request as it is sent, secret header values masked (for a dead letter)."""
+        try:
+            request = self._request(job, entry)
+        except DecryptionError:
+            return SentRequest(job.method, job.endpoint, {}, render_body(job.body,
+                                                                        entry.scheduled_at))
+        return sent_request(request)
+
+
+def sent_request(request: AttemptRequest) -> SentRequest:
+    """The request as a dead letter keeps it: secret header values masked, as in every
+    response (the ``Idempotency-Key`` names the tick: it is not one)."""
+    masked = mask_headers(request.headers)
+    headers = {name: value if name.lower() == "idempotency-key" else masked[name]
+               for name, value in request.headers.items()}  # fmt: skip
+    return SentRequest(request.method, request.url, headers, request.body)

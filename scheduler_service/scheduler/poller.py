@@ -4,8 +4,9 @@ Every ``SCHEDULER_POLL_INTERVAL`` ms (or at once when woken by the job service) 
 ticks due within the look-ahead (``stores/ticks.py``), leaves to another process the jobs
 that process claimed last (``affinity.py``), and queues the rest as candidates
 (``timer_queue.py``) with the waiting and orphaned entries due too. It also renews the
-leases of the attempts this process runs. While the database is unreachable it retries,
-backing off up to ``MAX_BACKOFF_S``.
+leases of the attempts this process runs, and now and then takes over the dead-letter
+alerts that processes which died left unsent (``alerts.py``). While the database is
+unreachable it retries, backing off up to ``MAX_BACKOFF_S``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pymongo.errors import PyMongoError
 from scheduler_service import metrics
 from scheduler_service.clock import Clock
 from scheduler_service.scheduler.affinity import Affinity
+from scheduler_service.scheduler.alerts import AlertSender
 from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.timer_queue import TimerQueue
 from scheduler_service.stores.ticks import TickStore
@@ -42,6 +44,7 @@ class Poller:
     batch: int  # ticks fetched per poll at most
     stopping: threading.Event
     wake: threading.Event
+    alerts: AlertSender | None = None  # takes over alerts left by processes that died
 
     @property
     def lookahead(self) -> timedelta:
@@ -105,6 +108,8 @@ class Poller:
                     continue
                 self.queue.push(entry.due_at, ("entry", entry.id, entry.due_at), job, entry)
         self._renew_leases(now)
+        if self.alerts is not None:
+            self.alerts.sweep_if_due(now, self.ticks.jobs_by_id)
         self.affinity.forget_expired(now)
         return len(due) >= self.batch or len(with_entries) >= self.batch
 

@@ -24,6 +24,7 @@ from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.scheduler.affinity import Affinity
+from scheduler_service.scheduler.alerts import AlertSender
 from scheduler_service.scheduler.batched_writes import BatchedWrites
 from scheduler_service.scheduler.catch_up import CatchUp
 from scheduler_service.scheduler.claimer import Claimer
@@ -32,6 +33,7 @@ from scheduler_service.scheduler.executor import Executor
 from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.poller import Poller
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
+from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.ticks import TickStore
 
@@ -54,6 +56,7 @@ class Scheduler:
         clock: Clock,
         *,
         cipher: HeaderCipher,
+        dead_letters: DeadLetterStore | None = None,
         wake: threading.Event | None = None,
         owner: str | None = None,
     ) -> None:
@@ -67,19 +70,22 @@ class Scheduler:
         self._wake = wake or threading.Event()
         self._threads: list[threading.Thread] = []
         lease = timedelta(milliseconds=config.job_lease_timeout_ms)
+        dead_letters = dead_letters or DeadLetterStore(ticks.collection.database)
+        self.alerts = AlertSender(dead_letters, config, clock, self.owner)
         self.poller = Poller(
             ticks, self.queue, self.affinity, self.running, clock, self.owner,
             interval=timedelta(milliseconds=config.scheduler_poll_interval_ms), lease=lease,
             # Large, because SecantusDB reads and sorts every due job whatever the limit
             # (MongoDB walks the {enabled, nextRunAt} index and stops).
             batch=max(2000, 16 * config.max_concurrent_jobs),
-            stopping=self._stopping, wake=self._wake,
+            stopping=self._stopping, wake=self._wake, alerts=self.alerts,
         )  # fmt: skip
         self.claimer = Claimer(ticks, executions, clock, self.owner, lease,
                                config.misfire_grace, self.running)  # fmt: skip
         self.executor = Executor(
             ticks, executions, config, clock, self.owner, self.running, self._stopping,
             cipher=cipher, writes=BatchedWrites(executions, ticks, self.owner),
+            dead_letters=dead_letters, alerts=self.alerts,
         )  # fmt: skip
         self.catch_up = CatchUp(self.running, config.misfire_grace)
         self.dispatcher = Dispatcher(
@@ -126,6 +132,7 @@ class Scheduler:
         self.dispatcher.shutdown()
         assert self.executor.writes is not None
         self.executor.writes.close()
+        self.alerts.close()
         self._release_jobs(dropped)
         log.info("scheduler %s stopped (%d queued ticks left unclaimed)", self.owner, len(dropped))
 

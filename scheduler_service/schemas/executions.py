@@ -21,3 +21,7 @@ class ExecutionResponseSchema(Schema):
     errorMessage = fields.String(dump_default=None)
     attempt = fields.Integer(dump_default=None)
     scheduledAt = IsoDateTime(dump_default=None)
+    # The attempt's verdict on its tick: the wait chosen before the next attempt (backoff
+    # or Retry-After, within retryDelayMax; null when none follows), or dead-lettered.
+    nextRetryDelay = fields.Integer(dump_default=None)
+    deadLettered = fields.Boolean(dump_default=False)

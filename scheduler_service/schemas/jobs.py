@@ -35,6 +35,9 @@ MISSED_RUN_POLICIES = tuple(policy.value for policy in MissedRunPolicy)
 # A job's own retry settings have the bounds of the defaults it would otherwise get.
 RETRY_ATTEMPTS_BOUNDS = Config.bounds_of("job_retry_attempts")
 RETRY_DELAY_BOUNDS = Config.bounds_of("job_retry_delay_ms")
+RETRY_DELAY_MAX_BOUNDS = Config.bounds_of("job_retry_delay_max_ms")
+# At most JOB_TIMEOUT, which the service checks (it depends on the configuration).
+TIMEOUT_BOUNDS = (1000, Config.bounds_of("job_timeout_ms")[1])
 
 
 # One constructor per field, so create and update share every rule and differ only in
@@ -55,9 +58,17 @@ def _retry_delay() -> fields.Field:
     return fields.Integer(strict=True, validate=validate.Range(*RETRY_DELAY_BOUNDS))
 
 
+def _retry_delay_max() -> fields.Field:
+    return fields.Integer(strict=True, validate=validate.Range(*RETRY_DELAY_MAX_BOUNDS))
+
+
+def _timeout() -> fields.Field:
+    return fields.Integer(strict=True, validate=validate.Range(*TIMEOUT_BOUNDS))
+
+
 class JobCreateSchema(Schema):
-    """``POST /api/jobs``. retryAttempts/retryDelay have no default here: the service
-    fills them from configuration."""
+    """``POST /api/jobs``. retryAttempts, retryDelay, retryDelayMax and timeoutMs have no
+    default here: the service fills them from configuration."""
 
     schedule = Schedule(required=True)
     endpoint = HttpUrl(required=True)
@@ -68,8 +79,11 @@ class JobCreateSchema(Schema):
     enabled = StrictBoolean(load_default=True)
     retryAttempts = _retry_attempts()
     retryDelay = _retry_delay()
+    retryDelayMax = _retry_delay_max()
+    timeoutMs = _timeout()
     concurrencyPolicy = _choice(CONCURRENCY_POLICIES, load_default=DEFAULT_CONCURRENCY_POLICY.value)
     missedRunPolicy = _choice(MISSED_RUN_POLICIES, load_default=DEFAULT_MISSED_RUN_POLICY.value)
+    alertEndpoint = HttpUrl(allow_none=True)
 
 
 class JobUpdateSchema(Schema):
@@ -84,8 +98,11 @@ class JobUpdateSchema(Schema):
     enabled = StrictBoolean()
     retryAttempts = _retry_attempts()
     retryDelay = _retry_delay()
+    retryDelayMax = _retry_delay_max()
+    timeoutMs = _timeout()
     concurrencyPolicy = _choice(CONCURRENCY_POLICIES)
     missedRunPolicy = _choice(MISSED_RUN_POLICIES)
+    alertEndpoint = HttpUrl(allow_none=True)
 
     @validates_schema
     def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -106,8 +123,11 @@ class JobResponseSchema(Schema):
     enabled = fields.Boolean(dump_default=None)
     retryAttempts = fields.Integer(dump_default=None)
     retryDelay = fields.Integer(dump_default=None)
+    retryDelayMax = fields.Integer(dump_default=None)
+    timeoutMs = fields.Integer(dump_default=None)
     concurrencyPolicy = fields.String(dump_default=None)
     missedRunPolicy = fields.String(dump_default=None)
+    alertEndpoint = fields.String(dump_default=None)
     nextRunAt = IsoDateTime(dump_default=None)
     lastRunAt = IsoDateTime(dump_default=None)
     createdAt = IsoDateTime(dump_default=None)

@@ -61,6 +61,8 @@ class JobService:
         self._check_endpoint(fields)
         fields.setdefault("retryAttempts", self.config.job_retry_attempts)
         fields.setdefault("retryDelay", self.config.job_retry_delay_ms)
+        fields.setdefault("retryDelayMax", self.config.job_retry_delay_max_ms)
+        fields.setdefault("timeoutMs", self.config.job_timeout_ms)
         now = self.clock.now()
         job = Job.new(
             fields, now=now, headers=self.cipher.seal(fields["headers"]),
@@ -72,18 +74,32 @@ class JobService:
 
     def _readable(self, job: Job) -> dict[str, Any]:
         """The job's document with header values decrypted (responses then mask the secret
-        ones)."""
-        return {**job.to_document(), "headers": self.cipher.open_for_display(job.headers)}
+        ones), and the defaults of fields that jobs of earlier versions lack."""
+        document = {**job.to_document(), "headers": self.cipher.open_for_display(job.headers)}
+        if document["retryDelayMax"] is None:
+            document["retryDelayMax"] = self.config.job_retry_delay_max_ms
+        if document["timeoutMs"] is None:
+            document["timeoutMs"] = self.config.job_timeout_ms
+        return document
 
     def _check_endpoint(self, fields: dict[str, Any]) -> None:
-        """Refuse an endpoint whose host is an IP literal or ``localhost`` that the SSRF
-        policy forbids; names are resolved and checked when each request is made."""
-        if "endpoint" not in fields:
-            return
-        host = urlsplit(fields["endpoint"]).hostname or ""
-        message = literal_refusal(host, self.config.allow_private_targets)
-        if message is not None:
-            raise InvalidInput("Invalid request: check endpoint", details={"endpoint": [message]})
+        """Refuse an endpoint (or alert endpoint) whose host is an IP literal or ``localhost``
+        that the SSRF policy forbids; names are resolved and checked when each request is
+        made. A ``timeoutMs`` over ``JOB_TIMEOUT`` is refused too."""
+        problems: dict[str, list[str]] = {}
+        for name in ("endpoint", "alertEndpoint"):
+            if fields.get(name) is None:
+                continue
+            host = urlsplit(fields[name]).hostname or ""
+            message = literal_refusal(host, self.config.allow_private_targets)
+            if message is not None:
+                problems[name] = [message]
+        limit = self.config.job_timeout_ms
+        if fields.get("timeoutMs", 0) > limit:
+            problems["timeoutMs"] = [f"Must be at most JOB_TIMEOUT ({limit} ms)."]
+        if problems:
+            names = ", ".join(sorted(problems))
+            raise InvalidInput(f"Invalid request: check {names}", details=problems)
 
     def get(self, job_id: str) -> dict[str, Any]:
         document = self.jobs.get(parse_job_id(job_id))

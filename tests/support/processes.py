@@ -303,10 +303,12 @@ class ProcessGroup:
             scheduler_logged=logged,
         )
 
-    def secantus(self, name: str, storage: Path) -> tuple[ServiceProcess, str]:
-        """A dedicated SecantusDB server; returns it and a MONGODB_URI for it."""
+    def secantus(self, name: str, storage: Path,
+                 test_commands: bool = False) -> tuple[ServiceProcess, str]:  # fmt: skip
+        """A dedicated SecantusDB server; returns it and a MONGODB_URI for it.
+        ``test_commands``: it takes ``configureFailPoint``."""
         port = free_port()
-        command = server_command(storage, port)
+        command = server_command(storage, port) + (["--test-commands"] if test_commands else [])
         env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
         process = self.start(name, "secantus", command, env, port=port)
         uri = embedded_uri(port)

@@ -48,6 +48,7 @@ def make_worker(app: Flask, owner: str = "me", **options: Any) -> Worker:
     lease = timedelta(milliseconds=runtime.config.job_lease_timeout_ms)
     claimer = Claimer(ticks, executions, runtime.clock, owner, lease,
                       runtime.config.misfire_grace, running)  # fmt: skip
+    options.setdefault("dead_letters", runtime.dead_letters)
     executor = Executor(ticks, executions, runtime.config, runtime.clock, owner, running,
                         threading.Event(), **options)  # fmt: skip
     return Worker(claimer, executor)

@@ -23,7 +23,8 @@ JOB = {
 MASKED = {"Authorization": "Bearer ***", "X-Api-Key": "***", "Accept": "text/plain"}
 JOB_FIELDS = {
     "jobId", "schedule", "endpoint", "method", "headers", "body", "executionType", "enabled",
-    "retryAttempts", "retryDelay", "concurrencyPolicy", "missedRunPolicy", "nextRunAt",
+    "retryAttempts", "retryDelay", "retryDelayMax", "timeoutMs", "concurrencyPolicy",
+    "missedRunPolicy", "alertEndpoint", "nextRunAt",
     "lastRunAt", "createdAt", "updatedAt",
 }  # fmt: skip
 UNKNOWN_ID = "0123456789abcdef01234567"
@@ -55,8 +56,11 @@ def test_create_answers_201_with_the_full_job_and_defaults(client: FlaskClient) 
         "enabled": True,
         "retryAttempts": 3,
         "retryDelay": 5000,
+        "retryDelayMax": 3_600_000,
+        "timeoutMs": 30_000,
         "concurrencyPolicy": "FORBID",
         "missedRunPolicy": "COALESCE",
+        "alertEndpoint": None,
         "nextRunAt": "2024-01-01T12:05:00.000Z",
         "lastRunAt": None,
         "createdAt": "2024-01-01T12:00:00.000Z",
@@ -327,3 +331,21 @@ def test_cron_forms_with_no_single_reading_are_a_400_naming_schedule(
     assert response.status_code == 400
     assert list(response.json["error"]["details"]) == ["schedule"]
     assert mongo_db["jobs"].count_documents({}) == 0
+
+
+def test_retry_cap_timeout_and_alert_endpoint_are_checked(client: FlaskClient) -> None:
+    job = create(client, retryDelayMax=60_000, timeoutMs=1000,
+                 alertEndpoint="https://alerts.example.com/hook")  # fmt: skip
+    assert (job["retryDelayMax"], job["timeoutMs"]) == (60_000, 1000)
+    assert job["alertEndpoint"] == "https://alerts.example.com/hook"
+    bad = client.post("/api/jobs", json={**JOB, "retryDelayMax": 86_400_001, "timeoutMs": 999,
+                                         "alertEndpoint": "ftp://x"})  # fmt: skip
+    assert bad.status_code == 400
+    assert set(bad.json["error"]["details"]) == {"retryDelayMax", "timeoutMs", "alertEndpoint"}
+    # timeoutMs may not pass JOB_TIMEOUT (30 s here), which the schema does not know.
+    over = client.put(f"/api/jobs/{job['jobId']}", json={"timeoutMs": 30_001})
+    assert over.status_code == 400
+    message = "Must be at most JOB_TIMEOUT (30000 ms)."
+    assert over.json["error"]["details"] == {"timeoutMs": [message]}
+    cleared = client.put(f"/api/jobs/{job['jobId']}", json={"alertEndpoint": None})
+    assert cleared.json["data"]["alertEndpoint"] is None

@@ -282,8 +282,11 @@ def test_job_dump_exact() -> None:
         "enabled": True,
         "retryAttempts": 3,
         "retryDelay": 5000,
+        "retryDelayMax": None,  # a job stored before the field: the service fills it in
+        "timeoutMs": None,
         "concurrencyPolicy": "FORBID",
         "missedRunPolicy": "COALESCE",
+        "alertEndpoint": None,
         "nextRunAt": "2024-01-01T12:05:00.000Z",
         "lastRunAt": None,
         "createdAt": "2024-01-01T12:00:01.007Z",
@@ -321,6 +324,8 @@ def test_execution_dump() -> None:
         "errorMessage": None,
         "attempt": 1,
         "scheduledAt": "2024-01-01T12:00:00.000Z",
+        "nextRetryDelay": None,
+        "deadLettered": False,
     }
 
 
@@ -329,7 +334,7 @@ def test_execution_dump_missing_keys_are_null() -> None:
     assert dumped["_id"] == str(JOB_ID)
     assert dumped["completedAt"] is None
     assert dumped["responseCode"] is None
-    assert len(dumped) == 11
+    assert len(dumped) == 13
 
 
 @pytest.mark.parametrize(
