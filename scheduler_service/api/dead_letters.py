@@ -10,6 +10,8 @@ import math
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from flask.blueprints import BlueprintSetupState
+from werkzeug.routing import BaseConverter
 
 from scheduler_service.api.body import json_body
 from scheduler_service.runtime import get_runtime
@@ -22,6 +24,20 @@ from scheduler_service.schemas.dead_letters import (
 from scheduler_service.services.dead_letter_service import DeadLetterService
 
 dead_letters_api = Blueprint("dead_letters", __name__, url_prefix="/api/dead-letters")
+
+
+class ObjectIdConverter(BaseConverter):
+    """A path segment of 24 hex digits: ``/api/dead-letters/replay`` is then only the bulk
+    replay (POST), so its ``Allow`` header is what the OpenAPI document says. Any other
+    segment there is the router's 404, as the contract wants for a malformed id."""
+
+    regex = "[0-9a-fA-F]{24}"
+
+
+@dead_letters_api.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    """Before the routes below: each rule is compiled as the blueprint is registered."""
+    state.app.url_map.converters["objectid"] = ObjectIdConverter
 
 _dead_letter = DeadLetterResponseSchema()
 
@@ -45,18 +61,18 @@ def list_dead_letters() -> tuple[Response, int]:
     return _ok(_dead_letter.dump(found, many=True), pagination=pagination)
 
 
-@dead_letters_api.get("/<dead_letter_id>")
+@dead_letters_api.get("/<objectid:dead_letter_id>")
 def get_dead_letter(dead_letter_id: str) -> tuple[Response, int]:
     return _ok(_dead_letter.dump(_service().get(dead_letter_id)))
 
 
-@dead_letters_api.delete("/<dead_letter_id>")
+@dead_letters_api.delete("/<objectid:dead_letter_id>")
 def delete_dead_letter(dead_letter_id: str) -> tuple[Response, int]:
     _service().delete(dead_letter_id)
     return _ok({"deadLetterId": dead_letter_id.lower(), "deleted": True})
 
 
-@dead_letters_api.post("/<dead_letter_id>/replay")
+@dead_letters_api.post("/<objectid:dead_letter_id>/replay")
 def replay_dead_letter(dead_letter_id: str) -> tuple[Response, int]:
     """202: the replay runs on the scheduler, not in this request."""
     return _ok(_dead_letter.dump(_service().replay(dead_letter_id)), 202)

@@ -49,6 +49,7 @@ def finish(document: dict[str, Any]) -> None:
         component = schemas[cls.__name__.removesuffix("Schema")]
         component["required"] = list(component["properties"])
     schemas["BulkReplay"]["description"] = "Exactly one of `jobId` and `ids`."
+    schemas["BulkReplay"]["oneOf"] = [{"required": ["jobId"]}, {"required": ["ids"]}]
 
 
 def operations(common: tuple[int, ...]) -> dict[str, dict[str, Any]]:

@@ -217,6 +217,11 @@ def _extra_attributes(self: Any, field: fields.Field, ret: dict[str, Any]) -> di
         values = dict(ret.get("additionalProperties") or {})
         values["pattern"] = HEADER_VALUE_PATTERN
         extra["additionalProperties"] = values
+    # A validator's Python pattern ``...\Z`` (matched from the start) as the same anchored
+    # JSON Schema pattern (which is searched anywhere, and ECMA 262 has no ``\Z``).
+    pattern = ret.get("pattern")
+    if isinstance(pattern, str) and pattern.endswith("\\Z") and not pattern.startswith("^"):
+        extra["pattern"] = "^" + pattern.removesuffix("\\Z") + "$"
     # Response fields: a missing value renders as null.
     if field.dump_default is None and not field.allow_none and "type" in ret:
         types = ret["type"] if isinstance(ret["type"], list) else [ret["type"]]
