@@ -148,7 +148,7 @@ class DatabaseStatusSchema(_OpenSchema):
     latencyMs = fields.Float(metadata={"description": "only while connected"})
 
 
-class ClockStatusSchema(Schema):
+class ClockStatusSchema(_OpenSchema):
     """This process's clock against the database server's, which it schedules by."""
 
     offsetMs = fields.Integer(required=True, metadata={"description": "database - this machine"})
