@@ -55,17 +55,14 @@ if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
         "formatters": {"generic": {"()": "scheduler_service.logging_setup.JsonFormatter"}},
     }  # fmt: skip
 preload_app = False
-# gunicorn trusts no forwarding header: by default it takes SCRIPT_NAME and PATH_INFO
-# headers, and X-Forwarded-Proto, from any client on 127.0.0.1 (a SCRIPT_NAME header that
-# is not a prefix of the path was a 500). The app alone decides, with TRUST_PROXY.
-forwarder_headers = ""
-secure_scheme_headers: dict[str, str] = {}
-# Requests gunicorn refuses by itself (request line or headers too long, malformed) get the
-# contract's JSON error, not gunicorn's HTML page. Workers inherit this at fork.
+# What every gunicorn serving this app needs, from gunicorn_hooks (the project root's
+# gunicorn.conf.py, for plain `gunicorn wsgi:app`, takes the same): no forwarding header
+# trusted (the app alone decides, with TRUST_PROXY), and on_starting makes the errors
+# gunicorn answers by itself JSON.
 from scheduler_service import gunicorn_hooks as _hooks  # noqa: E402
-from scheduler_service.gunicorn_errors import install as _install_json_errors  # noqa: E402
 
-_install_json_errors()
+forwarder_headers = _hooks.forwarder_headers
+secure_scheme_headers = _hooks.secure_scheme_headers
 
 
 def on_starting(server: object) -> None:

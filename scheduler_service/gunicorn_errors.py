@@ -2,7 +2,7 @@
 
 A request line over ``limit_request_line`` (414), too many or too large headers (431), a
 malformed request (400), ... are answered by gunicorn's worker with a small HTML page.
-The contract says JSON always, so ``deploy/gunicorn.conf.py`` replaces that page with the
+The contract says JSON always, so ``gunicorn_hooks.on_starting`` replaces that page with the
 contract's error object (``install()``); the status code and reason stay gunicorn's.
 """
 

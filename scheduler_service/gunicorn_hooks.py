@@ -1,10 +1,18 @@
-"""gunicorn's server hooks: where a gunicorn process starts and stops what the app needs.
+"""gunicorn's server hooks and protective settings: what every gunicorn serving this app
+needs, however it was started.
 
-Both gunicorn configuration files use them: ``deploy/gunicorn.conf.py`` (``make run``) and
+Both gunicorn configuration files take them: ``deploy/gunicorn.conf.py`` (``make run``) and
 ``gunicorn.conf.py`` at the project root, which gunicorn reads by itself when it is started
 from the project directory without ``-c``, as plain ``gunicorn wsgi:app``.
 
-- ``on_starting`` (the master, once): check the configuration, so that a bad value stops
+- ``forwarder_headers`` and ``secure_scheme_headers`` empty: by default gunicorn takes
+  ``SCRIPT_NAME``, ``PATH_INFO`` and ``X-Forwarded-Proto`` headers from any client on
+  127.0.0.1 (a ``SCRIPT_NAME`` that is not a prefix of the path was a 500). The app alone
+  decides what to trust, with ``TRUST_PROXY``.
+
+- ``on_starting`` (the master, once, before any fork): make the errors gunicorn answers by
+  itself (request line too long, malformed request...) the contract's JSON
+  (``gunicorn_errors.py``); check the configuration, so that a bad value stops
   gunicorn with one line before it boots a worker (exit 3); then start the embedded
   database if ``MONGODB_URI`` is unset, so that the workers share one. Without
   ``SECRET_KEY`` (allowed without ``API_KEYS``), make one for all the workers, so that a
@@ -25,13 +33,18 @@ from typing import Any
 from scheduler_service.errors import ConfigError
 from scheduler_service.settings import exit_on_config_error
 
+forwarder_headers = ""
+secure_scheme_headers: dict[str, str] = {}
+
 
 def on_starting(server: Any) -> None:
     from dotenv import load_dotenv
 
     from scheduler_service.config import Config
+    from scheduler_service.gunicorn_errors import install as install_json_errors
     from scheduler_service.logging_setup import configure_logging
 
+    install_json_errors()  # the workers inherit it at fork
     load_dotenv()  # as the workers will: the master must judge the same settings
     try:
         config = Config.from_env()
