@@ -18,7 +18,7 @@ from scheduler_service.runtime import get_runtime
 from scheduler_service.scheduler import executor as executor_module
 from scheduler_service.scheduler.settlement import ORPHAN_MESSAGE
 from tests.support.dead_letters import add_dead_letter
-from tests.support.runners import Worker, candidate, make_runner
+from tests.support.workers import Worker, candidate, make_worker
 
 NEVER = "0 0 0 1 1 *"
 
@@ -71,7 +71,7 @@ def run_due(app: Flask, worker: Worker, job_id: ObjectId, clock: FixedClock) -> 
 
 
 def run_until_settled(app: Flask, job_id: ObjectId, clock: FixedClock, limit: int = 10) -> None:
-    worker = make_runner(app)
+    worker = make_worker(app)
     for _ in range(limit):
         if not list(due_entries(get_runtime(app).database, job_id)):
             return
@@ -207,7 +207,7 @@ def test_a_process_that_died_after_recording_a_retry_leaves_that_retry(
     orphan(database, job_id, clock, {"status": "failure", "nextRetryDelay": 4000})
     recorded_at = database.job_executions.find_one()["completedAt"]
 
-    worker = make_runner(app)
+    worker = make_worker(app)
     [entry] = due_entries(database, job_id)
     worker.run(candidate(database.jobs.find_one({"_id": job_id}), entry))
 
