@@ -42,6 +42,7 @@ from scheduler_service.delivery.outcome import (
     timed_out,
     unexpected,
 )
+from scheduler_service.delivery.redaction import safe_message
 from scheduler_service.delivery.retry_after import RETRY_AFTER_STATUSES, retry_after_ms
 from scheduler_service.delivery.session import private_targets
 from scheduler_service.errors import TargetRefused
@@ -72,7 +73,8 @@ def perform(request: AttemptRequest, session: requests.Session) -> AttemptOutcom
             outcome = failed.outcome()
         except Exception as exc:  # the runner must never see an exception from here
             outcome = unexpected(exc).outcome()
-    return replace(outcome, duration_ms=int((time.monotonic() - started) * 1000))
+    return replace(outcome, error_message=safe_message(outcome.error_message),
+                   duration_ms=int((time.monotonic() - started) * 1000))
 
 
 def _perform(request: AttemptRequest, session: requests.Session, deadline: float) -> AttemptOutcome:
@@ -144,8 +146,8 @@ def _outcome(response: requests.Response, request: AttemptRequest,
         wait = None
         if status in RETRY_AFTER_STATUSES:
             wait = retry_after_ms(response.headers.get("Retry-After"), datetime.now(UTC))
-        return http_status_outcome(status, response.reason, response.headers.get("Location"),
-                                   text, truncated, wait)
+        return http_status_outcome(status, response.reason, _location(response), text,
+                                   truncated, wait)
     if read_failure is None:
         return AttemptOutcome(True, status, text, truncated, None, False, 0)
     return replace(read_failure.outcome(), status_code=status, response_body=text,
@@ -180,3 +182,12 @@ def _read_capped(response: requests.Response, request: AttemptRequest,
 def _origin(url: str) -> tuple[str, str | None, int]:
     parts = urlsplit(url)
     return parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _location(response: requests.Response) -> str | None:
+    """The Location header as the target meant it: http.client decodes header bytes as
+    Latin-1; they are UTF-8 by convention, and bytes that are not show as U+FFFD."""
+    location = response.headers.get("Location")
+    if location is None:
+        return None
+    return location.encode("latin-1", errors="replace").decode("utf-8", errors="replace")

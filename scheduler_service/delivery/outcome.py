@@ -5,8 +5,9 @@ DNS, TLS), timeouts, HTTP 5xx, 408, 425 (Too Early) and 429; never on other 4xx,
 on an invalid URL or header, on a refused target, on too many redirects, or on an
 unexpected exception (a bug retried is the same bug).
 
-Failure messages go into the execution record, so they never quote a header value; URLs
-in them are redacted before they are logged (:mod:`delivery.redaction`).
+Failure messages go into the execution record, so they never quote a header value; every
+message is redacted, escaped and capped once (:func:`delivery.redaction.safe_message`)
+before it is stored or logged.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import NameResolutionError
 
+from scheduler_service.delivery.redaction import cap_text
 from scheduler_service.errors import SchedulerError
 
 
@@ -66,12 +68,18 @@ class AttemptFailed(SchedulerError):
         return AttemptOutcome(False, None, None, False, self.message, retryable, duration_ms=0)
 
 
+# The target's own words in a message: its reason phrase and its Location, each capped
+# before they are put together (so a long reason cannot push the Location out).
+MAX_REASON_LENGTH = 200
+MAX_LOCATION_LENGTH = 600
+
+
 def http_status_outcome(status: int, reason: str | None, location: str | None, body: str,
                         truncated: bool, retry_after_ms: int | None = None) -> AttemptOutcome:
     """A complete response outside 2xx (``retry_after_ms``: its ``Retry-After``)."""
-    message = f"HTTP {status} {reason or ''}".rstrip()
+    message = f"HTTP {status} {cap_text(reason or '', MAX_REASON_LENGTH)}".rstrip()
     if 300 <= status < 400 and location:
-        message += f" (redirect not followed: Location {location})"
+        message += f" (redirect not followed: Location {cap_text(location, MAX_LOCATION_LENGTH)})"
     return AttemptOutcome(False, status, body, truncated, message,
                           is_retryable(FailureKind.HTTP_STATUS, status), 0, retry_after_ms)
 

@@ -58,7 +58,7 @@ class PinnedAdapter(HTTPAdapter):
         addresses = checked_addresses(host, port, _allow_private.get())
         usable = [a for a in addresses if a.version == 4 or urllib3_connection.HAS_IPV6]
         host_params["host"] = str((usable or addresses)[0])
-        if "Host" not in request.headers:  # a job's own Host header is sent as given
+        if "Host" not in request.headers:  # the API refuses Host; one stored earlier is sent
             shown = f"[{host}]" if ":" in host else host
             default = 443 if scheme == "https" else 80
             request.headers["Host"] = shown if port in (None, default) else f"{shown}:{port}"
@@ -75,6 +75,17 @@ class PinnedAdapter(HTTPAdapter):
 
     def get_connection(self, url: Any, proxies: Any = None) -> Any:  # deprecated, unchecked
         raise NotImplementedError("use get_connection_with_tls_context")
+
+
+class _Session(requests.Session):
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        """requests decodes a Location as UTF-8 and raises on other bytes, even with
+        redirects off (it prepares the next request anyway): that made a 3xx an
+        "unexpected error". Bytes that are not UTF-8 become U+FFFD here instead."""
+        if not resp.is_redirect:
+            return None
+        location = resp.headers["location"]
+        return location.encode("latin-1", errors="replace").decode("utf-8", errors="replace")
 
 
 _local = threading.local()
@@ -96,7 +107,7 @@ def new_session() -> requests.Session:
     set a cookie that another job's request would carry. Every request is checked and pinned
     by :class:`PinnedAdapter`.
     """
-    session = requests.Session()
+    session = _Session()
     session.trust_env = False
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     adapter = PinnedAdapter(pool_connections=8, pool_maxsize=4, max_retries=0)
