@@ -25,6 +25,7 @@ from pymongo.errors import PyMongoError
 
 from scheduler_service.api.body import parse_json
 from scheduler_service.clock import iso_utc
+from scheduler_service.delivery.masking import mask_url
 from scheduler_service.errors import InvalidInput, SchedulerError
 from scheduler_service.runtime import get_runtime
 from scheduler_service.schemas import JobResponseSchema, load_or_raise
@@ -112,7 +113,7 @@ def list_jobs(page: int, limit: int) -> None:
     for doc in documents:
         enabled = "yes" if doc.get("enabled") else "no"
         rows.append(
-            (str(doc["_id"]), doc["schedule"], doc["endpoint"], enabled,
+            (str(doc["_id"]), doc["schedule"], mask_url(doc["endpoint"]), enabled,
              iso_utc(doc.get("nextRunAt")) or "-")
         )  # fmt: skip
     _table(rows)

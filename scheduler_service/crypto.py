@@ -1,11 +1,12 @@
-"""Optional encryption at rest of stored header values (Fernet, from ``cryptography``).
+"""Optional encryption at rest of a job's secrets (Fernet, from ``cryptography``).
 
 With ``ENCRYPTION_KEY`` set, every header value of a job is stored as
-``enc:v1:<Fernet token>``; header names stay readable. The first key encrypts; every listed
-key decrypts, so keys are rotated by putting a new key first, running
-``flask --app wsgi jobs reencrypt``, then dropping the old key. Values stored before
-encryption was turned on are read as they are and sealed on the job's next update (or by
-``reencrypt``).
+``enc:v1:<Fernet token>``; header names stay readable. So is the endpoint when it has
+userinfo, a query or a fragment (the parts responses mask); others stay readable. The
+first key encrypts; every listed key decrypts, so keys are rotated by putting a new key
+first, running ``flask --app wsgi jobs reencrypt``, then dropping the old key. Values
+stored before encryption was turned on are read as they are and sealed on the job's next
+update (or by ``reencrypt``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from scheduler_service.delivery.masking import has_url_secrets
 from scheduler_service.errors import DecryptionError
 
 PREFIX = "enc:v1:"
@@ -57,15 +59,35 @@ class HeaderCipher:
         """Re-encrypt every value with the first key."""
         return self.seal(self.open(headers))
 
+    def seal_url(self, url: str) -> str:
+        """The endpoint as it is to be stored: sealed whole if it has parts that are masked
+        when shown (userinfo, query, fragment)."""
+        if self._fernet is None or url.startswith(PREFIX) or not has_url_secrets(url):
+            return url
+        return PREFIX + self._fernet.encrypt(url.encode()).decode()
+
+    def open_url(self, stored: str) -> str:
+        """The endpoint as it is to be requested."""
+        return self._open_value(stored)
+
+    def open_url_for_display(self, stored: str) -> str:
+        try:
+            return self._open_value(stored)
+        except DecryptionError:
+            return UNREADABLE
+
+    def rotate_url(self, stored: str) -> str:
+        return self.seal_url(self.open_url(stored))
+
     def _open_value(self, value: str) -> str:
         if not value.startswith(PREFIX):
             return value
         if self._fernet is None:
-            raise DecryptionError("header values are encrypted but ENCRYPTION_KEY is not set")
+            raise DecryptionError("job secrets are encrypted but ENCRYPTION_KEY is not set")
         try:
             return self._fernet.decrypt(value[len(PREFIX):].encode()).decode()
         except InvalidToken:
-            raise DecryptionError("no key in ENCRYPTION_KEY opens a stored header value") from None
+            raise DecryptionError("no key in ENCRYPTION_KEY opens a stored secret") from None
 
 
 def check_key(key: str) -> None:

@@ -67,6 +67,14 @@ def configure_logging(level: str, log_format: str = "text") -> None:
         if getattr(handler, _OURS, False):
             handler.setFormatter(make_formatter(log_format))
     root.setLevel(level.upper())
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+# Libraries whose DEBUG lines quote secrets: urllib3 logs each request line with its query
+# string (a job's ``?token=``), pymongo each command with its documents (a job's headers).
+# LOG_LEVEL=DEBUG applies to the service's own loggers, not to these.
+QUIET_LIBRARIES = ("urllib3", "pymongo", "requests")
 
 
 # -- the access log ------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from scheduler_service.schemas.fields import (
     InstantInput,
     IsoDateTime,
     MaskedHeaders,
+    MaskedUrl,
     ObjectIdString,
     Timezone,
 )
@@ -244,5 +245,6 @@ def describe_custom_fields(plugin: MarshmallowPlugin) -> None:
     plugin.map_to_openapi_type(IsoDateTime, "string", "date-time")
     plugin.map_to_openapi_type(ObjectIdString, "string", None)
     plugin.map_to_openapi_type(MaskedHeaders, "object", None)
+    plugin.map_to_openapi_type(MaskedUrl, "string", None)
     plugin.map_to_openapi_type(HttpUrl, "string", "uri")
     plugin.map_to_openapi_type(InstantInput, "string", "date-time")

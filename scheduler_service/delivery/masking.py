@@ -1,12 +1,23 @@
-"""Masking of secret header values in everything the service shows (responses, logs)."""
+"""What the service shows of a job's secrets: every header value masked unless its name
+is on a short list of headers that never carry one, and a URL's userinfo, query values and
+fragment masked. Applied to every representation (API, CLI, dashboard, dead letters).
+
+Masking by a list of secret-looking names missed ``X-Authorization``, ``X-Auth``,
+``X-Session``, signature headers and whatever a target invents; the safe default is the
+other way round: a value is shown only when its header is known to be harmless.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
-_SECRET_NAMES = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
-_SECRET_PARTS = ("token", "secret", "password", "key")
+# Headers whose values describe the request, never authenticate it: shown as given.
+NON_SECRET_HEADERS = frozenset({
+    "accept", "accept-charset", "accept-encoding", "accept-language", "cache-control",
+    "content-encoding", "content-language", "content-type", "pragma", "user-agent",
+})  # fmt: skip
 # Only these well-known schemes are kept visible. An arbitrary first word is not: for
 # ``X-Password: correct horse battery staple`` it would be a quarter of the secret.
 _AUTH_SCHEMES = frozenset(
@@ -19,9 +30,8 @@ _AUTH_SCHEMES = frozenset(
 
 
 def is_secret_header(name: str) -> bool:
-    """True for header names whose values must never be shown (case-insensitive)."""
-    lowered = name.lower()
-    return lowered in _SECRET_NAMES or any(part in lowered for part in _SECRET_PARTS)
+    """True unless the header is one that never carries a secret (case-insensitive)."""
+    return name.lower() not in NON_SECRET_HEADERS
 
 
 def mask_value(value: str) -> str:
@@ -38,3 +48,36 @@ def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
         name: mask_value(str(value)) if is_secret_header(name) else value
         for name, value in headers.items()
     }
+
+
+def mask_url(url: str) -> str:
+    """``https://user:pw@host/p?token=abc&page=2#frag`` ->
+    ``https://***:***@host/p?token=***&page=***#***``: the scheme, host, port, path and
+    query names stay readable; userinfo, every query value and the fragment do not."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{MASK}:{MASK}@{host}" if ":" in userinfo else f"{MASK}@{host}"
+    query = "&".join(_mask_query_item(item) for item in parts.query.split("&"))
+    fragment = MASK if parts.fragment else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def has_url_secrets(url: str) -> bool:
+    """Whether ``mask_url`` would hide anything: userinfo, a query or a fragment."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True
+    return "@" in parts.netloc or bool(parts.query) or bool(parts.fragment)
+
+
+def _mask_query_item(item: str) -> str:
+    name, equals, value = item.partition("=")
+    if equals:
+        return f"{name}={MASK}" if value else item
+    return MASK if item else item  # ``?sk_live_123``: a bare item may be the secret itself

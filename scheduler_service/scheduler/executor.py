@@ -27,7 +27,7 @@ from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.dead_letter import SentRequest
 from scheduler_service.delivery.attempt import AttemptRequest, perform
-from scheduler_service.delivery.masking import mask_headers
+from scheduler_service.delivery.masking import mask_headers, mask_url
 from scheduler_service.delivery.outcome import AttemptOutcome
 from scheduler_service.delivery.payload import outgoing_headers, render_body
 from scheduler_service.delivery.redaction import redact_urls
@@ -100,7 +100,7 @@ class Executor:
         ):
             try:
                 request = self._request(job, entry)
-            except DecryptionError as exc:  # never sent: the headers cannot be read
+            except DecryptionError as exc:  # never sent: headers or endpoint cannot be read
                 outcome = AttemptOutcome(False, None, None, False, str(exc), False, 0)
                 shown = self._shown_request(job, entry)
             else:
@@ -117,7 +117,7 @@ class Executor:
             attempt=entry.attempt,
         )
         return AttemptRequest(
-            url=job.endpoint,
+            url=self.cipher.open_url(job.endpoint),
             method=job.method,
             headers=headers,
             body=render_body(job.body, entry.scheduled_at),
@@ -166,15 +166,21 @@ class Executor:
         try:
             request = self._request(job, entry)
         except DecryptionError:
-            return SentRequest(job.method, job.endpoint, {}, render_body(job.body,
-                                                                        entry.scheduled_at))
+            return SentRequest(job.method, mask_url(self.cipher.open_url_for_display(job.endpoint)),
+                               {}, render_body(job.body, entry.scheduled_at))  # fmt: skip
         return sent_request(request)
 
 
 def sent_request(request: AttemptRequest) -> SentRequest:
-    """The request as a dead letter keeps it: secret header values masked, as in every
-    response (the ``Idempotency-Key`` names the tick: it is not one)."""
+    """The request as a dead letter keeps it: secret header values and the URL's userinfo
+    and query values masked, as in every response (the ``Idempotency-Key`` and the
+    ``X-Scheduler-*`` headers are the scheduler's own, not secrets)."""
     masked = mask_headers(request.headers)
-    headers = {name: value if name.lower() == "idempotency-key" else masked[name]
+    headers = {name: value if _scheduler_header(name) else masked[name]
                for name, value in request.headers.items()}  # fmt: skip
-    return SentRequest(request.method, request.url, headers, request.body)
+    return SentRequest(request.method, mask_url(request.url), headers, request.body)
+
+
+def _scheduler_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered == "idempotency-key" or lowered.startswith("x-scheduler-")

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from scheduler_service.dead_letter import DeadLetterState
-from scheduler_service.schemas.fields import IsoDateTime, ObjectIdString
+from scheduler_service.schemas.fields import IsoDateTime, MaskedUrl, ObjectIdString
 from scheduler_service.schemas.query import PageQuerySchema
 
 MAX_BULK_REPLAY = 1000
@@ -56,7 +56,7 @@ class SentRequestSchema(Schema):
     ``Idempotency-Key``, which names the tick and is no secret)."""
 
     method = fields.String(dump_default=None)
-    url = fields.String(dump_default=None)
+    url = MaskedUrl(dump_default=None)
     headers = fields.Dict(keys=fields.String(), values=fields.String(), dump_default=dict)
     body = fields.Raw(dump_default=None)
 

@@ -14,7 +14,7 @@ from marshmallow import ValidationError, fields, validate
 from scheduler_service import cron
 from scheduler_service.clock import iso_utc, to_millis
 from scheduler_service.cron_zones import check_zone
-from scheduler_service.delivery.masking import mask_headers
+from scheduler_service.delivery.masking import mask_headers, mask_url
 from scheduler_service.errors import InvalidSchedule, InvalidTimezone
 from scheduler_service.schemas import headers as header_rules
 
@@ -165,6 +165,13 @@ class JobBody(fields.Raw):
                 f"{MAX_BODY_BSON_BYTES} (8 MiB)."
             )
         return value
+
+
+class MaskedUrl(fields.Field):
+    """Dump-only: a URL with its userinfo, query values and fragment masked."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else mask_url(str(value))
 
 
 class MaskedHeaders(fields.Field):

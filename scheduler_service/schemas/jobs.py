@@ -23,6 +23,7 @@ from scheduler_service.schemas.fields import (
     IsoDateTime,
     JobBody,
     MaskedHeaders,
+    MaskedUrl,
     ObjectIdString,
     Schedule,
     StrictBoolean,
@@ -115,7 +116,7 @@ class JobResponseSchema(Schema):
 
     jobId = ObjectIdString(attribute="_id", dump_default=None)
     schedule = fields.String(dump_default=None)
-    endpoint = fields.String(dump_default=None)
+    endpoint = MaskedUrl(dump_default=None)
     method = fields.String(dump_default=None)
     headers = MaskedHeaders(dump_default=dict)
     body = fields.Raw(dump_default=None)
@@ -127,7 +128,7 @@ class JobResponseSchema(Schema):
     timeoutMs = fields.Integer(dump_default=None)
     concurrencyPolicy = fields.String(dump_default=None)
     missedRunPolicy = fields.String(dump_default=None)
-    alertEndpoint = fields.String(dump_default=None)
+    alertEndpoint = MaskedUrl(dump_default=None)
     nextRunAt = IsoDateTime(dump_default=None)
     lastRunAt = IsoDateTime(dump_default=None)
     createdAt = IsoDateTime(dump_default=None)

@@ -14,6 +14,7 @@ from scheduler_service import cron
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
+from scheduler_service.delivery.masking import has_url_secrets, mask_url
 from scheduler_service.delivery.target_guard import literal_refusal
 from scheduler_service.errors import Conflict, InvalidInput, JobNotFound
 from scheduler_service.records import Entry, ExecutionRecord, Job
@@ -64,6 +65,7 @@ class JobService:
         fields.setdefault("retryDelayMax", self.config.job_retry_delay_max_ms)
         fields.setdefault("timeoutMs", self.config.job_timeout_ms)
         now = self.clock.now()
+        fields["endpoint"] = self.cipher.seal_url(fields["endpoint"])
         job = Job.new(
             fields, now=now, headers=self.cipher.seal(fields["headers"]),
             next_run_at=cron.next_fire_time(fields["schedule"], now) if fields["enabled"] else None,
@@ -73,9 +75,10 @@ class JobService:
         return self._readable(created)
 
     def _readable(self, job: Job) -> dict[str, Any]:
-        """The job's document with header values decrypted (responses then mask the secret
-        ones), and the defaults of fields that jobs of earlier versions lack."""
-        document = {**job.to_document(), "headers": self.cipher.open_for_display(job.headers)}
+        """The job's document with header values and endpoint decrypted (responses then mask
+        their secrets), and the defaults of fields that jobs of earlier versions lack."""
+        document = {**job.to_document(), "headers": self.cipher.open_for_display(job.headers),
+                    "endpoint": self.cipher.open_url_for_display(job.endpoint)}  # fmt: skip
         if document["retryDelayMax"] is None:
             document["retryDelayMax"] = self.config.job_retry_delay_max_ms
         if document["timeoutMs"] is None:
@@ -130,19 +133,31 @@ class JobService:
         changes["updatedAt"] = now
         if "headers" in changes:
             changes["headers"] = self.cipher.seal(changes["headers"])
+        if "endpoint" in changes:
+            changes["endpoint"] = self._endpoint_to_store(changes["endpoint"], current.endpoint)
         updated = self.jobs.update(oid, changes, cancel_waiting=not enabled)
         if updated is None:
             raise JobNotFound(job_id)
         self.on_change()
         return self._readable(updated)
 
+    def _endpoint_to_store(self, given: str, stored: str) -> str:
+        """The endpoint exactly as a response showed it (masked: a client that read the job
+        and sends it back) leaves the stored one as it is."""
+        if has_url_secrets(given) and given == mask_url(self.cipher.open_url_for_display(stored)):
+            return stored
+        return self.cipher.seal_url(given)
+
     def reencrypt(self) -> int:
-        """Seal every job's header values with the first ``ENCRYPTION_KEY`` (key rotation,
-        or encrypting jobs stored before encryption was turned on); returns jobs changed."""
+        """Seal every job's header values and secret-bearing endpoint with the first
+        ``ENCRYPTION_KEY`` (key rotation, or encrypting jobs stored before encryption was
+        turned on); returns jobs changed."""
         changed = 0
-        for job_id, headers in self.jobs.all_headers():
-            rotated = self.cipher.rotate(headers)
-            if rotated != headers and self.jobs.replace_headers(job_id, headers, rotated):
+        for job_id, headers, endpoint in self.jobs.all_secrets():
+            rotated = (self.cipher.rotate(headers), self.cipher.rotate_url(endpoint))
+            if rotated != (headers, endpoint) and self.jobs.replace_secrets(
+                job_id, (headers, endpoint), rotated
+            ):
                 changed += 1
         return changed
 

@@ -78,14 +78,17 @@ class JobStore:
         )
         return None if document is None else Job.from_document(document)
 
-    def all_headers(self) -> Iterator[tuple[ObjectId, dict[str, str]]]:
-        for document in self.collection.find({}, projection=["headers"]):
-            yield document["_id"], document.get("headers") or {}
+    def all_secrets(self) -> Iterator[tuple[ObjectId, dict[str, str], str]]:
+        """Every job's stored header values and endpoint (the parts encrypted at rest)."""
+        for document in self.collection.find({}, projection=["headers", "endpoint"]):
+            yield document["_id"], document.get("headers") or {}, document.get("endpoint", "")
 
-    def replace_headers(self, job_id: ObjectId, old: dict[str, str], new: dict[str, str]) -> bool:
-        """Swap stored header values unless they changed meanwhile."""
+    def replace_secrets(self, job_id: ObjectId, old: tuple[dict[str, str], str],
+                        new: tuple[dict[str, str], str]) -> bool:  # fmt: skip
+        """Swap stored header values and endpoint unless they changed meanwhile."""
         result = self.collection.update_one(
-            {"_id": job_id, "headers": old}, {"$set": {"headers": new}}
+            {"_id": job_id, "headers": old[0], "endpoint": old[1]},
+            {"$set": {"headers": new[0], "endpoint": new[1]}},
         )
         return result.modified_count == 1
 

@@ -40,7 +40,7 @@ def job_title(job: dict[str, Any]) -> str:
     """The job's name, or (before jobs had names) its method and host, as the API's default."""
     if job.get("name"):
         return str(job["name"])
-    host = urlsplit(str(job.get("endpoint") or "")).netloc or "job"
+    host = urlsplit(str(job.get("endpoint") or "")).hostname or "job"
     return f"{job.get('method') or 'POST'} {host}"
 
 

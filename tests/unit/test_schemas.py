@@ -8,6 +8,7 @@ from bson import ObjectId
 from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 
+from scheduler_service.delivery.masking import has_url_secrets, mask_url
 from scheduler_service.errors import InvalidInput
 from scheduler_service.schemas import (
     ExecutionResponseSchema,
@@ -240,7 +241,11 @@ def test_mask_headers_leaves_input_alone() -> None:
 
 @pytest.mark.parametrize(
     ("name", "secret"),
-    [("COOKIE", True), ("X-API-KEY", True), ("X-Request-Id", False), ("Content-Type", False)],
+    # Masked unless on the short list of headers that never carry a secret (issue 18).
+    [("COOKIE", True), ("X-API-KEY", True), ("X-Request-Id", True), ("Content-Type", False),
+     ("X-Authorization", True), ("Authentication", True), ("X-Auth", True),
+     ("X-Credentials", True), ("X-Session", True), ("X-Jwt", True), ("X-Signature", True),
+     ("accept", False), ("User-Agent", False)],
 )
 def test_is_secret_header(name: str, secret: bool) -> None:
     assert is_secret_header(name) is secret
@@ -383,3 +388,22 @@ def test_a_query_parameter_given_twice_is_an_error() -> None:
         load_or_raise(PageQuerySchema(), args)
     assert info.value.details == {"limit": ["Given more than once."]}
     assert load_or_raise(PageQuerySchema(), MultiDict([("page", "2")])) == {"page": 2, "limit": 20}
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:pw@api.example.com/hook", "https://***:***@api.example.com/hook"),
+        ("https://sk_live_1@api.example.com:8443/h", "https://***@api.example.com:8443/h"),
+        ("https://api.example.com/h?token=abc&api_key=k&page=2",
+         "https://api.example.com/h?token=***&api_key=***&page=***"),
+        ("https://api.example.com/h?sk_live_123", "https://api.example.com/h?***"),
+        ("https://api.example.com/h?a=&b", "https://api.example.com/h?a=&***"),
+        ("https://api.example.com/h#access_token=x", "https://api.example.com/h#***"),
+        ("https://api.example.com/plain/path", "https://api.example.com/plain/path"),
+        ("http://[::1]:8080/x?q=1", "http://[::1]:8080/x?q=***"),
+    ],
+)  # fmt: skip
+def test_mask_url_hides_userinfo_query_values_and_fragment(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
+    assert has_url_secrets(url) is (url != shown)
