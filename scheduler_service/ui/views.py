@@ -97,8 +97,8 @@ def resume_job(job_id: str) -> Response:
 @bp.post("/jobs/<job_id>/run")
 def run_job(job_id: str) -> Response:
     try:
-        scheduled_at = data.service().run_now(job_id)
-        flash(f"Run queued for {present.utc_text(scheduled_at)}.")
+        data.service().run_now(job_id)
+        flash("Run queued: it starts at once and shows under Executions.")
     except Conflict as exc:  # too many manual runs queued already
         flash(exc.message, "error")
     return redirect(url_for("ui.job", job_id=job_id))
