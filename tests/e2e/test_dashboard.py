@@ -4,14 +4,11 @@ service (gunicorn, two workers) and a real target on 127.0.0.1."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from bson import ObjectId
-from pymongo import MongoClient
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -20,7 +17,6 @@ from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.e2e.conftest import shoot
-from tests.support.dead_letters import add_dead_letter
 from tests.support.http_target import HttpTarget
 from tests.support.processes import ProcessGroup, ServiceProcess, service_env
 from tests.support.waiting import wait_until
@@ -227,20 +223,24 @@ def test_log_in_and_out_with_api_keys(
 
 
 
+
 def test_dead_letters_list_detail_replay_and_delete(
-    browser: WebDriver, open_service: str, e2e_db_uri: str, screenshots: Path
+    browser: WebDriver, open_service: str, target: HttpTarget, screenshots: Path
 ) -> None:
-    """The scheduler's side (making dead letters, running replays) is issue 14's second
-    part; here the dead letters are written straight into the database."""
-    job = {"schedule": "0 0 0 1 1 *", "endpoint": "http://127.0.0.1:9/hook", "method": "POST"}
+    target.respond("/failing", 500)
+    job = {"schedule": "*/2 * * * * *", "endpoint": target.url("/failing"),
+           "method": "POST", "retryAttempts": 0}  # fmt: skip
     created = requests.post(f"{open_service}/api/jobs", json=job, timeout=10).json()["data"]
-    client: MongoClient = MongoClient(e2e_db_uri, serverSelectionTimeoutMS=5000)
-    try:
-        database = client.get_default_database()
-        ticks = [datetime(2026, 1, 1, 12, minute, tzinfo=UTC) for minute in range(3)]
-        letters = [add_dead_letter(database, ObjectId(created["jobId"]), tick) for tick in ticks]
-    finally:
-        client.close()
+    job_id = created["jobId"]
+
+    def letters() -> list[dict[str, Any]]:
+        answer = requests.get(f"{open_service}/api/dead-letters", params={"jobId": job_id},
+                              timeout=10)  # fmt: skip
+        return list(answer.json()["data"])
+
+    wait_until(lambda: len(letters()) >= 2, 20, message="two dead letters")
+    requests.put(f"{open_service}/api/jobs/{job_id}", json={"enabled": False}, timeout=10)
+    target.respond("/failing", 200)
 
     browser.get(open_service + "/ui/")
     assert "Dead letters" in browser.find_element(By.ID, "live-overview").text
@@ -249,25 +249,35 @@ def test_dead_letters_list_detail_replay_and_delete(
     assert "HTTP 500" in browser.find_element(By.TAG_NAME, "main").text
     shoot(browser, screenshots, "dead-letters")
 
-    first = str(letters[0].id)
-    follow(browser, browser.find_element(By.CSS_SELECTOR, f"a[href$='/dead-letters/{first}']"))
-    assert "Bearer ***" in browser.page_source
+    first, *others = letters()
+    link = f"a[href$='/dead-letters/{first['deadLetterId']}']"
+    follow(browser, browser.find_element(By.CSS_SELECTOR, link))
     shoot(browser, screenshots, "dead-letter")
+    before = len(target.requests_for("/failing"))
     follow(browser, button(browser, "Replay"))
     assert "Replay queued" in browser.find_element(By.CSS_SELECTOR, ".flash").text
-    assert "replaying" in browser.find_element(By.TAG_NAME, "main").text
-    follow(browser, button(browser, "Replay"))  # a second replay while one is queued: 409
-    assert "already being replayed" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    wait_until(lambda: len(target.requests_for("/failing")) > before, 15, message="the replay")
+    assert target.requests_for("/failing")[-1].header("Idempotency-Key") == (
+        first["idempotencyKey"])
 
-    browser.get(open_service + "/ui/dead-letters?state=dead")
-    for letter in letters[1:]:
-        browser.find_element(By.ID, f"pick-{letter.id}").click()
+    def shown_state() -> bool:
+        browser.refresh()
+        return "replayed" in browser.find_element(By.TAG_NAME, "main").text
+
+    wait_until(shown_state, 15, interval_s=0.5, message="the page showing it replayed")
+    follow(browser, button(browser, "Replay"))  # replayed already: the service's 409
+    assert "already replayed" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+
+    browser.get(f"{open_service}/ui/dead-letters?state=dead&jobId={job_id}")
+    for letter in others:
+        browser.find_element(By.ID, f"pick-{letter['deadLetterId']}").click()
     follow(browser, button(browser, "Replay selected"))
-    assert "Replays queued: 2" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    flash = browser.find_element(By.CSS_SELECTOR, ".flash").text
+    assert f"Replays queued: {len(others)}" in flash
 
-    browser.get(f"{open_service}/ui/dead-letters/{first}")
+    browser.get(f"{open_service}/ui/dead-letters/{first['deadLetterId']}")
     follow(browser, button(browser, "Delete"))
     follow(browser, button(browser, "Delete dead letter"))
     assert browser.current_url.endswith("/ui/dead-letters")
-    answer = requests.get(f"{open_service}/api/dead-letters/{first}", timeout=10)
+    answer = requests.get(f"{open_service}/api/dead-letters/{first['deadLetterId']}", timeout=10)
     assert answer.status_code == 404
