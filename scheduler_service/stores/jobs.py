@@ -1,7 +1,7 @@
 """The ``jobs`` collection: job definitions, their next tick, and their ticks in flight.
 
 Only the stores (this package) speak MongoDB, and they take and return the typed records
-of ``records.py``. Ticks in flight
+of ``records/``. Ticks in flight
 (running attempts, waiting retries, manual runs) live inside the job document, in
 ``inflight``, so deleting a job cancels them in the same write and claiming one is a
 single-document compare-and-set. See ``ticks.py`` for the claim protocol's writes.

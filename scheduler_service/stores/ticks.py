@@ -1,8 +1,8 @@
 """Claiming and settling ticks: compare-and-set writes on the ``jobs`` collection.
 
-A tick in flight is an ``Entry`` (``records.py``) in the job's ``inflight`` array. Every
-claim is a single write whose filter holds what the claimer saw; only the process whose
-write modified the document runs the tick. A write whose outcome is unknown (the
+A tick in flight is an ``Entry`` (``records/entry.py``) in the job's ``inflight`` array.
+Every claim is a single write whose filter holds what the claimer saw; only the process
+whose write modified the document runs the tick. A write whose outcome is unknown (the
 connection dropped) raises, and the caller treats it as lost. ``scheduler/claimer.py``
 decides what to claim; this module is how.
 """

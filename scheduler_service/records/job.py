@@ -1,0 +1,105 @@
+"""A job document: ``Job``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+
+from scheduler_service.records.entry import Entry
+from scheduler_service.records.enums import (
+    DEFAULT_CONCURRENCY_POLICY,
+    DEFAULT_EXECUTION_TYPE,
+    DEFAULT_METHOD,
+    DEFAULT_MISSED_RUN_POLICY,
+    ConcurrencyPolicy,
+    ExecutionType,
+    MissedRunPolicy,
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job document. ``headers`` hold the stored (sealed, when encryption is on) values."""
+
+    id: ObjectId | None
+    schedule: str
+    endpoint: str
+    method: str = DEFAULT_METHOD
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    execution_type: ExecutionType = DEFAULT_EXECUTION_TYPE
+    enabled: bool = True
+    retry_attempts: int = 0
+    retry_delay: int = 0  # ms
+    concurrency_policy: ConcurrencyPolicy = DEFAULT_CONCURRENCY_POLICY
+    missed_run_policy: MissedRunPolicy = DEFAULT_MISSED_RUN_POLICY
+    next_run_at: datetime | None = None  # its next scheduled tick; None while disabled
+    last_run_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    inflight: tuple[Entry, ...] = ()
+    claimed_by: str | None = None  # the process that claimed its last scheduled tick
+    skipped_ticks: int = 0
+    # None (jobs of earlier versions): JOB_RETRY_DELAY_MAX, JOB_TIMEOUT, no alert endpoint.
+    retry_delay_max: int | None = None  # ms: no retry waits longer
+    timeout_ms: int | None = None  # one attempt's total deadline, within JOB_TIMEOUT
+    alert_endpoint: str | None = None  # told of each of its dead letters
+
+    @classmethod
+    def new(cls, fields: dict[str, Any], *, now: datetime, next_run_at: datetime | None,
+            headers: dict[str, str]) -> Job:  # fmt: skip
+        """A job from a validated create request (``JobCreateSchema``), not yet stored."""
+        return replace(cls.from_document(fields), id=None, headers=headers,
+                       next_run_at=next_run_at, created_at=now, updated_at=now)  # fmt: skip
+
+    @property
+    def forbids_overlap(self) -> bool:
+        return self.concurrency_policy is ConcurrencyPolicy.FORBID
+
+    @property
+    def at_most_once(self) -> bool:
+        return self.execution_type is ExecutionType.AT_MOST_ONCE
+
+    def to_document(self) -> dict[str, Any]:
+        document = {} if self.id is None else {"_id": self.id}
+        document.update({
+            "schedule": self.schedule, "endpoint": self.endpoint, "method": self.method,
+            "headers": self.headers, "body": self.body,
+            "executionType": self.execution_type.value, "enabled": self.enabled,
+            "retryAttempts": self.retry_attempts, "retryDelay": self.retry_delay,
+            "concurrencyPolicy": self.concurrency_policy.value,
+            "missedRunPolicy": self.missed_run_policy.value,
+            "nextRunAt": self.next_run_at, "lastRunAt": self.last_run_at,
+            "createdAt": self.created_at, "updatedAt": self.updated_at,
+            "inflight": [entry.to_document() for entry in self.inflight],
+            "claimedBy": self.claimed_by, "skippedTicks": self.skipped_ticks,
+            "retryDelayMax": self.retry_delay_max, "timeoutMs": self.timeout_ms,
+            "alertEndpoint": self.alert_endpoint,
+        })  # fmt: skip
+        return document
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Job:
+        """Fields left out (a projection, or a document of an earlier version) take their
+        defaults."""
+        get = document.get
+        return cls(
+            id=get("_id"), schedule=get("schedule", ""), endpoint=get("endpoint", ""),
+            method=get("method", DEFAULT_METHOD), headers=get("headers") or {},
+            body=get("body"),
+            execution_type=ExecutionType(get("executionType", DEFAULT_EXECUTION_TYPE)),
+            enabled=bool(get("enabled", True)),
+            retry_attempts=get("retryAttempts", 0), retry_delay=get("retryDelay", 0),
+            concurrency_policy=ConcurrencyPolicy(
+                get("concurrencyPolicy", DEFAULT_CONCURRENCY_POLICY)),
+            missed_run_policy=MissedRunPolicy(get("missedRunPolicy", DEFAULT_MISSED_RUN_POLICY)),
+            next_run_at=get("nextRunAt"), last_run_at=get("lastRunAt"),
+            created_at=get("createdAt"), updated_at=get("updatedAt"),
+            inflight=tuple(Entry.from_document(entry) for entry in get("inflight") or ()),
+            claimed_by=get("claimedBy"), skipped_ticks=get("skippedTicks", 0),
+            retry_delay_max=get("retryDelayMax"), timeout_ms=get("timeoutMs"),
+            alert_endpoint=get("alertEndpoint"),
+        )  # fmt: skip
