@@ -12,7 +12,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from scheduler_service.records import Entry, ExecutionRecord, Status
-from scheduler_service.stores.indexes import ensure_indexes
+from scheduler_service.stores.indexes import ensure_indexes, ensure_ttl_index
 
 INDEXES = [
     # A job's history, newest first.
@@ -61,27 +61,7 @@ class ExecutionStore:
         """The seed's ``{startedAt: -1}`` index, as a TTL index when ``days`` > 0: MongoDB
         then deletes executions that started more than ``days`` ago (a background task,
         about once a minute). A changed setting is applied with ``collMod``; 0 keeps all."""
-        wanted = days * 86400 if days > 0 else None
-        current = self.collection.index_information().get(RETENTION_INDEX)
-        if current is not None and current.get("expireAfterSeconds") == wanted:
-            return
-        if current is not None and wanted is not None and "expireAfterSeconds" in current:
-            self.collection.database.command(
-                "collMod", self.collection.name,
-                index={"name": RETENTION_INDEX, "expireAfterSeconds": wanted},
-            )
-            return
-        if current is not None:
-            self.collection.drop_index(RETENTION_INDEX)
-        options = {} if wanted is None else {"expireAfterSeconds": wanted}
-        try:
-            self.collection.create_index(
-                [("startedAt", DESCENDING)], name=RETENTION_INDEX, **options
-            )
-        except OperationFailure:  # another process just made it; fine if it matches
-            made = self.collection.index_information().get(RETENTION_INDEX, {})
-            if made.get("expireAfterSeconds") != wanted:
-                raise
+        ensure_ttl_index(self.collection, RETENTION_INDEX, "startedAt", days)
 
     def record_many(self, records: list[ExecutionRecord]) -> list[BaseException | None]:
         """Write the records of ended attempts in one round trip.

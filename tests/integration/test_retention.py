@@ -55,3 +55,20 @@ def test_superseded_indexes_are_dropped(wire_db: Database) -> None:
     jobs = set(wire_db.jobs.index_information())
     assert jobs == {"_id_", "enabled_1_nextRunAt_1", "inflight_dueAt_1", "createdAt_-1__id_-1"}
     assert "status_1" not in set(wire_db.job_executions.index_information())
+
+
+def test_dead_letters_are_kept_their_own_number_of_days(wire_db: Database) -> None:
+    from scheduler_service.stores import dead_letters
+
+    def dead_letter_ttl() -> int | None:
+        index = wire_db.dead_letters.index_information()[dead_letters.RETENTION_INDEX]
+        return index.get("expireAfterSeconds")
+
+    store = dead_letters.DeadLetterStore(wire_db)
+    store.ensure_indexes(30)
+    assert dead_letter_ttl() == 30 * 86400
+    store.ensure_indexes(3)
+    assert dead_letter_ttl() == 3 * 86400
+    store.ensure_indexes(0)
+    assert dead_letter_ttl() is None
+    assert "jobId_1_scheduledAt_1" in wire_db.dead_letters.index_information()
