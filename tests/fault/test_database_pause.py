@@ -6,6 +6,7 @@ not crash, and after SIGCONT the schedule resumes with every job the API accepte
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections import Counter
@@ -27,6 +28,15 @@ pytestmark = pytest.mark.fault
 PAUSE_S = 10.0
 CONTRACT_S = 5.0
 NEVER = "0 0 0 1 1 *"
+
+
+def all_threads_stopped(pid: int) -> bool:
+    """Every thread of ``pid`` is in state T (stopped), as /proc shows it."""
+    states = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+    return bool(states) and all(state in ("T", "t") for state in states)
 
 
 def timed(base_url: str, method: str, path: str, **kwargs: Any) -> tuple[float, Any]:
@@ -53,6 +63,9 @@ def test_paused_database_answers_503_quickly_and_the_schedule_resumes(
     target.wait_for_requests("/tick", 2, timeout_s=10)
 
     database.signal(signal.SIGSTOP)
+    # kill() returns once the signal is queued; a busy server thread can still answer a
+    # request or two until the kernel has stopped every thread. Wait for that.
+    wait_until(lambda: all_threads_stopped(database.pid), message="database not stopped")
     paused_at = time.monotonic()
     try:
         elapsed, health = timed(url, "GET", "/api/observability/health")
