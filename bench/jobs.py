@@ -32,15 +32,17 @@ def template(schedule: str, endpoint: str) -> dict[str, Any]:
     # The bench's targets are on 127.0.0.1: allow private targets where the service checks.
     config = Config.from_env(environ={"ALLOW_PRIVATE_TARGETS": "true"})
     service = JobService(_Capture(), None, config, SystemClock())  # type: ignore[arg-type]
-    return service.create(
+    document = service.create(
         {"schedule": schedule, "endpoint": endpoint, "method": "POST", "body": {"bench": True}}
     )
+    document.pop("_id", None)  # each copy gets its own from insert_many
+    return document
 
 
 def documents(base: dict[str, Any], next_run_at: list[datetime]) -> Iterator[dict[str, Any]]:
     for when in next_run_at:  # insert_many adds _id: each document is a fresh dict
-        yield {**base, "nextRunAt": when, "inflight": [], "headers": dict(base["headers"]),
-               "body": copy.deepcopy(base["body"])}
+        yield {**base, "nextRunAt": when, "nextTickAt": when, "inflight": [],
+               "headers": dict(base["headers"]), "body": copy.deepcopy(base["body"])}
 
 
 def insert(collection: Collection, docs: Iterator[dict[str, Any]], chunk: int = 1000) -> int:

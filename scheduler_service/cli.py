@@ -25,7 +25,6 @@ from pymongo.errors import PyMongoError
 
 from scheduler_service.api.body import parse_json
 from scheduler_service.clock import iso_utc
-from scheduler_service.delivery.masking import mask_url
 from scheduler_service.errors import InvalidInput, SchedulerError
 from scheduler_service.runtime import get_runtime
 from scheduler_service.schemas import JobResponseSchema, load_or_raise
@@ -34,6 +33,8 @@ from scheduler_service.schemas.dead_letters import (
     BulkReplaySchema,
     DeadLetterQuerySchema,
 )
+from scheduler_service.schemas.query import SORTS, JobListQuerySchema
+from scheduler_service.stores.jobs import JobFilter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -105,15 +106,33 @@ def _flatten(details: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, s
 @jobs_cli.command("list")
 @click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.option("--tag", "tags", multiple=True, help="only jobs with this tag (repeatable: all)")
+@click.option("--enabled/--disabled", "enabled", default=None, help="only enabled (disabled) jobs")
+@click.option("--q", help="a case-insensitive substring of name or endpoint")
+@click.option("--sort", type=click.Choice(SORTS), default="-createdAt", show_default=True)
 @_cli_errors
-def list_jobs(page: int, limit: int) -> None:
-    """List jobs, newest first."""
-    documents, total = get_runtime().job_service.page(page, limit)
-    rows = [("ID", "SCHEDULE", "ENDPOINT", "ENABLED", "NEXT RUN AT")]
+def list_jobs(page: int, limit: int, tags: tuple[str, ...], enabled: bool | None,
+              q: str | None, sort: str) -> None:  # fmt: skip
+    """List jobs, newest first, or filtered and sorted as GET /api/jobs does."""
+    query: dict[str, object] = {"page": str(page), "limit": str(limit), "sort": sort,
+                                "tag": list(tags)}  # fmt: skip
+    if enabled is not None:
+        query["enabled"] = enabled
+    if q is not None:
+        query["q"] = q
+    loaded = load_or_raise(JobListQuerySchema(), query)  # the API's rules for each value
+    selection = JobFilter(tags=tuple(loaded.get("tag") or ()), enabled=loaded.get("enabled"),
+                          q=loaded.get("q"), sort=loaded["sort"])  # fmt: skip
+    documents, total = get_runtime().job_service.page(page, limit, selection)
+    rows = [("ID", "NAME", "SCHEDULE", "TAGS", "ENABLED", "NEXT RUN AT")]
     for doc in documents:
-        enabled = "yes" if doc.get("enabled") else "no"
+        enabled_text = "yes" if doc.get("enabled") else "no"
+        schedule = doc.get("schedule") or f"at {iso_utc(doc.get('runAt'))}"
+        if doc.get("timezone") not in (None, "UTC") and doc.get("schedule"):
+            schedule = f"{schedule} ({doc['timezone']})"
         rows.append(
-            (str(doc["_id"]), doc["schedule"], mask_url(doc["endpoint"]), enabled,
+            (str(doc["_id"]), doc.get("name") or "-", schedule,
+             ",".join(doc.get("tags") or ()) or "-", enabled_text,
              iso_utc(doc.get("nextRunAt")) or "-")
         )  # fmt: skip
     _table(rows)

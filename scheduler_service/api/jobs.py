@@ -18,10 +18,11 @@ from scheduler_service.schemas import (
     ExecutionResponseSchema,
     JobResponseSchema,
     LimitQuerySchema,
-    PageQuerySchema,
     load_or_raise,
 )
+from scheduler_service.schemas.query import JobListQuerySchema, WriteQuerySchema
 from scheduler_service.services.job_service import JobService
+from scheduler_service.stores.jobs import JobFilter
 
 jobs_api = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 
@@ -37,9 +38,13 @@ def _ok(data: Any, status: int = 200, **extra: Any) -> tuple[Response, int]:
     return jsonify({"success": True, "data": data, **extra}), status
 
 
+def _allow_past() -> bool:
+    return bool(load_or_raise(WriteQuerySchema(), request.args)["allowPast"])
+
+
 @jobs_api.post("")
 def create_job() -> tuple[Response, int]:
-    job = _job.dump(_service().create(json_body()))
+    job = _job.dump(_service().create(json_body(), allow_past=_allow_past()))
     response, status = _ok(job, 201)
     response.headers["Location"] = url_for("jobs.get_job", job_id=job["jobId"])
     return response, status
@@ -47,9 +52,11 @@ def create_job() -> tuple[Response, int]:
 
 @jobs_api.get("")
 def list_jobs() -> tuple[Response, int]:
-    query = load_or_raise(PageQuerySchema(), request.args)
+    query = load_or_raise(JobListQuerySchema(), request.args)
     page, limit = query["page"], query["limit"]
-    documents, total = _service().page(page, limit)
+    selection = JobFilter(tags=tuple(query.get("tag") or ()), enabled=query.get("enabled"),
+                          q=query.get("q"), sort=query["sort"])  # fmt: skip
+    documents, total = _service().page(page, limit, selection)
     pagination = {
         "page": page,
         "limit": limit,
@@ -66,7 +73,7 @@ def get_job(job_id: str) -> tuple[Response, int]:
 
 @jobs_api.put("/<job_id>")
 def update_job(job_id: str) -> tuple[Response, int]:
-    return _ok(_job.dump(_service().update(job_id, json_body())))
+    return _ok(_job.dump(_service().update(job_id, json_body(), allow_past=_allow_past())))
 
 
 @jobs_api.delete("/<job_id>")

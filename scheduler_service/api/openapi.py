@@ -108,6 +108,21 @@ def _finish(document: dict[str, Any]) -> None:
         component = schemas[cls.__name__.removesuffix("Schema")]
         component["required"] = list(component["properties"])
     schemas["JobUpdate"]["minProperties"] = 1
+    schemas["JobCreate"]["oneOf"] = [{"required": ["schedule"]}, {"required": ["runAt"]}]
+    for name in ("JobCreate", "JobUpdate"):
+        properties = schemas[name]["properties"]
+        properties["runAt"]["description"] = (
+            "A one-off: the job fires once at this time (instead of a schedule), then stays "
+            "with enabled false and nextRunAt null. In the past: a 400 unless ?allowPast=true "
+            "(then it fires now).")
+        properties["timezone"]["description"] = (
+            "IANA zone the schedule is read in; DST by ISC cron's rule (see the README).")
+        properties["jitterMs"]["description"] = (
+            "Each tick starts up to this many ms after its time, the same delay on every "
+            "process; scheduledAt keeps the tick's time.")
+        properties["startAt"]["description"] = "No tick before this time."
+        properties["endAt"]["description"] = (
+            "No tick after this time; the claim of the last tick disables the job.")
     for name in ("JobCreate", "JobUpdate"):
         properties = schemas[name]["properties"]
         properties["schedule"]["description"] = (

@@ -11,9 +11,9 @@ from scheduler_service.schemas import (
     JobCreateSchema,
     JobUpdateSchema,
     LimitQuerySchema,
-    PageQuerySchema,
 )
 from scheduler_service.schemas.preview import PreviewQuerySchema
+from scheduler_service.schemas.query import JobListQuerySchema, WriteQuerySchema
 from scheduler_service.services.job_service import MAX_MANUAL_RUNS_IN_FLIGHT
 
 SPEC_PATH = "/api/openapi.json"
@@ -102,6 +102,7 @@ def all_operations(protected: bool) -> dict[str, dict[str, Any]]:
                 "tags": ["jobs"],
                 "summary": "Create a job",
                 "description": job_rules,
+                "parameters": [{"in": "query", "schema": WriteQuerySchema}],
                 "requestBody": body(JobCreateSchema),
                 "responses": {
                     "201": {
@@ -118,8 +119,12 @@ def all_operations(protected: bool) -> dict[str, dict[str, Any]]:
             "get": {
                 "operationId": "listJobs",
                 "tags": ["jobs"],
-                "summary": "List jobs, newest first",
-                "parameters": [{"in": "query", "schema": PageQuerySchema}],
+                "summary": "List jobs, newest first, or filtered and sorted",
+                "description": "`tag` (repeatable: every tag given must be on the job), "
+                "`enabled`, `q` (a case-insensitive substring of name or endpoint) and `sort` "
+                "(`createdAt`, `nextRunAt`, `name`; `-` for descending; default `-createdAt`). "
+                "`pagination.total` counts the jobs selected.",
+                "parameters": [{"in": "query", "schema": JobListQuerySchema}],
                 "responses": {
                     "200": json_response("JobListEnvelope", "One page of jobs"),
                     **error_responses(400, *common),
@@ -143,6 +148,7 @@ def all_operations(protected: bool) -> dict[str, dict[str, Any]]:
                 "summary": "Change some of a job's fields",
                 "description": "A new schedule or re-enabling recomputes `nextRunAt`. "
                 + job_rules,
+                "parameters": [{"in": "query", "schema": WriteQuerySchema}],
                 "requestBody": body(JobUpdateSchema),
                 "responses": {
                     "200": json_response("JobEnvelope", "The job as updated"),

@@ -17,6 +17,7 @@ from scheduler_service.schemas import ExecutionResponseSchema, JobResponseSchema
 from scheduler_service.schemas import headers as header_rules
 from scheduler_service.schemas.fields import (
     MAX_URL_LENGTH,
+    TAG_RE,
     Headers,
     HttpUrl,
     InstantInput,
@@ -24,6 +25,7 @@ from scheduler_service.schemas.fields import (
     MaskedHeaders,
     MaskedUrl,
     ObjectIdString,
+    Tag,
     Timezone,
 )
 
@@ -199,6 +201,8 @@ def _extra_attributes(self: Any, field: fields.Field, ret: dict[str, Any]) -> di
     extra: dict[str, Any] = {}
     if isinstance(field, ObjectIdString):
         extra["pattern"] = OBJECT_ID_PATTERN
+    elif isinstance(field, Tag):
+        extra["pattern"] = "^" + TAG_RE.removesuffix(r"\Z") + "$"
     elif isinstance(field, Timezone):
         extra.update(pattern=TIMEZONE_PATTERN, maxLength=64, examples=TIMEZONE_EXAMPLES)
     elif isinstance(field, HttpUrl):

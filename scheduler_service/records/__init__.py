@@ -10,6 +10,7 @@ from scheduler_service.records.enums import (
     DEFAULT_EXECUTION_TYPE,
     DEFAULT_METHOD,
     DEFAULT_MISSED_RUN_POLICY,
+    DEFAULT_TIMEZONE,
     METHODS,
     ConcurrencyPolicy,
     EntryState,
@@ -18,13 +19,14 @@ from scheduler_service.records.enums import (
     Status,
 )
 from scheduler_service.records.execution import ExecutionRecord
-from scheduler_service.records.job import Job
+from scheduler_service.records.job import Job, search_text
 
 __all__ = [
     "DEFAULT_CONCURRENCY_POLICY",
     "DEFAULT_EXECUTION_TYPE",
     "DEFAULT_METHOD",
     "DEFAULT_MISSED_RUN_POLICY",
+    "DEFAULT_TIMEZONE",
     "METHODS",
     "ConcurrencyPolicy",
     "Entry",
@@ -34,4 +36,5 @@ __all__ = [
     "Job",
     "MissedRunPolicy",
     "Status",
+    "search_text",
 ]

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 
+from scheduler_service.crypto import PREFIX as SEALED
+from scheduler_service.delivery.masking import mask_url
 from scheduler_service.records.entry import Entry
 from scheduler_service.records.enums import (
     DEFAULT_CONCURRENCY_POLICY,
     DEFAULT_EXECUTION_TYPE,
     DEFAULT_METHOD,
     DEFAULT_MISSED_RUN_POLICY,
+    DEFAULT_TIMEZONE,
     ConcurrencyPolicy,
     ExecutionType,
     MissedRunPolicy,
@@ -25,7 +28,7 @@ class Job:
     """A job document. ``headers`` hold the stored (sealed, when encryption is on) values."""
 
     id: ObjectId | None
-    schedule: str
+    schedule: str | None  # a cron expression, or None for a one-off (``run_at``)
     endpoint: str
     method: str = DEFAULT_METHOD
     headers: dict[str, str] = field(default_factory=dict)
@@ -47,6 +50,19 @@ class Job:
     retry_delay_max: int | None = None  # ms: no retry waits longer
     timeout_ms: int | None = None  # one attempt's total deadline, within JOB_TIMEOUT
     alert_endpoint: str | None = None  # told of each of its dead letters
+    timezone: str = DEFAULT_TIMEZONE  # the IANA zone the schedule is read in
+    run_at: datetime | None = None  # a one-off's only tick
+    jitter_ms: int = 0  # each tick starts up to this much after its time (``scheduling.py``)
+    start_at: datetime | None = None  # no tick before
+    end_at: datetime | None = None  # no tick after
+    name: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    # The tick ``next_run_at`` starts: they differ by the tick's jitter. None: the same.
+    next_tick_at: datetime | None = None
+    # What ``?q=`` searches (``search_text``), made by the service from the endpoint in
+    # clear; None: made from ``endpoint`` here (a sealed one is left out).
+    search: str | None = None
 
     @classmethod
     def new(cls, fields: dict[str, Any], *, now: datetime, next_run_at: datetime | None,
@@ -54,6 +70,27 @@ class Job:
         """A job from a validated create request (``JobCreateSchema``), not yet stored."""
         return replace(cls.from_document(fields), id=None, headers=headers,
                        next_run_at=next_run_at, created_at=now, updated_at=now)  # fmt: skip
+
+    @property
+    def next_tick(self) -> datetime | None:
+        """The scheduled time of the next tick (``next_run_at`` less its jitter). A
+        ``next_tick_at`` that does not fit ``next_run_at`` (a ``nextRunAt`` set by hand) is
+        ignored: the tick is then ``next_run_at`` itself."""
+        tick, start = self.next_tick_at, self.next_run_at
+        if tick is None or start is None:
+            return start
+        if not timedelta(0) <= start - tick <= timedelta(milliseconds=self.jitter_ms):
+            return start
+        return tick
+
+    @property
+    def is_one_off(self) -> bool:
+        return self.schedule is None
+
+    @property
+    def has_last_tick(self) -> bool:
+        """A one-off, or a job with ``end_at``: its last tick disables it."""
+        return self.schedule is None or self.end_at is not None
 
     @property
     def forbids_overlap(self) -> bool:
@@ -78,6 +115,12 @@ class Job:
             "claimedBy": self.claimed_by, "skippedTicks": self.skipped_ticks,
             "retryDelayMax": self.retry_delay_max, "timeoutMs": self.timeout_ms,
             "alertEndpoint": self.alert_endpoint,
+            "timezone": self.timezone, "runAt": self.run_at, "jitterMs": self.jitter_ms,
+            "startAt": self.start_at, "endAt": self.end_at, "name": self.name,
+            "description": self.description, "tags": list(self.tags),
+            "searchText": self.search if self.search is not None
+            else search_text(self.name, "" if self.endpoint.startswith(SEALED) else self.endpoint),
+            "nextTickAt": self.next_tick_at,
         })  # fmt: skip
         return document
 
@@ -87,7 +130,7 @@ class Job:
         defaults."""
         get = document.get
         return cls(
-            id=get("_id"), schedule=get("schedule", ""), endpoint=get("endpoint", ""),
+            id=get("_id"), schedule=get("schedule"), endpoint=get("endpoint", ""),
             method=get("method", DEFAULT_METHOD), headers=get("headers") or {},
             body=get("body"),
             execution_type=ExecutionType(get("executionType", DEFAULT_EXECUTION_TYPE)),
@@ -102,4 +145,15 @@ class Job:
             claimed_by=get("claimedBy"), skipped_ticks=get("skippedTicks", 0),
             retry_delay_max=get("retryDelayMax"), timeout_ms=get("timeoutMs"),
             alert_endpoint=get("alertEndpoint"),
+            timezone=get("timezone") or DEFAULT_TIMEZONE, run_at=get("runAt"),
+            jitter_ms=get("jitterMs") or 0, start_at=get("startAt"), end_at=get("endAt"),
+            name=get("name") or "", description=get("description") or "",
+            tags=tuple(get("tags") or ()), next_tick_at=get("nextTickAt"),
         )  # fmt: skip
+
+
+def search_text(name: str, endpoint: str) -> str:
+    """What ``GET /api/jobs?q=`` searches: the name and the endpoint as responses show it
+    (``mask_url``: no userinfo, query values or fragment, so no secret), lower-cased, in
+    one indexed field (``stores/jobs.py``)."""
+    return f"{name}\n{mask_url(endpoint) if endpoint else ''}".lower()

@@ -35,9 +35,10 @@ from scheduler_service import metrics
 from scheduler_service.clock import Clock
 from scheduler_service.records import Entry, ExecutionRecord, Job, Status
 from scheduler_service.scheduler.local_attempts import RunningAttempts
-from scheduler_service.scheduler.planning import plan_tick
+from scheduler_service.scheduler.planning import plan_job
 from scheduler_service.scheduler.settlement import ORPHAN_MESSAGE, recorded_decision
 from scheduler_service.scheduler.timer_queue import Candidate
+from scheduler_service.scheduling import start_of
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.ticks import TickStore
 
@@ -54,6 +55,7 @@ class Claim:
     job: Job
     entry: Entry
     following: datetime | None = None  # a scheduled tick: the job's new nextRunAt
+    following_tick: datetime | None = None  # and its new nextTickAt
     # An orphan to settle from its attempt's record, not to run (``settlement.py``).
     recorded: ExecutionRecord | None = None
 
@@ -126,40 +128,44 @@ class Claimer:
         now = self.clock.now()
         # Claimed together: jobs with the same stored tick (the claim's compare-and-set
         # value), the same tick to run, the same next one and the same overlap rule.
-        groups: dict[tuple[datetime, datetime, datetime, bool], list[Candidate]] = {}
+        # The next tick is stored as when it starts (``nextRunAt``) and as itself.
+        groups: dict[tuple[datetime | None, ...], list[Candidate]] = {}
         for candidate in candidates:
             job = candidate.job
-            assert job.next_run_at is not None  # queued only with a next tick
-            plan = plan_tick(job.schedule, job.next_run_at, now, job.missed_run_policy,
-                             self.misfire_grace)  # fmt: skip
+            plan = plan_job(job, now, self.misfire_grace)
+            starts = start_of(job, plan.following)
             if plan.run is None:
-                if self.ticks.skip_tick(job, plan.following, plan.skipped):
+                if self.ticks.skip_tick(job, starts, plan.skipped, following_tick=plan.following):
                     metrics.record_skipped("missed", plan.skipped)
                 continue
-            key = (job.next_run_at, plan.run, plan.following, job.forbids_overlap)
+            key = (job.next_run_at, plan.run, starts, plan.following, job.forbids_overlap)
             groups.setdefault(key, []).append(candidate)
         won: dict[object, Claim] = {}
-        for (_, run, following, forbid), members in groups.items():
+        for (_, run, starts, tick, forbid), members in groups.items():
+            assert run is not None
             for start in range(0, len(members), CLAIM_BATCH):
                 batch = members[start : start + CLAIM_BATCH]
                 entry = Entry.scheduled(run, owner=self.owner, now=now, lease=self.lease)
                 jobs = [candidate.job for candidate in batch]
                 won_ids = self.ticks.claim_ticks(
-                    jobs, entry, following, forbid_overlap=forbid, started_at=now
-                )
+                    jobs, entry, starts, following_tick=tick, forbid_overlap=bool(forbid),
+                    started_at=now,
+                )  # fmt: skip
                 for candidate in batch:
                     if candidate.job.id in won_ids:
-                        won[candidate.job.id] = Claim(candidate.job, entry, following)
+                        won[candidate.job.id] = Claim(candidate.job, entry, starts,
+                                                      following_tick=tick)
                     else:
-                        self._lost(candidate, run, following, forbid)
+                        self._lost(candidate, run, starts, tick, bool(forbid))
         return won
 
-    def _lost(self, candidate: Candidate, run: datetime, following: datetime, forbid: bool) -> None:
+    def _lost(self, candidate: Candidate, run: datetime, following: datetime | None,
+              tick: datetime | None, forbid: bool) -> None:  # fmt: skip
         job = candidate.job
         if (
             forbid
             and self._maybe_busy(candidate)
-            and self.ticks.skip_tick(job, following, only_if_busy=True)
+            and self.ticks.skip_tick(job, following, following_tick=tick, only_if_busy=True)
         ):
             metrics.record_skipped("overlap")
             log.info("job %s: tick %s skipped, the previous one is still running",

@@ -96,6 +96,7 @@ class Dispatcher:
             following = claim.following
             if following is not None and following <= horizon:
                 snapshot = replace(claim.job, next_run_at=following, inflight=(claim.entry,),
+                                   next_tick_at=claim.following_tick,
                                    claimed_by=claim.entry.owner)  # fmt: skip
                 key = ("tick", claim.job.id, following)
                 self.queue.push(following, key, snapshot, follow_up=True)

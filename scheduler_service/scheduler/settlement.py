@@ -130,10 +130,12 @@ class Settlement:
             assert decision.delay_ms is not None and record.completed_at is not None
             waiting = Entry.retry(entry, record.completed_at
                                   + timedelta(milliseconds=decision.delay_ms))  # fmt: skip
-            # A job disabled meanwhile gets no retry (a manual run's retries still happen):
-            # the tick is cancelled, not dead-lettered.
+            # A job disabled meanwhile gets no retry (a manual run's retries still happen,
+            # and so do those of a job's last tick, whose claim disabled it): the tick is
+            # cancelled, not dead-lettered.
+            enabled_only = not entry.is_manual and not job.has_last_tick
             if durable(lambda: self.ticks.schedule_retry(
-                    job_id, self.owner, waiting, enabled_only=not entry.is_manual),
+                    job_id, self.owner, waiting, enabled_only=enabled_only),
                     self.stopping):  # fmt: skip
                 return
         elif entry.replay_of is not None:
@@ -152,7 +154,7 @@ class Settlement:
         targets = self.alerts.targets(job.alert_endpoint) if self.alerts is not None else ()
         alert = self.alerts.new_alert(targets, now) if self.alerts is not None else Alert()
         dead_letter = DeadLetter.new(
-            job_id=job.id, name=getattr(job, "name", None), scheduled_at=entry.scheduled_at,
+            job_id=job.id, name=job.name or None, scheduled_at=entry.scheduled_at,
             idempotency_key=idempotency_key(str(job.id), entry.scheduled_at),
             last_attempt=last_attempt(record), request=request, reason=decision.reason,
             now=now, alert=alert,

@@ -68,6 +68,28 @@ class Timezone(fields.String):
             raise ValidationError(exc.message) from exc
 
 
+TAG_RE = r"[A-Za-z0-9_.:-]{1,64}\Z"
+
+
+class Tag(fields.String):
+    """A job's tag: 1 to 64 of ``A-Z a-z 0-9 _ . : -``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Regexp(
+            TAG_RE, error="A tag is 1 to 64 of A-Z a-z 0-9 _ . : -"), **kwargs)  # fmt: skip
+
+
+class Tags(fields.List):
+    """A list of tags, each kept once, in the order given."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(Tag(), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        tags = super()._deserialize(value, attr, data, **kwargs)
+        return list(dict.fromkeys(tags))
+
+
 class InstantInput(fields.String):
     """An ISO 8601 date and time with ``Z`` or an offset (``2026-03-08T07:00:00Z``),
     loaded as aware UTC truncated to milliseconds (what MongoDB stores)."""

@@ -12,6 +12,7 @@ from scheduler_service.records import (
     DEFAULT_EXECUTION_TYPE,
     DEFAULT_METHOD,
     DEFAULT_MISSED_RUN_POLICY,
+    DEFAULT_TIMEZONE,
     METHODS,
     ConcurrencyPolicy,
     ExecutionType,
@@ -20,6 +21,7 @@ from scheduler_service.records import (
 from scheduler_service.schemas.fields import (
     Headers,
     HttpUrl,
+    InstantInput,
     IsoDateTime,
     JobBody,
     MaskedHeaders,
@@ -27,6 +29,8 @@ from scheduler_service.schemas.fields import (
     ObjectIdString,
     Schedule,
     StrictBoolean,
+    Tags,
+    Timezone,
     UpperString,
 )
 
@@ -39,6 +43,11 @@ RETRY_DELAY_BOUNDS = Config.bounds_of("job_retry_delay_ms")
 RETRY_DELAY_MAX_BOUNDS = Config.bounds_of("job_retry_delay_max_ms")
 # At most JOB_TIMEOUT, which the service checks (it depends on the configuration).
 TIMEOUT_BOUNDS = (1000, Config.bounds_of("job_timeout_ms")[1])
+MAX_JITTER_MS = 3_600_000
+MAX_NAME = 200
+MAX_DESCRIPTION = 2000
+MAX_TAGS = 20
+_WINDOW_FIELDS = ("schedule", "runAt", "startAt", "endAt")
 
 
 # One constructor per field, so create and update share every rule and differ only in
@@ -67,11 +76,55 @@ def _timeout() -> fields.Field:
     return fields.Integer(strict=True, validate=validate.Range(*TIMEOUT_BOUNDS))
 
 
+def _jitter() -> fields.Field:
+    return fields.Integer(strict=True, validate=validate.Range(0, MAX_JITTER_MS))
+
+
+def _name() -> fields.Field:
+    return fields.String(validate=validate.Length(1, MAX_NAME))
+
+
+def _description() -> fields.Field:
+    return fields.String(validate=validate.Length(max=MAX_DESCRIPTION))
+
+
+def _tags() -> fields.Field:
+    return Tags(validate=validate.Length(max=MAX_TAGS,
+                error=f"At most {MAX_TAGS} tags are allowed."))  # fmt: skip
+
+
+def check_window(data: dict[str, Any]) -> None:
+    """Exactly one of ``schedule`` and ``runAt``; ``startAt``/``endAt`` bound a schedule,
+    ``endAt`` after ``startAt``. ``data``: a whole job's fields (an update merged in)."""
+    errors: dict[str, list[str]] = {}
+    if (data.get("schedule") is None) == (data.get("runAt") is None):
+        message = "Give exactly one of schedule and runAt."
+        errors = {"schedule": [message], "runAt": [message]}
+    elif data.get("runAt") is not None:
+        for name in ("startAt", "endAt"):
+            if data.get(name) is not None:
+                errors[name] = ["Only a schedule takes a window; a runAt job has one tick."]
+    start, end = data.get("startAt"), data.get("endAt")
+    if start is not None and end is not None and end <= start:
+        errors.setdefault("endAt", []).append("Must be after startAt.")
+    if errors:
+        raise ValidationError(errors)
+
+
 class JobCreateSchema(Schema):
     """``POST /api/jobs``. retryAttempts, retryDelay, retryDelayMax and timeoutMs have no
-    default here: the service fills them from configuration."""
+    default here: the service fills them from configuration; nor has name: the service
+    makes it from the endpoint."""
 
-    schedule = Schedule(required=True)
+    schedule = Schedule()
+    runAt = InstantInput()
+    timezone = Timezone(load_default=DEFAULT_TIMEZONE)
+    jitterMs = _jitter()
+    startAt = InstantInput()
+    endAt = InstantInput()
+    name = _name()
+    description = _description()
+    tags = _tags()
     endpoint = HttpUrl(required=True)
     method = _method(load_default=DEFAULT_METHOD)
     headers = Headers(load_default=dict)
@@ -86,11 +139,33 @@ class JobCreateSchema(Schema):
     missedRunPolicy = _choice(MISSED_RUN_POLICIES, load_default=DEFAULT_MISSED_RUN_POLICY.value)
     alertEndpoint = HttpUrl(allow_none=True)
 
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _window(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        if not isinstance(original, dict):
+            return
+        if "schedule" not in original and "runAt" not in original:
+            raise ValidationError({"schedule": ["Missing data for required field (or give "
+                                                "runAt for a one-off)."]})  # fmt: skip
+        if any(name in original and name not in data for name in _WINDOW_FIELDS):
+            return  # a field already failed on its own
+        check_window(data)
+
 
 class JobUpdateSchema(Schema):
-    """``PUT /api/jobs/:jobId``: a partial update; only the fields given are returned."""
+    """``PUT /api/jobs/:jobId``: a partial update; only the fields given are returned.
+    ``schedule``/``runAt`` may be null to switch a job between the two; ``startAt`` and
+    ``endAt`` null to drop them. The job as updated is checked (``check_window``) by the
+    service."""
 
-    schedule = Schedule()
+    schedule = Schedule(allow_none=True)
+    runAt = InstantInput(allow_none=True)
+    timezone = Timezone()
+    jitterMs = _jitter()
+    startAt = InstantInput(allow_none=True)
+    endAt = InstantInput(allow_none=True)
+    name = _name()
+    description = _description()
+    tags = _tags()
     endpoint = HttpUrl()
     method = _method()
     headers = Headers()
@@ -115,7 +190,15 @@ class JobResponseSchema(Schema):
     """A stored job as the API shows it; internal keys (inflight, ...) are not output."""
 
     jobId = ObjectIdString(attribute="_id", dump_default=None)
+    name = fields.String(dump_default=None)
+    description = fields.String(dump_default=None)
+    tags = fields.List(fields.String(), dump_default=list)
     schedule = fields.String(dump_default=None)
+    runAt = IsoDateTime(dump_default=None)
+    timezone = fields.String(dump_default=None)
+    jitterMs = fields.Integer(dump_default=None)
+    startAt = IsoDateTime(dump_default=None)
+    endAt = IsoDateTime(dump_default=None)
     endpoint = MaskedUrl(dump_default=None)
     method = fields.String(dump_default=None)
     headers = MaskedHeaders(dump_default=dict)

@@ -7,6 +7,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
+from scheduler_service.schemas.fields import Tag
+
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 # MongoDB's skip is a 64-bit integer: (page - 1) * limit must fit, or the driver raises.
@@ -43,11 +45,14 @@ class QuerySchema(Schema):
         """``?limit=5&limit=500`` is a 400, not the first value silently."""
         getlist = getattr(data, "getlist", None)  # request.args is a MultiDict
         if getlist is not None:
-            names = (field.data_key or name for name, field in self.fields.items())
+            names = [field.data_key or name for name, field in self.fields.items()]
             repeated = {name: ["Given more than once."] for name in names
                         if name not in self.REPEATABLE and len(getlist(name)) > 1}  # fmt: skip
             if repeated:
                 raise ValidationError(repeated)
+            if self.REPEATABLE:  # a plain dict, with every value of a repeatable one
+                return {name: getlist(name) if name in self.REPEATABLE else data[name]
+                        for name in names if name in data}  # fmt: skip
         return data
 
 
@@ -61,3 +66,24 @@ class PageQuerySchema(LimitQuerySchema):
     """``?page=&limit=``: page 1 to 10^9, default 1."""
 
     page = QueryInteger(load_default=1, validate=validate.Range(1, MAX_PAGE))
+
+
+class WriteQuerySchema(QuerySchema):
+    """``POST /api/jobs?allowPast=true``, ``PUT``: a ``runAt`` in the past fires now."""
+
+    allowPast = fields.Boolean(load_default=False)
+
+
+SORTS = ("createdAt", "-createdAt", "nextRunAt", "-nextRunAt", "name", "-name")
+
+
+class JobListQuerySchema(PageQuerySchema):
+    """``GET /api/jobs``: ``tag`` (repeatable: all must match), ``enabled``, ``q`` (a
+    case-insensitive substring of name or endpoint), ``sort`` (default ``-createdAt``)."""
+
+    REPEATABLE = frozenset({"tag"})
+
+    tag = fields.List(Tag(), validate=validate.Length(max=20))
+    enabled = fields.Boolean()
+    q = fields.String(validate=validate.Length(1, 200))
+    sort = fields.String(load_default="-createdAt", validate=validate.OneOf(SORTS))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,17 +11,22 @@ from urllib.parse import urlsplit
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from scheduler_service import cron
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.delivery.masking import has_url_secrets, mask_url
 from scheduler_service.delivery.target_guard import literal_refusal
 from scheduler_service.errors import Conflict, InvalidInput, JobNotFound
-from scheduler_service.records import Entry, ExecutionRecord, Job
+from scheduler_service.records import Entry, ExecutionRecord, Job, search_text
 from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
+from scheduler_service.services.job_timing import (
+    TIMING_FIELDS,
+    check_merged,
+    default_name,
+    next_run,
+)
 from scheduler_service.stores.executions import ExecutionStore
-from scheduler_service.stores.jobs import JobStore
+from scheduler_service.stores.jobs import JobFilter, JobStore
 from scheduler_service.stores.ticks import EPOCH
 
 # Manual runs of one job not yet finished (queued, running or waiting to retry); one more
@@ -57,19 +63,23 @@ class JobService:
         self.on_change = on_change  # wakes this process's scheduler so a near tick is not late
         self.cipher = cipher or HeaderCipher(config.encryption_keys)
 
-    def create(self, payload: Any) -> dict[str, Any]:
+    def create(self, payload: Any, *, allow_past: bool = False) -> dict[str, Any]:
         fields = load_or_raise(JobCreateSchema(), payload)
         self._check_endpoint(fields)
         fields.setdefault("retryAttempts", self.config.job_retry_attempts)
         fields.setdefault("retryDelay", self.config.job_retry_delay_ms)
         fields.setdefault("retryDelayMax", self.config.job_retry_delay_max_ms)
         fields.setdefault("timeoutMs", self.config.job_timeout_ms)
+        fields.setdefault("name", default_name(fields["method"], fields["endpoint"]))
         now = self.clock.now()
-        fields["endpoint"] = self.cipher.seal_url(fields["endpoint"])
-        job = Job.new(
-            fields, now=now, headers=self.cipher.seal(fields["headers"]),
-            next_run_at=cron.next_fire_time(fields["schedule"], now) if fields["enabled"] else None,
-        )  # fmt: skip
+        plain_endpoint = fields["endpoint"]
+        fields["endpoint"] = self.cipher.seal_url(plain_endpoint)
+        job = replace(Job.new(fields, now=now, next_run_at=None,
+                              headers=self.cipher.seal(fields["headers"])),
+                      id=ObjectId(),  # its id is part of its jitter
+                      search=search_text(fields["name"], plain_endpoint))  # fmt: skip
+        timing = next_run(job, now, allow_past=allow_past, check_past=True)
+        job = replace(job, next_run_at=timing["nextRunAt"], next_tick_at=timing["nextTickAt"])
         created = self.jobs.add(job)
         self.on_change()
         return self._readable(created)
@@ -110,26 +120,31 @@ class JobService:
             raise JobNotFound(job_id)
         return self._readable(document)
 
-    def page(self, page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-        jobs, total = self.jobs.page(page, limit)
+    def page(self, page: int, limit: int,
+             selection: JobFilter | None = None) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
+        jobs, total = self.jobs.page(page, limit, selection)
         return [self._readable(job) for job in jobs], total
 
-    def update(self, job_id: str, payload: Any) -> dict[str, Any]:
-        """Partial update. A new schedule or re-enabling recomputes ``nextRunAt``;
-        disabling clears it and cancels waiting retries and manual runs."""
+    def update(self, job_id: str, payload: Any, *, allow_past: bool = False) -> dict[str, Any]:
+        """Partial update. A change of schedule, runAt, time zone, jitter or window, or
+        re-enabling, recomputes ``nextRunAt``; disabling clears it and cancels waiting
+        retries and manual runs."""
         oid = parse_job_id(job_id)
         changes = load_or_raise(JobUpdateSchema(), payload)
         self._check_endpoint(changes)
         current = self.jobs.get(oid)
         if current is None:
             raise JobNotFound(job_id)
+        merged = {**current.to_document(), **changes}
+        check_merged(merged)
         now = self.clock.now()
         enabled = changes.get("enabled", current.enabled)
-        schedule = changes.get("schedule", current.schedule)
-        if not enabled:
-            changes["nextRunAt"] = None
-        elif schedule != current.schedule or not current.enabled:
-            changes["nextRunAt"] = cron.next_fire_time(schedule, now)
+        if not enabled or TIMING_FIELDS & set(changes) or not current.enabled:
+            changes.update(next_run(Job.from_document(merged), now, allow_past=allow_past,
+                                    check_past="runAt" in changes or not current.enabled))
+        if "name" in changes or "endpoint" in changes:
+            plain = changes.get("endpoint") or self.cipher.open_url_for_display(current.endpoint)
+            changes["searchText"] = search_text(merged["name"], plain)
         changes["updatedAt"] = now
         if "headers" in changes:
             changes["headers"] = self.cipher.seal(changes["headers"])

@@ -9,8 +9,9 @@ single-document compare-and-set. See ``ticks.py`` for the claim protocol's write
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +31,51 @@ INDEXES = [
     IndexModel([("inflight.dueAt", ASCENDING)], name="inflight_dueAt_1"),
     # Listing newest first.
     IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_-1__id_-1"),
-]
+    # The list's filters (``JobFilter``), each with an index: jobs with a tag (multikey),
+    # enabled or not, newest first; sorted by name; and a substring of name or endpoint,
+    # matched in the index's keys rather than in the documents.
+    IndexModel([("tags", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
+               name="tags_1_createdAt_-1__id_-1"),
+    IndexModel([("enabled", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
+               name="enabled_1_createdAt_-1__id_-1"),
+    IndexModel([("name", ASCENDING), ("_id", ASCENDING)], name="name_1__id_1"),
+    IndexModel([("searchText", ASCENDING)], name="searchText_1"),
+]  # fmt: skip
+
+_SORT_KEYS = {"createdAt": "createdAt", "nextRunAt": "nextRunAt", "name": "name"}
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What ``GET /api/jobs`` selects: every tag given, ``enabled``, a substring of name or
+    endpoint (``q``), and the order (``sort``: a field, ``-`` for descending)."""
+
+    tags: tuple[str, ...] = ()
+    enabled: bool | None = None
+    q: str | None = None
+    sort: str = "-createdAt"
+
+    def query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        if self.tags:
+            query["tags"] = {"$all": list(self.tags)} if len(self.tags) > 1 else self.tags[0]
+        if self.enabled is not None:
+            query["enabled"] = self.enabled
+        elif self.sort.lstrip("-") == "nextRunAt":
+            # Both values: MongoDB then merges the two ranges of enabled_1_nextRunAt_1
+            # in order instead of sorting every job in memory.
+            query["enabled"] = {"$in": [True, False]}
+        if self.q:
+            query["searchText"] = {"$regex": re.escape(self.q.lower())}
+        return query
+
+    def order(self) -> list[tuple[str, int]]:
+        direction = DESCENDING if self.sort.startswith("-") else ASCENDING
+        return [(_SORT_KEYS[self.sort.lstrip("-")], direction), ("_id", direction)]
+
+    @property
+    def selects_all(self) -> bool:
+        return not (self.tags or self.enabled is not None or self.q)
 
 # The seed's three indexes, which earlier versions made: no query needs them next to
 # enabled_1_nextRunAt_1, and each claim (a new nextRunAt) rewrote all three.
@@ -52,18 +97,24 @@ class JobStore:
         document = self.collection.find_one({"_id": job_id})
         return None if document is None else Job.from_document(document)
 
-    def page(self, page: int, limit: int) -> tuple[list[Job], int]:
-        """One page of jobs, newest first, and the total count."""
+    def page(self, page: int, limit: int,
+             selection: JobFilter | None = None) -> tuple[list[Job], int]:  # fmt: skip
+        """One page of the jobs ``selection`` selects (default: all, newest first), and
+        their total count."""
+        selection = selection or JobFilter()
+        query = selection.query()
         cursor = (
-            self.collection.find({})
-            .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
+            self.collection.find(query)
+            .sort(selection.order())
             .skip((page - 1) * limit)
             .limit(limit)
         )
-        # The metadata count: exact for an unfiltered collection, and O(1) where
-        # count_documents scans every job.
         jobs = [Job.from_document(document) for document in cursor]
-        return jobs, self.collection.estimated_document_count()
+        if selection.selects_all:
+            # The metadata count: exact for an unfiltered collection, and O(1) where
+            # count_documents scans every job.
+            return jobs, self.collection.estimated_document_count()
+        return jobs, self.collection.count_documents(query)
 
     def update(
         self, job_id: ObjectId, changes: dict[str, Any], *, cancel_waiting: bool = False

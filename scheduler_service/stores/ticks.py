@@ -36,6 +36,12 @@ JOB_FIELDS = [
     "concurrencyPolicy",
     "missedRunPolicy",
     "nextRunAt",
+    "nextTickAt",
+    "timezone",
+    "runAt",
+    "jitterMs",
+    "endAt",
+    "name",  # for its dead letters
     "updatedAt",
     "inflight",
     "claimedBy",
@@ -52,6 +58,15 @@ def as_seen(job: Job) -> dict[str, Any]:
     them and it is still enabled."""
     return {"_id": job.id, "enabled": True, "nextRunAt": job.next_run_at,
             "updatedAt": job.updated_at}  # fmt: skip
+
+
+def next_tick(following: datetime | None, tick: datetime | None) -> dict[str, Any]:
+    """The fields a claim or skip sets for the job's next tick: when it starts, the tick,
+    and (no tick left) ``enabled: false``."""
+    fields: dict[str, Any] = {"nextRunAt": following, "nextTickAt": tick or following}
+    if following is None:
+        fields["enabled"] = False
+    return fields
 
 
 class TickStore:
@@ -101,11 +116,13 @@ class TickStore:
         *,
         forbid_overlap: bool,
         started_at: datetime,
+        following_tick: datetime | None = None,
     ) -> bool:
         """``claim_ticks`` for one job."""
         won = self.claim_ticks(
-            [job], entry, following, forbid_overlap=forbid_overlap, started_at=started_at
-        )
+            [job], entry, following, forbid_overlap=forbid_overlap, started_at=started_at,
+            following_tick=following_tick,
+        )  # fmt: skip
         return job.id in won
 
     def claim_ticks(
@@ -116,6 +133,7 @@ class TickStore:
         *,
         forbid_overlap: bool,
         started_at: datetime,
+        following_tick: datetime | None = None,
     ) -> set[ObjectId]:
         """Take the scheduled tick of jobs that share it (same ``nextRunAt``, same next one):
         advance ``nextRunAt`` to ``following``, record ``entry`` as running and its owner as
@@ -125,6 +143,10 @@ class TickStore:
 
         The jobs share ``entry`` (and so its id): an entry is always named together with its
         job. When not all were won, one read of the entry's owner tells which were.
+
+        ``following`` is when the next tick starts, ``following_tick`` the tick itself (they
+        differ by its jitter; default: the same). None: the job has no tick left, and the
+        same write disables it.
         """
         if len(jobs) == 1:
             query = as_seen(jobs[0])
@@ -141,9 +163,10 @@ class TickStore:
         if forbid_overlap:
             query["inflight.0"] = {"$exists": False}
         update = {
-            "$set": {"nextRunAt": following, "lastRunAt": started_at, "claimedBy": entry.owner},
+            "$set": {**next_tick(following, following_tick), "lastRunAt": started_at,
+                     "claimedBy": entry.owner},
             "$push": {"inflight": entry.to_document()},
-        }
+        }  # fmt: skip
         modified = self.collection.update_many(query, update).modified_count
         if modified == len(jobs):
             return {job.id for job in jobs}
@@ -165,6 +188,7 @@ class TickStore:
         count: int = 1,
         *,
         only_if_busy: bool = False,
+        following_tick: datetime | None = None,
     ) -> bool:
         """Move past the tick without running it: missed ticks skipped by policy, or (with
         ``only_if_busy``) a tick that fell due while the job's previous tick still runs."""
@@ -172,7 +196,8 @@ class TickStore:
         if only_if_busy:
             query["inflight.0"] = {"$exists": True}
         result = self.collection.update_one(
-            query, {"$set": {"nextRunAt": following}, "$inc": {"skippedTicks": count}}
+            query,
+            {"$set": next_tick(following, following_tick), "$inc": {"skippedTicks": count}},
         )
         return result.modified_count == 1
 

@@ -53,7 +53,10 @@ def test_superseded_indexes_are_dropped(wire_db: Database) -> None:
     ExecutionStore(wire_db).ensure_indexes()
     JobStore(wire_db).ensure_indexes()  # idempotent once they are gone
     jobs = set(wire_db.jobs.index_information())
-    assert jobs == {"_id_", "enabled_1_nextRunAt_1", "inflight_dueAt_1", "createdAt_-1__id_-1"}
+    assert jobs == {"_id_", "enabled_1_nextRunAt_1", "inflight_dueAt_1", "createdAt_-1__id_-1",
+                    # the list's filters
+                    "tags_1_createdAt_-1__id_-1", "enabled_1_createdAt_-1__id_-1",
+                    "name_1__id_1", "searchText_1"}  # fmt: skip
     assert "status_1" not in set(wire_db.job_executions.index_information())
 
 

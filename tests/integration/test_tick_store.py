@@ -111,7 +111,7 @@ def test_due_queries_find_scheduled_ticks_and_due_entries(store_db: Database) ->
     ticks = TickStore(store_db)
     due_ticks = ticks.due_ticks(T0 + timedelta(seconds=1), 10)
     assert [(t.id, t.next_run_at) for t in due_ticks] == [(due.id, due.next_run_at)]
-    assert due_ticks[0].schedule == ""  # small documents: only what decides queueing
+    assert due_ticks[0].schedule is None  # small documents: only what decides queueing
     assert [j.schedule for j in ticks.jobs_by_id([due.id, ObjectId()])] == [due.schedule]
     assert ticks.jobs_with_due_entries(T0 + timedelta(seconds=1), 10) == []
     found = ticks.jobs_with_due_entries(T0 + timedelta(seconds=5), 10)

@@ -214,7 +214,7 @@ def test_unexpected_exception_is_500_without_details(
 def test_database_down_or_hung_is_503_unavailable(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch, exc: Exception
 ) -> None:
-    def fail(*args: Any) -> Any:
+    def fail(*args: Any, **kwargs: Any) -> Any:
         raise exc
 
     service = get_runtime(client.application).job_service
@@ -244,9 +244,9 @@ def test_every_request_runs_under_the_database_deadline(
     seen: list[float | None] = []
     original = service.page
 
-    def spy(page: int, limit: int) -> Any:
+    def spy(page: int, limit: int, selection: Any = None) -> Any:
         seen.append(_csot.get_timeout())
-        return original(page, limit)
+        return original(page, limit, selection)
 
     monkeypatch.setattr(service, "page", spy)
     assert client.get("/api/jobs").status_code == 200

@@ -26,6 +26,7 @@ JOB_FIELDS = {
     "retryAttempts", "retryDelay", "retryDelayMax", "timeoutMs", "concurrencyPolicy",
     "missedRunPolicy", "alertEndpoint", "nextRunAt",
     "lastRunAt", "createdAt", "updatedAt",
+    "name", "description", "tags", "runAt", "timezone", "jitterMs", "startAt", "endAt",
 }  # fmt: skip
 UNKNOWN_ID = "0123456789abcdef01234567"
 
@@ -65,6 +66,14 @@ def test_create_answers_201_with_the_full_job_and_defaults(client: FlaskClient) 
         "lastRunAt": None,
         "createdAt": "2024-01-01T12:00:00.000Z",
         "updatedAt": "2024-01-01T12:00:00.000Z",
+        "name": "POST api.example.com",
+        "description": "",
+        "tags": [],
+        "runAt": None,
+        "timezone": "UTC",
+        "jitterMs": 0,
+        "startAt": None,
+        "endAt": None,
     }
 
 

@@ -81,7 +81,7 @@ def test_list_prints_a_table_newest_first(runner: FlaskCliRunner, tmp_path: Path
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ID", "SCHEDULE", "ENDPOINT", "ENABLED", "NEXT", "RUN", "AT"]
+    assert lines[0].split() == ["ID", "NAME", "SCHEDULE", "TAGS", "ENABLED", "NEXT", "RUN", "AT"]
     assert len(lines) == 3  # header, one row, footer
     assert "*/30 * * * * *" in lines[1] and lines[1].split()[-2:] == ["no", "-"]
     assert lines[-1] == "page 1 of 2, 2 jobs in all"
@@ -89,6 +89,27 @@ def test_list_prints_a_table_newest_first(runner: FlaskCliRunner, tmp_path: Path
     page_two = runner.invoke(args=["jobs", "list", "--page", "2", "--limit", "1"]).stdout
     assert page_two.splitlines()[1].split()[-2:] == ["yes", "2024-01-01T12:00:30.000Z"]
     assert runner.invoke(args=["jobs", "list", "--limit", "0"]).exit_code == 2
+
+
+def test_list_filters_like_the_api(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    seed(runner, tmp_path, [
+        {**VALID, "name": "billing nightly", "tags": ["billing", "nightly"]},
+        {**VALID, "name": "billing paused", "tags": ["billing"], "enabled": False},
+        {**VALID, "name": "reports", "tags": ["reports"]},
+    ])  # fmt: skip
+
+    def names(*args: str) -> list[str]:
+        result = runner.invoke(args=["jobs", "list", *args])
+        assert result.exit_code == 0, result.output
+        return [line.split()[2] for line in result.stdout.splitlines()[1:-1]]
+
+    assert names("--tag", "billing", "--enabled") == ["nightly"]
+    assert names("--tag", "billing", "--sort", "name") == ["nightly", "paused"]
+    assert names("--disabled") == ["paused"]
+    assert runner.invoke(args=["jobs", "list", "--q", "REPORT"]).stdout.splitlines()[-1] == (
+        "page 1 of 1, 1 jobs in all")
+    bad = runner.invoke(args=["jobs", "list", "--tag", "has space"])
+    assert bad.exit_code != 0 and "tag" in bad.output
 
 
 def test_show_prints_the_job_with_masked_headers(runner: FlaskCliRunner, tmp_path: Path) -> None:

@@ -96,7 +96,8 @@ def test_request_bodies_and_query_parameters_come_from_the_schemas(client: Flask
     create = spec["paths"]["/api/jobs"]["post"]["requestBody"]["content"]["application/json"]
     assert create["schema"] == {"$ref": "#/components/schemas/JobCreate"}
     job_create = spec["components"]["schemas"]["JobCreate"]
-    assert set(job_create["required"]) == {"schedule", "endpoint"}
+    assert set(job_create["required"]) == {"endpoint"}
+    assert job_create["oneOf"] == [{"required": ["schedule"]}, {"required": ["runAt"]}]
     assert job_create["additionalProperties"] is False  # unknown fields are a 400
     assert job_create["properties"]["retryAttempts"] == {
         "type": "integer", "minimum": 0, "maximum": 10
@@ -105,7 +106,10 @@ def test_request_bodies_and_query_parameters_come_from_the_schemas(client: Flask
     assert spec["components"]["schemas"]["JobUpdate"]["minProperties"] == 1
     listing = spec["paths"]["/api/jobs"]["get"]["parameters"]
     maxima = {p["name"]: p["schema"].get("maximum") for p in listing}
-    assert maxima == {"page": 1_000_000_000, "limit": 100}
+    assert maxima == {"page": 1_000_000_000, "limit": 100, "tag": None, "enabled": None,
+                      "q": None, "sort": None}  # fmt: skip
+    tag = next(p for p in listing if p["name"] == "tag")
+    assert tag["schema"]["items"]["pattern"] == "^[A-Za-z0-9_.:-]{1,64}$"
 
 
 def test_security_is_documented_only_when_keys_are_configured(

@@ -42,6 +42,7 @@ def test_create_applies_defaults_and_no_retry_defaults() -> None:
         "enabled": True,
         "concurrencyPolicy": "FORBID",
         "missedRunPolicy": "COALESCE",
+        "timezone": "UTC",
     }
 
 
@@ -63,8 +64,49 @@ def test_create_accepts_every_field() -> None:
         "retryDelay": 3_600_000,
         "concurrencyPolicy": "ALLOW",
         "missedRunPolicy": "RUN_ALL",
+        "timezone": "America/New_York",
+        "jitterMs": 3_600_000,
+        "name": "n" * 200,
+        "description": "d" * 2000,
+        "tags": [f"t.{i}:x-y_z" for i in range(20)],
     }
     assert JobCreateSchema().load(full) == full
+
+
+def test_create_takes_a_window_and_one_offs() -> None:
+    loaded = JobCreateSchema().load({**VALID, "startAt": "2026-01-01T00:00:00+01:00",
+                                     "endAt": "2026-02-01T00:00:00.123456Z"})  # fmt: skip
+    assert loaded["startAt"] == datetime(2025, 12, 31, 23, tzinfo=UTC)
+    assert loaded["endAt"] == datetime(2026, 2, 1, 0, 0, 0, 123_000, tzinfo=UTC)
+    one_off = {"endpoint": VALID["endpoint"], "runAt": "2026-01-01T09:00:00Z"}
+    assert JobCreateSchema().load(one_off)["runAt"] == datetime(2026, 1, 1, 9, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("payload", "fields"),
+    [
+        ({"runAt": "2026-01-01T09:00:00Z"}, {"schedule", "runAt"}),  # both
+        ({"schedule": None, "runAt": None}, {"schedule"}),  # neither: schedule is missing
+        ({"startAt": "2026-01-02T00:00:00Z", "endAt": "2026-01-01T00:00:00Z"}, {"endAt"}),
+        ({"startAt": "2026-01-01T00:00:00Z", "endAt": "2026-01-01T00:00:00Z"}, {"endAt"}),
+        ({"schedule": None, "runAt": "2026-01-01T09:00:00Z", "endAt": "2026-01-02T00:00:00Z"},
+         {"endAt"}),
+    ],
+)  # fmt: skip
+def test_create_window_rules(payload: dict[str, Any], fields: set[str]) -> None:
+    body = {**VALID, **payload}
+    if body.get("schedule") is None:
+        body.pop("schedule")
+    if "runAt" in body and body["runAt"] is None:
+        body.pop("runAt")
+    assert set(_errors(body)) == fields
+
+
+def _errors(body: dict[str, Any]) -> dict[str, Any]:
+    with pytest.raises(ValidationError) as info:
+        JobCreateSchema().load(body)
+    assert isinstance(info.value.messages, dict)
+    return info.value.messages
 
 
 @pytest.mark.parametrize(
@@ -144,6 +186,28 @@ BAD_FIELDS = [
     ("concurrencyPolicy", None),
     ("missedRunPolicy", "LATER"),
     ("missedRunPolicy", None),
+    ("timezone", "Mars/Olympus"),
+    ("timezone", "america/new_york"),
+    ("timezone", None),
+    ("timezone", 5),
+    ("jitterMs", -1),
+    ("jitterMs", 3_600_001),
+    ("jitterMs", "5"),
+    ("startAt", "tomorrow"),
+    ("startAt", "2026-01-01T00:00:00"),  # no offset
+    ("endAt", "3000-01-01T00:00:00Z"),
+    ("runAt", 1767225600),
+    ("name", ""),
+    ("name", "n" * 201),
+    ("name", None),
+    ("description", "d" * 2001),
+    ("tags", ["has space"]),
+    ("tags", [""]),
+    ("tags", ["t" * 65]),
+    ("tags", ["ok", "caf\u00e9"]),
+    ("tags", [f"t{i}" for i in range(21)]),
+    ("tags", "billing"),
+    ("tags", None),
 ]
 
 
@@ -152,7 +216,9 @@ def test_create_rejects_field(field: str, value: Any) -> None:
     assert list(create_errors(**{field: value})) == [field]
 
 
-@pytest.mark.parametrize(("field", "value"), BAD_FIELDS)
+# An update may set schedule (or runAt) to null, to switch a job between the two.
+@pytest.mark.parametrize(("field", "value"), [bad for bad in BAD_FIELDS
+                                              if bad != ("schedule", None)])  # fmt: skip
 def test_update_rejects_field(field: str, value: Any) -> None:
     with pytest.raises(ValidationError) as info:
         JobUpdateSchema().load({field: value})
@@ -165,7 +231,10 @@ def test_create_requires(missing: str) -> None:
     del payload[missing]
     with pytest.raises(ValidationError) as info:
         JobCreateSchema().load(payload)
-    assert info.value.messages == {missing: ["Missing data for required field."]}
+    message = "Missing data for required field."
+    if missing == "schedule":
+        message = "Missing data for required field (or give runAt for a one-off)."
+    assert info.value.messages == {missing: [message]}
 
 
 def test_unknown_fields_rejected() -> None:
@@ -278,7 +347,15 @@ def test_job_dump_exact() -> None:
     dumped = JobResponseSchema().dump(doc)
     assert dumped == {
         "jobId": "65a1b2c3d4e5f6a7b8c9d0e1",
+        "name": None,  # a job stored before names
+        "description": None,
+        "tags": [],
         "schedule": "0 */5 * * * *",
+        "runAt": None,
+        "timezone": None,
+        "jitterMs": None,
+        "startAt": None,
+        "endAt": None,
         "endpoint": "https://api.example.com/hook",
         "method": "POST",
         "headers": {"Authorization": "Bearer ***", "Content-Type": "application/json"},
