@@ -124,6 +124,8 @@ def payload_from(
     errors: dict[str, list[str]] = {}
     shown = values_of(current) if current is not None else {}
     for field in form_fields():
+        if current is not None and field.key not in form:
+            continue  # not on the form sent: unchanged
         text = form.get(field.key, "")
         if current is not None and text.strip() == shown.get(field.key, "").strip():
             continue  # unchanged
