@@ -28,6 +28,18 @@ class QueryInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class QueryBoolean(fields.Boolean):
+    """``true`` or ``false`` and nothing else (marshmallow's Boolean would also take ``1``,
+    ``yes``, ``on``, ...); a bool passed by the CLI is taken as it is."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if value in ("true", "false"):
+            return value == "true"
+        raise ValidationError("Must be true or false.")
+
+
 def _limit() -> fields.Integer:
     return QueryInteger(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
 
@@ -71,7 +83,7 @@ class PageQuerySchema(LimitQuerySchema):
 class WriteQuerySchema(QuerySchema):
     """``POST /api/jobs?allowPast=true``, ``PUT``: a ``runAt`` in the past fires now."""
 
-    allowPast = fields.Boolean(load_default=False)
+    allowPast = QueryBoolean(load_default=False)
 
 
 SORTS = ("createdAt", "-createdAt", "nextRunAt", "-nextRunAt", "name", "-name")
@@ -84,6 +96,6 @@ class JobListQuerySchema(PageQuerySchema):
     REPEATABLE = frozenset({"tag"})
 
     tag = fields.List(Tag(), validate=validate.Length(max=20))
-    enabled = fields.Boolean()
+    enabled = QueryBoolean()
     q = fields.String(validate=validate.Length(1, 200))
     sort = fields.String(load_default="-createdAt", validate=validate.OneOf(SORTS))

@@ -44,6 +44,10 @@ def test_a_one_off_in_the_past_runs_now_only_when_allowed(client: FlaskClient,
     assert response.status_code == 400
     assert list(response.json["error"]["details"]) == ["runAt"]
     assert mongo_db["jobs"].count_documents({}) == 0
+    sloppy = client.post("/api/jobs?allowPast=yes", json={"endpoint": ENDPOINT,
+                                                          "runAt": "2023-12-31T00:00:00Z"})
+    assert sloppy.status_code == 400
+    assert list(sloppy.json["error"]["details"]) == ["allowPast"]
     job = create(client, "?allowPast=true", runAt="2023-12-31T00:00:00Z")
     assert (job["runAt"], job["nextRunAt"]) == ("2023-12-31T00:00:00.000Z",
                                                 "2024-01-01T12:00:00.000Z")  # fmt: skip
@@ -193,7 +197,8 @@ def test_a_page_of_a_filter_counts_the_selection(client: FlaskClient,
     assert response.json["pagination"] == {"page": 2, "limit": 2, "total": 3, "totalPages": 2}
 
 
-@pytest.mark.parametrize("query", ["tag=has+space", "tag=", "enabled=maybe", "sort=size",
+@pytest.mark.parametrize("query", ["tag=has+space", "tag=", "enabled=maybe", "enabled=1",
+                                   "enabled=True", "sort=size",
                                    "q=", "q=" + "x" * 201, "sort=name&sort=-name",
                                    "&".join(f"tag=t{i}" for i in range(21))])  # fmt: skip
 def test_bad_filters_are_400s(client: FlaskClient, query: str) -> None:
