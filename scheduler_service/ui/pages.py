@@ -9,6 +9,8 @@ from werkzeug.exceptions import HTTPException
 from scheduler_service.api.errors import status_and_code
 from scheduler_service.clock import iso_utc
 from scheduler_service.errors import SchedulerError
+from scheduler_service.schemas import load_or_raise
+from scheduler_service.schemas.query import PageNumberQuerySchema
 from scheduler_service.ui import data, dead_letters, forms, present
 from scheduler_service.ui import ui as bp
 
@@ -37,10 +39,8 @@ def overview() -> str:
 
 @bp.get("/jobs")
 def jobs() -> str:
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page = 1
+    """``?page=`` as the API reads it (digits 0-9, 1 to 10^9): anything else is a 400 page."""
+    page = load_or_raise(PageNumberQuerySchema(), request.args)["page"]
     listing = data.jobs_page(page)
     return render_template("ui/jobs.html", title="Jobs", listing=listing, refresh_ms=REFRESH_MS)
 

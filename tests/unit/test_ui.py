@@ -186,3 +186,19 @@ def test_run_now_past_the_manual_run_limit_is_a_message(
     assert refused.status_code == 302  # back to the job page, which says why
     assert "flash-error" in client.get(page).get_data(as_text=True)
     assert len(mongo_db.jobs.find_one()["inflight"]) == 10
+
+
+@pytest.mark.parametrize(
+    "page", ["99999999999999999999", "1000000001", "0", "-1", "+5", "%205", "%D9%A5", "x"]
+)
+def test_a_bad_page_number_is_a_400_page_not_a_500(client: FlaskClient, page: str) -> None:
+    """The API's bounds and digits (``schemas/query.py``): a page past MongoDB's 64-bit skip
+    was an OverflowError (500)."""
+    response = client.get(f"/ui/jobs?page={page}")
+    assert response.status_code == 400
+    assert response.mimetype == "text/html"
+
+
+def test_the_dead_letters_page_bounds_its_page_number(client: FlaskClient) -> None:
+    response = client.get("/ui/dead-letters?page=99999999999999999999")
+    assert response.status_code == 400 and response.mimetype == "text/html"
