@@ -79,6 +79,11 @@ def test_aliases_and_fifty(client: FlaskClient, clock: FixedClock) -> None:
         ({"schedule": "* * * * * *", "count": "51"}, "count"),
         ({"schedule": "* * * * * *", "count": "0"}, "count"),
         ({"schedule": "* * * * * *", "count": "five"}, "count"),
+        # ASCII digits only, as every query integer: int() would take each of these.
+        ({"schedule": "* * * * * *", "count": "+5"}, "count"),
+        ({"schedule": "* * * * * *", "count": " 5"}, "count"),
+        ({"schedule": "* * * * * *", "count": "\u0665"}, "count"),  # Arabic-Indic 5
+        ({"schedule": "* * * * * *", "count": "1_0"}, "count"),
         ({"schedule": "* * * * * *", "from": "yesterday"}, "from"),
         ({"schedule": "* * * * * *", "from": "2026-01-01T00:00:00"}, "from"),  # no offset
         ({"schedule": "* * * * * *", "from": "0001-01-01T00:00:00+01:00"}, "from"),
