@@ -13,13 +13,14 @@ from flask import Blueprint, Response, jsonify, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import BaseConverter
 
-from scheduler_service.api.body import json_body
+from scheduler_service.api.body import json_body, optional_json_body
 from scheduler_service.runtime import get_runtime
 from scheduler_service.schemas import load_or_raise
 from scheduler_service.schemas.dead_letters import (
     BulkReplaySchema,
     DeadLetterQuerySchema,
     DeadLetterResponseSchema,
+    ReplaySchema,
 )
 from scheduler_service.services.dead_letter_service import DeadLetterService
 
@@ -74,7 +75,8 @@ def delete_dead_letter(dead_letter_id: str) -> tuple[Response, int]:
 
 @dead_letters_api.post("/<objectid:dead_letter_id>/replay")
 def replay_dead_letter(dead_letter_id: str) -> tuple[Response, int]:
-    """202: the replay runs on the scheduler, not in this request."""
+    """202: the replay runs on the scheduler, not in this request. No body, or ``{}``."""
+    load_or_raise(ReplaySchema(), optional_json_body())
     return _ok(_dead_letter.dump(_service().replay(dead_letter_id)), 202)
 
 

@@ -16,6 +16,7 @@ from scheduler_service.schemas.dead_letters import (
     DeadLetterQuerySchema,
     DeadLetterResponseSchema,
     LastAttemptSchema,
+    ReplaySchema,
     SentRequestSchema,
 )
 
@@ -117,11 +118,14 @@ def operations(common: tuple[int, ...]) -> dict[str, dict[str, Any]]:
                 "operationId": "replayDeadLetter",
                 "tags": ["dead letters"],
                 "summary": "Replay one dead letter",
-                "description": replay_rules + " The request body, if any, is ignored.",
+                "description": replay_rules + " No request body, or an empty JSON object: "
+                "any field is a 400, a body that is not JSON a 415.",
+                "requestBody": {"required": False, "content": {
+                    "application/json": {"schema": ReplaySchema}}},
                 "responses": {
                     "202": json_response(
                         "DeadLetterEnvelope", "Queued; the dead letter is `replaying`"),
-                    **error_responses(404, 409, *common),
+                    **error_responses(400, 404, 409, 413, 415, *common),
                 },
             },
         },

@@ -29,6 +29,11 @@ class DeadLetterQuerySchema(PageQuerySchema):
     state = fields.String(validate=validate.OneOf(STATES))
 
 
+class ReplaySchema(Schema):
+    """``POST /api/dead-letters/:id/replay``: no body, or ``{}``; it has no fields yet, so
+    any field is unknown (a 400)."""
+
+
 class BulkReplaySchema(Schema):
     """``POST /api/dead-letters/replay``: ``jobId`` or ``ids`` (1 to 1,000), not both."""
 

@@ -228,3 +228,34 @@ def test_real_answers_fit_the_openapi_document(client: FlaskClient, mongo_db: Da
     check_response(spec, bulk, "post", client.post(bulk, data="x"))
     client.delete(f"/api/jobs/{job_id}")
     check_response(spec, bulk, "post", client.post(bulk, json={"jobId": job_id}))
+
+
+@pytest.mark.parametrize(("body", "content_type"), [(None, None), ("", "application/json"),
+                                                      ("{}", "application/json")])  # fmt: skip
+def test_a_replay_takes_no_body_or_an_empty_object(
+    client: FlaskClient, mongo_db: Database, body: str | None, content_type: str | None
+) -> None:
+    dead_letter_id = dead(mongo_db, create_job(client))
+    response = client.post(f"/api/dead-letters/{dead_letter_id}/replay", data=body,
+                           content_type=content_type)  # fmt: skip
+    assert response.status_code == 202, response.json
+
+
+@pytest.mark.parametrize(("body", "content_type", "status"), [
+    ('{"x": 1}', "application/json", 400),  # no fields: any is unknown
+    ("[]", "application/json", 400),
+    ("{x", "application/json", 400),  # malformed
+    ("x=1", "text/plain", 415),
+    ("{}", "application/x-www-form-urlencoded", 415),
+])  # fmt: skip
+def test_a_bad_replay_body_is_refused_and_changes_nothing(
+    client: FlaskClient, mongo_db: Database, body: str, content_type: str, status: int
+) -> None:
+    job_id = create_job(client)
+    dead_letter_id = dead(mongo_db, job_id)
+    response = client.post(f"/api/dead-letters/{dead_letter_id}/replay", data=body,
+                           content_type=content_type)  # fmt: skip
+    assert response.status_code == status, response.json
+    assert response.json["success"] is False
+    assert states(mongo_db) == {dead_letter_id: "dead"}
+    assert mongo_db["jobs"].find_one({"_id": ObjectId(job_id)})["inflight"] == []
