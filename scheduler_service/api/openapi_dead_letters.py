@@ -106,9 +106,11 @@ def operations(common: tuple[int, ...]) -> dict[str, dict[str, Any]]:
                 "operationId": "deleteDeadLetter",
                 "tags": ["dead letters"],
                 "summary": "Delete a dead letter (its executions stay in the history)",
+                "description": "409 `CONFLICT` while its replay is in flight (`replaying`); "
+                "once the replay ends, or if it was lost, it may be deleted.",
                 "responses": {
                     "200": json_response("DeadLetterDeletedEnvelope", "Deleted"),
-                    **error_responses(404, *common),
+                    **error_responses(404, 409, *common),
                 },
             },
         },

@@ -74,8 +74,21 @@ class DeadLetterService:
         )  # fmt: skip
 
     def delete(self, dead_letter_id: str) -> None:
-        if not self.dead_letters.delete(parse_object_id(dead_letter_id, DeadLetterNotFound)):
-            raise DeadLetterNotFound(dead_letter_id)
+        """404 if unknown; 409 while a replay is in flight (its outcome is written to the
+        dead letter). A ``replaying`` one whose replay was lost, or whose job was deleted,
+        may be deleted."""
+        dead_letter = self.get(dead_letter_id)
+        busy = Conflict(f"Dead letter {dead_letter_id} is being replayed: it can be deleted "
+                        "once the replay ends")  # fmt: skip
+        if dead_letter.state is DeadLetterState.REPLAYING:
+            in_flight = self.jobs.in_flight([dead_letter.job_id]).get(dead_letter.job_id)
+            if in_flight is not None and not self._replay_lost(
+                    dead_letter, in_flight, self.clock.now()):  # fmt: skip
+                raise busy
+        if not self.dead_letters.delete(dead_letter):  # changed since read
+            if self.dead_letters.get(dead_letter.id) is None:
+                raise DeadLetterNotFound(dead_letter_id)
+            raise busy
 
     def replay(self, dead_letter_id: str) -> DeadLetter:
         """Queue one replay; 409 if its job was deleted or it is not replayable now."""

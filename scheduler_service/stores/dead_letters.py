@@ -108,8 +108,12 @@ class DeadLetterStore:
                  else self.collection.estimated_document_count())  # fmt: skip
         return [DeadLetter.from_document(document) for document in documents], total
 
-    def delete(self, dead_letter_id: ObjectId) -> bool:
-        return self.collection.delete_one({"_id": dead_letter_id}).deleted_count == 1
+    def delete(self, seen: DeadLetter) -> bool:
+        """Delete ``seen`` if it is still as read (same state since the same moment), so a
+        replay that starts meanwhile keeps its dead letter."""
+        result = self.collection.delete_one(
+            {"_id": seen.id, "state": seen.state.value, "updatedAt": seen.updated_at})
+        return result.deleted_count == 1
 
     def start_replays(self, ids: list[ObjectId], now: datetime) -> list[ObjectId]:
         """``dead``/``replay_failed`` -> ``replaying`` for those of ``ids`` still in one of

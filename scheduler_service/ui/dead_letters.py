@@ -94,7 +94,11 @@ def delete_dead_letter(dead_letter_id: str) -> Response | str:
     if request.method == "GET":
         return render_template("ui/dead_letter_delete.html", title="Delete dead letter",
                                letter=shown)  # fmt: skip
-    service().delete(dead_letter_id)
+    try:
+        service().delete(dead_letter_id)
+    except Conflict as exc:  # its replay is in flight
+        flash(exc.message, "error")
+        return redirect(url_for("ui.dead_letter", dead_letter_id=dead_letter_id))
     flash("Dead letter deleted.")
     return redirect(url_for("ui.dead_letters"))
 

@@ -137,6 +137,26 @@ def test_a_replay_after_the_fix_delivers_the_same_tick_and_marks_it_replayed(
     assert again.status_code == 409
 
 
+def test_a_dead_letter_cannot_be_deleted_while_its_replay_is_in_flight(
+    api: FlaskClient, target: HttpTarget, wire_db: Database
+) -> None:
+    target.respond("/down", 500)
+    job_id = create_job(api, target, "/down", retryAttempts=0)
+    letter = settled_dead_letter(api, job_id)
+    target.respond("/slow", 200, delay_s=1.0)  # the replay's attempt takes a second
+    assert api.put(f"/api/jobs/{job_id}", json={"endpoint": target.url("/slow")}).status_code == 200
+    item = f"/api/dead-letters/{letter['deadLetterId']}"
+    assert api.post(f"{item}/replay").status_code == 202
+
+    busy = api.delete(item)
+
+    assert busy.status_code == 409, busy.get_json()
+    assert busy.get_json()["error"]["code"] == "CONFLICT"
+    settled_dead_letter(api, job_id, "replayed")  # the replay wrote its outcome to it
+    assert api.delete(item).status_code == 200
+    assert wire_db.dead_letters.count_documents({}) == 0
+
+
 def test_a_replay_of_a_deleted_jobs_dead_letter_is_a_409(
     api: FlaskClient, target: HttpTarget, wire_db: Database
 ) -> None:

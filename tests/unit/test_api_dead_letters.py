@@ -99,6 +99,37 @@ def test_delete_answers_200_then_404(client: FlaskClient, mongo_db: Database) ->
     assert client.get(f"/api/dead-letters/{dead_letter_id}").status_code == 404
 
 
+def test_delete_while_a_replay_is_in_flight_is_a_409_and_changes_nothing(
+    client: FlaskClient, mongo_db: Database
+) -> None:
+    job_id = create_job(client)
+    dead_letter_id = dead(mongo_db, job_id)
+    client.post(f"/api/dead-letters/{dead_letter_id}/replay")
+
+    response = client.delete(f"/api/dead-letters/{dead_letter_id}")
+
+    assert response.status_code == 409, response.json
+    assert response.json["error"]["code"] == "CONFLICT"
+    assert states(mongo_db) == {dead_letter_id: "replaying"}
+    assert client.get(f"/api/dead-letters/{dead_letter_id}").status_code == 200
+
+
+def test_a_replaying_dead_letter_that_no_replay_will_end_may_be_deleted(
+    client: FlaskClient, mongo_db: Database, clock: FixedClock
+) -> None:
+    lost_job, gone_job = create_job(client), create_job(client)
+    lost, gone = dead(mongo_db, lost_job), dead(mongo_db, gone_job, 1)
+    for dead_letter_id in (lost, gone):
+        client.post(f"/api/dead-letters/{dead_letter_id}/replay")
+    client.put(f"/api/jobs/{lost_job}", json={"enabled": False})  # cancels its replay
+    client.delete(f"/api/jobs/{gone_job}")
+    assert client.delete(f"/api/dead-letters/{gone}").status_code == 200
+    assert client.delete(f"/api/dead-letters/{lost}").status_code == 409  # maybe not lost yet
+    clock.advance(seconds=11)
+    assert client.delete(f"/api/dead-letters/{lost}").status_code == 200
+    assert states(mongo_db) == {}
+
+
 def test_replay_queues_the_same_tick_as_the_next_attempt_once(
     client: FlaskClient, mongo_db: Database
 ) -> None:
@@ -220,8 +251,8 @@ def test_real_answers_fit_the_openapi_document(client: FlaskClient, mongo_db: Da
         (item + "/replay", "post", f"/api/dead-letters/{dead_letter_id}/replay", None),
         (bulk, "post", bulk, {"ids": [other]}),
         (bulk, "post", bulk, {"ids": "x"}),
-        (item, "delete", f"/api/dead-letters/{other}", None),
-        (item, "delete", f"/api/dead-letters/{other}", None),
+        (item, "delete", f"/api/dead-letters/{other}", None),  # replaying: 409
+        (item, "delete", f"/api/dead-letters/{UNKNOWN_ID}", None),
     ]
     for path, method, url, body in calls:
         check_response(spec, path, method, client.open(url, method=method.upper(), json=body))

@@ -42,8 +42,11 @@ def test_replay_one_or_a_jobs_and_delete(runner: FlaskCliRunner, mongo_db: Datab
     many = runner.invoke(args=["dead-letters", "replay", "--job", str(job_id)])
     assert many.exit_code == 0 and "queued 1, skipped 0" in many.output
 
-    deleted = runner.invoke(args=["dead-letters", "delete", str(second.id)])
-    assert deleted.exit_code == 0 and f"deleted {second.id}" in deleted.output
-    assert mongo_db["dead_letters"].count_documents({}) == 1
-    missing = runner.invoke(args=["dead-letters", "delete", str(second.id)])
+    busy = runner.invoke(args=["dead-letters", "delete", str(second.id)])
+    assert busy.exit_code == 1 and "being replayed" in busy.output  # its replay is queued
+    third = add_dead_letter(mongo_db, job_id, START + timedelta(minutes=2))
+    deleted = runner.invoke(args=["dead-letters", "delete", str(third.id)])
+    assert deleted.exit_code == 0 and f"deleted {third.id}" in deleted.output
+    assert mongo_db["dead_letters"].count_documents({}) == 2
+    missing = runner.invoke(args=["dead-letters", "delete", str(third.id)])
     assert missing.exit_code == 1 and "not found" in missing.output

@@ -55,5 +55,10 @@ def test_replay_one_and_many_and_delete(client: FlaskClient, mongo_db: Database)
     assert states(mongo_db)[two] == states(mongo_db)[three] == "replaying"
     confirm = client.get(f"/ui/dead-letters/{one}/delete")
     assert "Delete this dead letter?" in confirm.get_data(as_text=True)
-    post_form(client, f"/ui/dead-letters/{one}/delete", {}, f"/ui/dead-letters/{one}/delete")
-    assert one not in states(mongo_db)
+    # A replay in flight keeps its dead letter (the service's 409 becomes a message).
+    refused = post_form(client, f"{detail}/delete", {}, f"{detail}/delete")
+    assert refused.status_code == 302 and one in states(mongo_db)
+    assert "is being replayed" in client.get(detail).get_data(as_text=True)
+    four = dead(mongo_db, job, 3)
+    post_form(client, f"/ui/dead-letters/{four}/delete", {}, f"/ui/dead-letters/{four}/delete")
+    assert four not in states(mongo_db)
