@@ -81,13 +81,14 @@ def operations(common: tuple[int, ...]) -> dict[str, dict[str, Any]]:
                 "summary": "Replay the dead letters of a job, or up to 1,000 by id",
                 "description": "Dead letters that cannot be replayed now (being replayed, "
                 "replayed, unknown, or of a deleted job) are skipped and counted. A `jobId` "
-                "of a job that does not exist is a 409. " + replay_rules,
+                "of a deleted job is a 409; one of which nothing is known (no job, no dead "
+                "letters) a 404 `NOT_FOUND`. " + replay_rules,
                 "requestBody": {"required": True, "content": {
                     "application/json": {"schema": BulkReplaySchema}}},
                 "responses": {
                     "202": json_response(
                         "BulkReplayEnvelope", "Queued; how many, and how many not"),
-                    **error_responses(400, 409, 413, 415, *common),
+                    **error_responses(400, 404, 409, 413, 415, *common),
                 },
             },
         },

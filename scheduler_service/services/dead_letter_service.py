@@ -20,7 +20,7 @@ from bson.errors import InvalidId
 
 from scheduler_service.clock import Clock
 from scheduler_service.dead_letter import DeadLetter, DeadLetterState
-from scheduler_service.errors import Conflict, DeadLetterNotFound
+from scheduler_service.errors import Conflict, DeadLetterNotFound, JobNotFound
 from scheduler_service.records import Entry
 from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.jobs import JobStore
@@ -118,11 +118,14 @@ class DeadLetterService:
     def replay_many(self, *, job_id: str | None = None, ids: list[str] | None = None) -> BulkReplay:
         """Queue a replay of each replayable dead letter of ``job_id``, or among ``ids`` (at
         most 1,000, validated by the schema). Unknown ids and dead letters that cannot be
-        replayed now are skipped and counted."""
+        replayed now are skipped and counted. A ``job_id`` that is no job: 409 if it was
+        deleted (it left dead letters), 404 if nothing is known of it."""
         if job_id is not None:
             oid = ObjectId(job_id)
             if not self.jobs.in_flight([oid]):
-                raise Conflict(f"Job {job_id} does not exist: its dead letters cannot be "
+                if not self.dead_letters.any_of_job(oid):
+                    raise JobNotFound(job_id)
+                raise Conflict(f"Job {job_id} was deleted: its dead letters cannot be "
                                "replayed")  # fmt: skip
             candidates = self.dead_letters.replayable(job_id=oid)
             requested = len(candidates)

@@ -115,6 +115,10 @@ class DeadLetterStore:
             {"_id": seen.id, "state": seen.state.value, "updatedAt": seen.updated_at})
         return result.deleted_count == 1
 
+    def any_of_job(self, job_id: ObjectId) -> bool:
+        """Whether ``job_id`` has a dead letter (one index read on ``jobId``)."""
+        return self.collection.find_one({"jobId": job_id}, projection=[]) is not None
+
     def start_replays(self, ids: list[ObjectId], now: datetime) -> list[ObjectId]:
         """``dead``/``replay_failed`` -> ``replaying`` for those of ``ids`` still in one of
         those states; returns the ids this call changed (a concurrent request gets the rest)."""

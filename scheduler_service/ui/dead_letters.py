@@ -9,7 +9,7 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from scheduler_service.errors import Conflict, InvalidInput
+from scheduler_service.errors import Conflict, InvalidInput, JobNotFound
 from scheduler_service.runtime import get_runtime
 from scheduler_service.schemas import load_or_raise
 from scheduler_service.schemas.dead_letters import (
@@ -82,7 +82,7 @@ def replay_dead_letters() -> Response:
         flash(f"Replays queued: {result.queued}; skipped (not replayable now): {result.skipped}.")
     except InvalidInput:
         flash("Tick the dead letters to replay first.", "error")
-    except Conflict as exc:
+    except (Conflict, JobNotFound) as exc:
         flash(exc.message, "error")
     return redirect(request.referrer if _is_dashboard(request.referrer)
                     else url_for("ui.dead_letters"))  # fmt: skip

@@ -165,6 +165,18 @@ def test_replay_of_a_deleted_jobs_dead_letter_is_a_409_and_changes_nothing(
     assert states(mongo_db) == {dead_letter_id: "dead"}
     bulk = client.post("/api/dead-letters/replay", json={"jobId": job_id})
     assert bulk.status_code == 409
+    assert "deleted" in bulk.json["error"]["message"]
+
+
+def test_a_bulk_replay_of_a_job_never_known_is_a_404_and_changes_nothing(
+    client: FlaskClient, mongo_db: Database
+) -> None:
+    """No job and no dead letters: nothing was deleted, so not the deleted job's 409."""
+    dead_letter_id = dead(mongo_db, create_job(client))
+    response = client.post("/api/dead-letters/replay", json={"jobId": UNKNOWN_ID})
+    assert response.status_code == 404, response.json
+    assert response.json["error"]["code"] == "NOT_FOUND"
+    assert states(mongo_db) == {dead_letter_id: "dead"}
 
 
 def test_a_replay_lost_with_its_job_disabled_may_start_again_later(
