@@ -9,16 +9,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from werkzeug.datastructures import MultiDict
+
 from scheduler_service.clock import iso_utc
 from scheduler_service.cron_zones import DEFAULT_ZONE
 from scheduler_service.errors import InvalidInput, JobNotFound
 from scheduler_service.runtime import get_runtime
 from scheduler_service.schemas import ExecutionResponseSchema, JobResponseSchema, load_or_raise
 from scheduler_service.schemas.preview import PreviewQuerySchema
+from scheduler_service.schemas.query import JobListQuerySchema
 from scheduler_service.services import schedule_preview
 from scheduler_service.services.job_service import JobService
 from scheduler_service.services.overview import Overview, build_overview
 from scheduler_service.services.schedule_preview import SchedulePreview
+from scheduler_service.stores.jobs import JobFilter
 
 _job = JobResponseSchema()
 _executions = ExecutionResponseSchema(many=True)
@@ -57,8 +61,29 @@ def executions(job_id: str, limit: int) -> list[dict[str, Any]]:
     return _executions.dump([record.to_document() for record in records])
 
 
-def jobs_page(page: int) -> JobsPage:
-    documents, total = service().page(page, PAGE_SIZE)
+def job_query(args: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The jobs table's filters by the API's own query schema (``GET /api/jobs``): the
+    validated query, and the messages for the filters that are not valid (then ignored).
+    Empty fields are left out; ``tag`` may hold several tags, comma-separated."""
+    given: MultiDict[str, str] = MultiDict()
+    for key, value in args.items(multi=True):
+        parts = [part.strip() for part in value.split(",")] if key == "tag" else [value]
+        for part in parts:
+            if part.strip():  # an empty field is no filter; others go as typed
+                given.add(key, part)
+    given["limit"] = str(PAGE_SIZE)
+    try:
+        return load_or_raise(JobListQuerySchema(), given), {}
+    except InvalidInput as exc:
+        errors = {str(key): [str(text) for text in texts] for key, texts in exc.details.items()}
+        return load_or_raise(JobListQuerySchema(), {"limit": str(PAGE_SIZE)}), errors
+
+
+def jobs_page(query: dict[str, Any]) -> JobsPage:
+    selection = JobFilter(tags=tuple(query.get("tag") or ()), enabled=query.get("enabled"),
+                          q=query.get("q"), sort=query["sort"])  # fmt: skip
+    page = query["page"]
+    documents, total = service().page(page, PAGE_SIZE, selection)
     shown = _job.dump(documents, many=True)
     results = {
         item["jobId"]: list(reversed(executions(item["jobId"], RESULTS_BAR))) for item in shown

@@ -9,8 +9,7 @@ from werkzeug.exceptions import HTTPException
 from scheduler_service.api.errors import status_and_code
 from scheduler_service.clock import iso_utc
 from scheduler_service.errors import SchedulerError
-from scheduler_service.schemas import load_or_raise
-from scheduler_service.schemas.query import PageNumberQuerySchema
+from scheduler_service.schemas.query import SORTS
 from scheduler_service.ui import data, dead_letters, forms, present
 from scheduler_service.ui import ui as bp
 
@@ -38,11 +37,15 @@ def overview() -> str:
 
 
 @bp.get("/jobs")
-def jobs() -> str:
-    """``?page=`` as the API reads it (digits 0-9, 1 to 10^9): anything else is a 400 page."""
-    page = load_or_raise(PageNumberQuerySchema(), request.args)["page"]
-    listing = data.jobs_page(page)
-    return render_template("ui/jobs.html", title="Jobs", listing=listing, refresh_ms=REFRESH_MS)
+def jobs() -> str | tuple[str, int]:
+    query, errors = data.job_query(request.args)
+    filters = {key: request.args.get(key, "") for key in ("tag", "enabled", "q", "sort")}
+    page = render_template(
+        "ui/jobs.html", title="Jobs", listing=data.jobs_page(query), refresh_ms=REFRESH_MS,
+        filters=filters, errors=errors, sorts=SORTS,
+        filtered=any(filters[key] for key in ("tag", "enabled", "q")),
+    )  # fmt: skip
+    return (page, 400) if errors else page
 
 
 @bp.get("/jobs/<job_id>")

@@ -281,3 +281,33 @@ def test_dead_letters_list_detail_replay_and_delete(
     assert browser.current_url.endswith("/ui/dead-letters")
     answer = requests.get(f"{open_service}/api/dead-letters/{first['deadLetterId']}", timeout=10)
     assert answer.status_code == 404
+
+
+def test_jobs_filtered_by_tag_state_and_text(
+    browser: WebDriver, open_service: str, screenshots: Path
+) -> None:
+    base = {"schedule": "0 0 0 1 1 *", "endpoint": "http://127.0.0.1:9/hook", "method": "GET"}
+    for name, tags, enabled in (("filter nightly report", ["filters", "reports"], True),
+                                ("filter weekly cleanup", ["filters"], False)):  # fmt: skip
+        job = {**base, "name": name, "tags": tags, "enabled": enabled,
+               "timezone": "Europe/Berlin"}  # fmt: skip
+        answer = requests.post(f"{open_service}/api/jobs", json=job, timeout=10)
+        assert answer.status_code == 201, answer.text
+
+    browser.get(open_service + "/ui/jobs")
+    field(browser, "Tags").send_keys("filters")
+    follow(browser, button(browser, "Filter"))
+    table = browser.find_element(By.ID, "live-jobs").text
+    assert "filter nightly report" in table and "filter weekly cleanup" in table
+    assert "Europe/Berlin" in table
+    Select(field(browser, "State")).select_by_visible_text("paused")
+    follow(browser, button(browser, "Filter"))
+    table = browser.find_element(By.ID, "live-jobs").text
+    assert "filter weekly cleanup" in table and "filter nightly report" not in table
+    shoot(browser, screenshots, "jobs-filtered")
+    Select(field(browser, "State")).select_by_visible_text("any")
+    search = field(browser, "Search")
+    search.clear()
+    search.send_keys("no such job")
+    follow(browser, button(browser, "Filter"))
+    assert "No jobs match" in browser.find_element(By.ID, "live-jobs").text

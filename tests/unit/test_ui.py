@@ -202,3 +202,18 @@ def test_a_bad_page_number_is_a_400_page_not_a_500(client: FlaskClient, page: st
 def test_the_dead_letters_page_bounds_its_page_number(client: FlaskClient) -> None:
     response = client.get("/ui/dead-letters?page=99999999999999999999")
     assert response.status_code == 400 and response.mimetype == "text/html"
+
+
+def test_jobs_filtered_by_the_apis_query_rules(client: FlaskClient) -> None:
+    base = {"schedule": "0 0 * * * *", "endpoint": "https://example.com/hook"}
+    client.post("/api/jobs", json={**base, "name": "alpha report", "tags": ["reports"]})
+    client.post("/api/jobs", json={**base, "name": "beta cleanup", "enabled": False})
+    only_tagged = client.get("/ui/jobs?tag=reports").get_data(as_text=True)
+    assert "alpha report" in only_tagged and "beta cleanup" not in only_tagged
+    paused = client.get("/ui/jobs?enabled=false").get_data(as_text=True)
+    assert "beta cleanup" in paused and "alpha report" not in paused
+    found = client.get("/ui/jobs?q=CLEAN").get_data(as_text=True)
+    assert "beta cleanup" in found and "alpha report" not in found
+    bad = client.get("/ui/jobs?tag=no%20spaces")
+    assert bad.status_code == 400
+    assert 'id="filter-tag-error"' in bad.get_data(as_text=True)
