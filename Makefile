@@ -98,5 +98,13 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+## GET /api/jobs with each filter (tag, enabled, q, sort) at 100,000 jobs on a fresh embedded
+## server, and the index each query uses (bench/list_filters.py; a few minutes, most of it
+## seeding). BENCH_LIST_ARGS="--jobs 20000" for a quicker run.
+BENCH_LIST_ARGS ?=
+.PHONY: bench-list
+bench-list: $(STAMP)
+	$(BIN)/python -m bench.list_filters $(BENCH_LIST_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

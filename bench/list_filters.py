@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import statistics
 import tempfile
@@ -41,7 +42,7 @@ QUERIES = [
     ("two tags", "tag=billing&tag=eu"),
     ("enabled=false, 20%", "enabled=false"),
     ("enabled=true, 80%", "enabled=true"),
-    ("q, a few match", "q=job-04217"),
+    ("q, one matches", "q=job-004217"),
     ("q, none match", "q=no-such-job"),
     ("q, 20% match", "q=reports"),
     ("sort=name", "sort=name"),
@@ -127,16 +128,18 @@ def main() -> int:
         seeded_s = time.monotonic() - started
         print(f"seeded {args.jobs} jobs in {seeded_s:.0f} s", flush=True)
         app = create_app(open_runtime(Config(mongodb_uri=uri, rate_limit="off")))
+        logging.getLogger("scheduler_service").setLevel(logging.ERROR)  # no access lines
         api = app.test_client()
         rows = []
         for label, query in QUERIES:
-            times, total = [], None
+            times, total, statuses = [], None, set()
             for _ in range(args.reps):
                 begin = time.perf_counter()
                 response = api.get(f"/api/jobs?{query}")
                 times.append((time.perf_counter() - begin) * 1000)
-                assert response.status_code == 200, response.get_json()
-                total = response.get_json()["pagination"]["total"]
+                statuses.add(response.status_code)
+                if response.status_code == 200:
+                    total = response.get_json()["pagination"]["total"]
             selection = selection_of(query)
             try:
                 plan = collection.find(selection.query()).sort(selection.order()).limit(20)
@@ -145,9 +148,10 @@ def main() -> int:
                 index = f"explain failed: {type(exc).__name__}"
             rows.append({"filter": label, "query": query, "matches": total,
                          "medianMs": round(statistics.median(times), 1),
-                         "maxMs": round(max(times), 1), "index": index})  # fmt: skip
+                         "maxMs": round(max(times), 1), "index": index,
+                         "statuses": sorted(statuses)})  # fmt: skip
             print(f"{label:32} {rows[-1]['medianMs']:>9.1f} ms  (max {rows[-1]['maxMs']:.1f})  "
-                  f"{total:>7} jobs  {index}", flush=True)
+                  f"{total} jobs  {sorted(statuses)}  {index}", flush=True)
         client.close()
         result = {"jobs": args.jobs, "seedSeconds": round(seeded_s), "reps": args.reps,
                   "rows": rows}  # fmt: skip
