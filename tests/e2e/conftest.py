@@ -11,14 +11,24 @@ import base64
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo import MongoClient
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.support.http_target import HttpTarget
+from tests.support.processes import ProcessGroup, ServiceProcess, service_env
+from tests.support.waiting import wait_until
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -92,3 +102,82 @@ def shoot(driver: WebDriver, directory: Path, name: str) -> None:
             assert overflow <= 0, f"{name} scrolls sideways by {overflow} px at {width} px"
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+# -- the service under test, and how a person finds things on a page -------------------
+
+API_KEY = "e2e-dashboard-key-0123456789"
+SECRET_KEY = "e2e-secret-" + "x" * 32
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[HttpTarget]:
+    with HttpTarget() as server:
+        yield server
+
+
+def start_service(tmp: Path, uri: str, **settings: str) -> Iterator[ServiceProcess]:
+    with ProcessGroup(tmp) as group:
+        service = group.gunicorn("web", service_env(uri, **settings), workers=2)
+        group.wait_ready(timeout_s=60)
+        yield service
+
+
+@pytest.fixture(scope="module")
+def open_service(tmp_path_factory: pytest.TempPathFactory, e2e_db_uri: str) -> Iterator[str]:
+    """No API_KEYS (and no SECRET_KEY: gunicorn's master makes one for both workers)."""
+    for service in start_service(tmp_path_factory.mktemp("open"), e2e_db_uri,
+                                 SCHEDULER_POLL_INTERVAL="200"):  # fmt: skip
+        yield service.base_url
+
+
+@pytest.fixture(scope="module")
+def keyed_service(tmp_path_factory: pytest.TempPathFactory, e2e_db_uri: str) -> Iterator[str]:
+    for service in start_service(tmp_path_factory.mktemp("keyed"), e2e_db_uri,
+                                 API_KEYS=API_KEY, SECRET_KEY=SECRET_KEY,
+                                 SCHEDULER_ENABLED="false"):  # fmt: skip
+        yield service.base_url
+
+
+def field(driver: WebDriver, label: str) -> WebElement:
+    """The control labelled ``label`` (as a person finds it: by its label's text)."""
+    labels = [el for el in driver.find_elements(By.TAG_NAME, "label") if el.text == label]
+    assert labels, f"no control labelled {label!r}"
+    return driver.find_element(By.ID, labels[0].get_attribute("for"))
+
+
+def button(driver: WebDriver, text: str) -> WebElement:
+    found = [el for el in driver.find_elements(By.CSS_SELECTOR, "button, a")
+             if el.text.strip() == text and el.is_displayed()]  # fmt: skip
+    assert found, f"no button or link {text!r}"
+    return found[0]
+
+
+def follow(driver: WebDriver, element: WebElement) -> None:
+    """Click a link or submit button and wait for the next page to have loaded."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 15).until(staleness_of(page))
+    WebDriverWait(driver, 15).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
+
+
+def rows(driver: WebDriver) -> list[WebElement]:
+    return driver.find_elements(By.CSS_SELECTOR, "#live-executions tr.execution")
+
+
+def settled(check: Callable[[], Any]) -> Callable[[], Any]:
+    """``check`` for wait_until, retried when a live refresh replaced what it was reading."""
+
+    def attempt() -> Any:
+        try:
+            return check()
+        except StaleElementReferenceException:
+            return False
+
+    return attempt
+
+
+def live_text(driver: WebDriver, element_id: str) -> str:
+    return str(wait_until(settled(lambda: driver.find_element(By.ID, element_id).text)))

@@ -3,101 +3,28 @@ service (gunicorn, two workers) and a real target on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.expected_conditions import staleness_of
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
-from tests.e2e.conftest import shoot
+from tests.e2e.conftest import (
+    API_KEY,
+    button,
+    field,
+    follow,
+    live_text,
+    rows,
+    settled,
+    shoot,
+)
 from tests.support.http_target import HttpTarget
-from tests.support.processes import ProcessGroup, ServiceProcess, service_env
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
-
-API_KEY = "e2e-dashboard-key-0123456789"
-SECRET_KEY = "e2e-secret-" + "x" * 32
-
-
-@pytest.fixture(scope="module")
-def target() -> Iterator[HttpTarget]:
-    with HttpTarget() as server:
-        yield server
-
-
-def start_service(tmp: Path, uri: str, **settings: str) -> Iterator[ServiceProcess]:
-    with ProcessGroup(tmp) as group:
-        service = group.gunicorn("web", service_env(uri, **settings), workers=2)
-        group.wait_ready(timeout_s=60)
-        yield service
-
-
-@pytest.fixture(scope="module")
-def open_service(tmp_path_factory: pytest.TempPathFactory, e2e_db_uri: str) -> Iterator[str]:
-    """No API_KEYS (and no SECRET_KEY: gunicorn's master makes one for both workers)."""
-    for service in start_service(tmp_path_factory.mktemp("open"), e2e_db_uri,
-                                 SCHEDULER_POLL_INTERVAL="200"):  # fmt: skip
-        yield service.base_url
-
-
-@pytest.fixture(scope="module")
-def keyed_service(tmp_path_factory: pytest.TempPathFactory, e2e_db_uri: str) -> Iterator[str]:
-    for service in start_service(tmp_path_factory.mktemp("keyed"), e2e_db_uri,
-                                 API_KEYS=API_KEY, SECRET_KEY=SECRET_KEY,
-                                 SCHEDULER_ENABLED="false"):  # fmt: skip
-        yield service.base_url
-
-
-def field(driver: WebDriver, label: str) -> WebElement:
-    """The control labelled ``label`` (as a person finds it: by its label's text)."""
-    labels = [el for el in driver.find_elements(By.TAG_NAME, "label") if el.text == label]
-    assert labels, f"no control labelled {label!r}"
-    return driver.find_element(By.ID, labels[0].get_attribute("for"))
-
-
-def button(driver: WebDriver, text: str) -> WebElement:
-    found = [el for el in driver.find_elements(By.CSS_SELECTOR, "button, a")
-             if el.text.strip() == text and el.is_displayed()]  # fmt: skip
-    assert found, f"no button or link {text!r}"
-    return found[0]
-
-
-def follow(driver: WebDriver, element: WebElement) -> None:
-    """Click a link or submit button and wait for the next page to have loaded."""
-    page = driver.find_element(By.TAG_NAME, "html")
-    element.click()
-    WebDriverWait(driver, 15).until(staleness_of(page))
-    WebDriverWait(driver, 15).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
-    )
-
-
-def rows(driver: WebDriver) -> list[WebElement]:
-    return driver.find_elements(By.CSS_SELECTOR, "#live-executions tr.execution")
-
-
-def settled(check: Callable[[], Any]) -> Callable[[], Any]:
-    """``check`` for wait_until, retried when a live refresh replaced what it was reading."""
-
-    def attempt() -> Any:
-        try:
-            return check()
-        except StaleElementReferenceException:
-            return False
-
-    return attempt
-
-
-def live_text(driver: WebDriver, element_id: str) -> str:
-    return str(wait_until(settled(lambda: driver.find_element(By.ID, element_id).text)))
 
 
 def test_create_watch_pause_run_edit_delete(
@@ -222,65 +149,6 @@ def test_log_in_and_out_with_api_keys(
     assert "/ui/login" in browser.current_url
 
 
-
-
-def test_dead_letters_list_detail_replay_and_delete(
-    browser: WebDriver, open_service: str, target: HttpTarget, screenshots: Path
-) -> None:
-    target.respond("/failing", 500)
-    job = {"schedule": "*/2 * * * * *", "endpoint": target.url("/failing"),
-           "method": "POST", "retryAttempts": 0}  # fmt: skip
-    created = requests.post(f"{open_service}/api/jobs", json=job, timeout=10).json()["data"]
-    job_id = created["jobId"]
-
-    def letters() -> list[dict[str, Any]]:
-        answer = requests.get(f"{open_service}/api/dead-letters", params={"jobId": job_id},
-                              timeout=10)  # fmt: skip
-        return list(answer.json()["data"])
-
-    wait_until(lambda: len(letters()) >= 2, 20, message="two dead letters")
-    requests.put(f"{open_service}/api/jobs/{job_id}", json={"enabled": False}, timeout=10)
-    target.respond("/failing", 200)
-
-    browser.get(open_service + "/ui/")
-    assert "Dead letters" in browser.find_element(By.ID, "live-overview").text
-    follow(browser, button(browser, "Dead letters"))
-    assert browser.title == "Dead letters · Scheduler"
-    assert "HTTP 500" in browser.find_element(By.TAG_NAME, "main").text
-    shoot(browser, screenshots, "dead-letters")
-
-    first, *others = letters()
-    link = f"a[href$='/dead-letters/{first['deadLetterId']}']"
-    follow(browser, browser.find_element(By.CSS_SELECTOR, link))
-    shoot(browser, screenshots, "dead-letter")
-    before = len(target.requests_for("/failing"))
-    follow(browser, button(browser, "Replay"))
-    assert "Replay queued" in browser.find_element(By.CSS_SELECTOR, ".flash").text
-    wait_until(lambda: len(target.requests_for("/failing")) > before, 15, message="the replay")
-    assert target.requests_for("/failing")[-1].header("Idempotency-Key") == (
-        first["idempotencyKey"])
-
-    def shown_state() -> bool:
-        browser.refresh()
-        return "replayed" in browser.find_element(By.TAG_NAME, "main").text
-
-    wait_until(shown_state, 15, interval_s=0.5, message="the page showing it replayed")
-    follow(browser, button(browser, "Replay"))  # replayed already: the service's 409
-    assert "already replayed" in browser.find_element(By.CSS_SELECTOR, ".flash").text
-
-    browser.get(f"{open_service}/ui/dead-letters?state=dead&jobId={job_id}")
-    for letter in others:
-        browser.find_element(By.ID, f"pick-{letter['deadLetterId']}").click()
-    follow(browser, button(browser, "Replay selected"))
-    flash = browser.find_element(By.CSS_SELECTOR, ".flash").text
-    assert f"Replays queued: {len(others)}" in flash
-
-    browser.get(f"{open_service}/ui/dead-letters/{first['deadLetterId']}")
-    follow(browser, button(browser, "Delete"))
-    follow(browser, button(browser, "Delete dead letter"))
-    assert browser.current_url.endswith("/ui/dead-letters")
-    answer = requests.get(f"{open_service}/api/dead-letters/{first['deadLetterId']}", timeout=10)
-    assert answer.status_code == 404
 
 
 def test_jobs_filtered_by_tag_state_and_text(
