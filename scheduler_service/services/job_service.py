@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from marshmallow import Schema
 
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
@@ -64,7 +65,7 @@ class JobService:
         self.cipher = cipher or HeaderCipher(config.encryption_keys)
 
     def create(self, payload: Any, *, allow_past: bool = False) -> dict[str, Any]:
-        fields = load_or_raise(JobCreateSchema(), payload)
+        fields = self._load(JobCreateSchema(), payload)
         self._check_endpoint(fields)
         fields.setdefault("retryAttempts", self.config.job_retry_attempts)
         fields.setdefault("retryDelay", self.config.job_retry_delay_ms)
@@ -95,6 +96,19 @@ class JobService:
             document["timeoutMs"] = self.config.job_timeout_ms
         return document
 
+    def _timeout_message(self) -> str:
+        return f"Must be from 1000 to JOB_TIMEOUT ({self.config.job_timeout_ms}) ms."
+
+    def _load(self, schema: Schema, payload: Any) -> dict[str, Any]:
+        """``load_or_raise``, with ``timeoutMs``'s real bounds: the schema knows only the
+        highest ``JOB_TIMEOUT`` may be, not this process's."""
+        try:
+            return load_or_raise(schema, payload)
+        except InvalidInput as exc:
+            if "timeoutMs" in exc.details:
+                exc.details["timeoutMs"] = [self._timeout_message()]
+            raise
+
     def _check_endpoint(self, fields: dict[str, Any]) -> None:
         """Refuse an endpoint (or alert endpoint) whose host is an IP literal or ``localhost``
         that the SSRF policy forbids; names are resolved and checked when each request is
@@ -109,7 +123,7 @@ class JobService:
                 problems[name] = [message]
         limit = self.config.job_timeout_ms
         if fields.get("timeoutMs", 0) > limit:
-            problems["timeoutMs"] = [f"Must be at most JOB_TIMEOUT ({limit} ms)."]
+            problems["timeoutMs"] = [self._timeout_message()]
         if problems:
             names = ", ".join(sorted(problems))
             raise InvalidInput(f"Invalid request: check {names}", details=problems)
@@ -130,7 +144,7 @@ class JobService:
         re-enabling, recomputes ``nextRunAt``; disabling clears it and cancels waiting
         retries and manual runs."""
         oid = parse_job_id(job_id)
-        changes = load_or_raise(JobUpdateSchema(), payload)
+        changes = self._load(JobUpdateSchema(), payload)
         self._check_endpoint(changes)
         current = self.jobs.get(oid)
         if current is None:
