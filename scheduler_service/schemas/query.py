@@ -74,20 +74,10 @@ class LimitQuerySchema(QuerySchema):
     limit = _limit()
 
 
-def _page() -> fields.Integer:
-    return QueryInteger(load_default=1, validate=validate.Range(1, MAX_PAGE))
-
-
-class PageNumberQuerySchema(QuerySchema):
-    """``?page=`` alone (the dashboard's fixed-size pages): 1 to 10^9, default 1."""
-
-    page = _page()
-
-
 class PageQuerySchema(LimitQuerySchema):
     """``?page=&limit=``: page 1 to 10^9, default 1."""
 
-    page = _page()
+    page = QueryInteger(load_default=1, validate=validate.Range(1, MAX_PAGE))
 
 
 class WriteQuerySchema(QuerySchema):
