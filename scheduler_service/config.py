@@ -104,6 +104,10 @@ class Config(Settings):
     alert_webhook_url: str | None = setting(
         "ALERT_WEBHOOK_URL", None, read.http_url, "where every dead letter is announced",
         secret=True)
+    webhook_signing_keys: tuple[str, ...] = setting(
+        "WEBHOOK_SIGNING_KEYS", (), read.signing_keys,
+        "whsec_ secrets (comma-separated) that sign every request; all sign, first first",
+        secret=True)
     # fmt: on
 
     def check(self) -> None:

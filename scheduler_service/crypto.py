@@ -1,7 +1,7 @@
 """Optional encryption at rest of a job's secrets (Fernet, from ``cryptography``).
 
-With ``ENCRYPTION_KEY`` set, every header value of a job is stored as
-``enc:v1:<Fernet token>``; header names stay readable. So is the endpoint when it has
+With ``ENCRYPTION_KEY`` set, every header value of a job, and its ``signingSecret``, is
+stored as ``enc:v1:<Fernet token>``; header names stay readable. So is the endpoint when it has
 userinfo, a query or a fragment (the parts responses mask); others stay readable. The
 first key encrypts; every listed key decrypts, so keys are rotated by putting a new key
 first, running ``flask --app wsgi jobs reencrypt``, then dropping the old key. Values
@@ -78,6 +78,19 @@ class HeaderCipher:
 
     def rotate_url(self, stored: str) -> str:
         return self.seal_url(self.open_url(stored))
+
+    def seal_secret(self, secret: str | None) -> str | None:
+        """A job's ``signingSecret`` as it is to be stored (sealed like a header value)."""
+        if self._fernet is None or secret is None or secret.startswith(PREFIX):
+            return secret
+        return PREFIX + self._fernet.encrypt(secret.encode()).decode()
+
+    def open_secret(self, stored: str | None) -> str | None:
+        """A job's ``signingSecret`` as it signs."""
+        return None if stored is None else self._open_value(stored)
+
+    def rotate_secret(self, stored: str | None) -> str | None:
+        return self.seal_secret(self.open_secret(stored))
 
     def _open_value(self, value: str) -> str:
         if not value.startswith(PREFIX):

@@ -137,6 +137,15 @@ def fernet_keys(raw: str) -> tuple[str, ...]:
     return keys
 
 
+def signing_keys(raw: str) -> tuple[str, ...]:
+    from scheduler_service.delivery.signing import check_secret
+
+    keys = _key_list(raw)
+    for key in keys:
+        check_secret(key)
+    return keys
+
+
 def api_keys(raw: str) -> tuple[str, ...]:
     keys = _key_list(raw)
     if any(len(key) < MIN_API_KEY_LENGTH for key in keys):

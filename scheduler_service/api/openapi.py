@@ -42,6 +42,7 @@ from scheduler_service.api.openapi_schemas import (
     build_plugin,
     describe_custom_fields,
 )
+from scheduler_service.delivery.signing import SECRET_PATTERN
 from scheduler_service.runtime import get_runtime
 from scheduler_service.version import __version__
 
@@ -131,6 +132,10 @@ def _finish(document: dict[str, Any]) -> None:
         )
         properties["schedule"]["examples"] = SCHEDULE_EXAMPLES
         properties["endpoint"]["examples"] = ["https://api.example.com/webhook"]
+        properties["signingSecret"].update(
+            pattern=SECRET_PATTERN, examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+            description="Standard Webhooks secret (24 to 64 bytes); replaces "
+                        "WEBHOOK_SIGNING_KEYS for this job; shown as ***; null: none.")
 
 
 @openapi_api.get(SPEC_PATH)

@@ -5,6 +5,7 @@
 - ``session``: the Session every attempt uses: checked and pinned targets, nothing kept.
 - ``target_guard``: which addresses a job may reach (SSRF protection).
 - ``payload``: the rendered body and the headers that identify a tick.
+- ``signing``: Standard Webhooks signature headers (``WEBHOOK_SIGNING_KEYS``, ``signingSecret``).
 - ``masking``: which header values are secret, and how they are shown.
 - ``redaction``: URLs stripped of credentials before they reach a log line.
 """

@@ -45,6 +45,7 @@ from scheduler_service.delivery.outcome import (
 from scheduler_service.delivery.redaction import safe_message
 from scheduler_service.delivery.retry_after import RETRY_AFTER_STATUSES, retry_after_ms
 from scheduler_service.delivery.session import private_targets
+from scheduler_service.delivery.signing import Signing, signed
 from scheduler_service.errors import TargetRefused
 
 MAX_REDIRECTS = 5
@@ -61,6 +62,7 @@ class AttemptRequest:
     max_response_bytes: int
     follow_redirects: bool = False
     allow_private: bool = False  # ALLOW_PRIVATE_TARGETS: loopback, private, reserved targets
+    signing: Signing | None = None  # Standard Webhooks signature headers (``signing.py``)
 
 
 def perform(request: AttemptRequest, session: requests.Session) -> AttemptOutcome:
@@ -86,7 +88,8 @@ def _perform(request: AttemptRequest, session: requests.Session, deadline: float
             headers["Content-Type"] = "application/json"
     for hop in range(MAX_REDIRECTS + 1):
         try:
-            response = _send(session, request, method, url, headers, data, deadline)
+            response = _send(session, request, method, url, _signed(request, url, headers, data),
+                             data, deadline)
         except AttemptFailed as failed:
             if hop and failed.kind is FailureKind.TARGET_REFUSED:
                 failed.message = f"redirect to {url}: {failed.message}"
@@ -109,6 +112,15 @@ def _perform(request: AttemptRequest, session: requests.Session, deadline: float
         url = location
     raise AttemptFailed(FailureKind.INVALID_REQUEST,
                         f"too many redirects (more than {MAX_REDIRECTS})")
+
+
+def _signed(request: AttemptRequest, url: str, headers: dict[str, str],
+            data: bytes | None) -> dict[str, str]:
+    """The hop's headers, signed over the body it sends when signing is on and the hop
+    stays on the endpoint's origin (another origin gets no signature, as no secret)."""
+    if request.signing is None or _origin(url) != _origin(request.url):
+        return headers
+    return signed(headers, request.signing, data)
 
 
 def _send(session: requests.Session, request: AttemptRequest, method: str, url: str,

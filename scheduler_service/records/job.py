@@ -63,6 +63,7 @@ class Job:
     # What ``?q=`` searches (``search_text``), made by the service from the endpoint in
     # clear; None: made from ``endpoint`` here (a sealed one is left out).
     search: str | None = None
+    signing_secret: str | None = None  # its own whsec_ secret (sealed like header values)
 
     @classmethod
     def new(cls, fields: dict[str, Any], *, now: datetime, next_run_at: datetime | None,
@@ -114,7 +115,7 @@ class Job:
             "inflight": [entry.to_document() for entry in self.inflight],
             "claimedBy": self.claimed_by, "skippedTicks": self.skipped_ticks,
             "retryDelayMax": self.retry_delay_max, "timeoutMs": self.timeout_ms,
-            "alertEndpoint": self.alert_endpoint,
+            "alertEndpoint": self.alert_endpoint, "signingSecret": self.signing_secret,
             "timezone": self.timezone, "runAt": self.run_at, "jitterMs": self.jitter_ms,
             "startAt": self.start_at, "endAt": self.end_at, "name": self.name,
             "description": self.description, "tags": list(self.tags),
@@ -144,7 +145,7 @@ class Job:
             inflight=tuple(Entry.from_document(entry) for entry in get("inflight") or ()),
             claimed_by=get("claimedBy"), skipped_ticks=get("skippedTicks", 0),
             retry_delay_max=get("retryDelayMax"), timeout_ms=get("timeoutMs"),
-            alert_endpoint=get("alertEndpoint"),
+            alert_endpoint=get("alertEndpoint"), signing_secret=get("signingSecret"),
             timezone=get("timezone") or DEFAULT_TIMEZONE, run_at=get("runAt"),
             jitter_ms=get("jitterMs") or 0, start_at=get("startAt"), end_at=get("endAt"),
             name=get("name") or "", description=get("description") or "",

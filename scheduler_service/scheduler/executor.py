@@ -29,9 +29,10 @@ from scheduler_service.dead_letter import SentRequest
 from scheduler_service.delivery.attempt import AttemptRequest, perform
 from scheduler_service.delivery.masking import mask_headers, mask_url
 from scheduler_service.delivery.outcome import AttemptOutcome
-from scheduler_service.delivery.payload import outgoing_headers, render_body
+from scheduler_service.delivery.payload import idempotency_key, outgoing_headers, render_body
 from scheduler_service.delivery.redaction import redact_urls
 from scheduler_service.delivery.session import thread_session as default_session
+from scheduler_service.delivery.signing import Signing
 from scheduler_service.errors import DecryptionError
 from scheduler_service.records import Entry, ExecutionRecord, Job
 from scheduler_service.scheduler.alerts import AlertSender
@@ -125,7 +126,17 @@ class Executor:
             timeout_s=min(job.timeout_ms or limit, limit) / 1000,
             max_response_bytes=self.config.response_body_limit,
             allow_private=self.config.allow_private_targets,
+            signing=self._signing(job, entry),
         )
+
+    def _signing(self, job: Job, entry: Entry) -> Signing | None:
+        """The job's own secret, else WEBHOOK_SIGNING_KEYS; None: the request is unsigned."""
+        own = self.cipher.open_secret(job.signing_secret)
+        secrets = (own,) if own is not None else self.config.webhook_signing_keys
+        if not secrets:
+            return None
+        return Signing(secrets, idempotency_key(str(job.id), entry.scheduled_at),
+                       self.clock.now())
 
     def _record(self, job: Job, entry: Entry, started: datetime, outcome: AttemptOutcome,
                 request: SentRequest) -> None:  # fmt: skip

@@ -14,7 +14,8 @@ from marshmallow import ValidationError, fields, validate
 from scheduler_service import cron
 from scheduler_service.clock import iso_utc, to_millis
 from scheduler_service.cron_zones import check_zone
-from scheduler_service.delivery.masking import mask_headers, mask_url
+from scheduler_service.delivery.masking import MASK, mask_headers, mask_url
+from scheduler_service.delivery.signing import secret_problem
 from scheduler_service.errors import InvalidSchedule, InvalidTimezone
 from scheduler_service.schemas import headers as header_rules
 
@@ -194,6 +195,24 @@ class MaskedUrl(fields.Field):
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return None if value is None else mask_url(str(value))
+
+
+class SigningSecret(fields.String):
+    """A Standard Webhooks secret: ``whsec_`` and 24 to 64 bytes in base64."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = secret_problem(text) if len(text) <= 200 else "must be at most 200 characters"
+        if problem is not None:
+            raise ValidationError(f"Not a signing secret: it {problem}.")
+        return text
+
+
+class MaskedSecret(fields.Field):
+    """Dump-only: a secret set shows as ``***``; none as null."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else MASK
 
 
 class MaskedHeaders(fields.Field):

@@ -25,9 +25,11 @@ from scheduler_service.schemas.fields import (
     IsoDateTime,
     JobBody,
     MaskedHeaders,
+    MaskedSecret,
     MaskedUrl,
     ObjectIdString,
     Schedule,
+    SigningSecret,
     StrictBoolean,
     Tags,
     Timezone,
@@ -138,6 +140,7 @@ class JobCreateSchema(Schema):
     concurrencyPolicy = _choice(CONCURRENCY_POLICIES, load_default=DEFAULT_CONCURRENCY_POLICY.value)
     missedRunPolicy = _choice(MISSED_RUN_POLICIES, load_default=DEFAULT_MISSED_RUN_POLICY.value)
     alertEndpoint = HttpUrl(allow_none=True)
+    signingSecret = SigningSecret(allow_none=True)
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
     def _window(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
@@ -179,6 +182,7 @@ class JobUpdateSchema(Schema):
     concurrencyPolicy = _choice(CONCURRENCY_POLICIES)
     missedRunPolicy = _choice(MISSED_RUN_POLICIES)
     alertEndpoint = HttpUrl(allow_none=True)
+    signingSecret = SigningSecret(allow_none=True)
 
     @validates_schema
     def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -212,6 +216,7 @@ class JobResponseSchema(Schema):
     concurrencyPolicy = fields.String(dump_default=None)
     missedRunPolicy = fields.String(dump_default=None)
     alertEndpoint = MaskedUrl(dump_default=None)
+    signingSecret = MaskedSecret(dump_default=None)
     nextRunAt = IsoDateTime(dump_default=None)
     lastRunAt = IsoDateTime(dump_default=None)
     createdAt = IsoDateTime(dump_default=None)

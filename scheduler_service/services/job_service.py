@@ -75,6 +75,7 @@ class JobService:
         now = self.clock.now()
         plain_endpoint = fields["endpoint"]
         fields["endpoint"] = self.cipher.seal_url(plain_endpoint)
+        fields["signingSecret"] = self.cipher.seal_secret(fields.get("signingSecret"))
         job = replace(Job.new(fields, now=now, next_run_at=None,
                               headers=self.cipher.seal(fields["headers"])),
                       id=ObjectId(),  # its id is part of its jitter
@@ -162,6 +163,8 @@ class JobService:
         changes["updatedAt"] = now
         if "headers" in changes:
             changes["headers"] = self.cipher.seal(changes["headers"])
+        if "signingSecret" in changes:
+            changes["signingSecret"] = self.cipher.seal_secret(changes["signingSecret"])
         if "endpoint" in changes:
             changes["endpoint"] = self._endpoint_to_store(changes["endpoint"], current.endpoint)
         updated = self.jobs.update(oid, changes, cancel_waiting=not enabled)
@@ -178,15 +181,15 @@ class JobService:
         return self.cipher.seal_url(given)
 
     def reencrypt(self) -> int:
-        """Seal every job's header values and secret-bearing endpoint with the first
-        ``ENCRYPTION_KEY`` (key rotation, or encrypting jobs stored before encryption was
-        turned on); returns jobs changed."""
+        """Seal every job's header values, secret-bearing endpoint and signing secret with
+        the first ``ENCRYPTION_KEY`` (key rotation, or encrypting jobs stored before
+        encryption was turned on); returns jobs changed."""
         changed = 0
-        for job_id, headers, endpoint in self.jobs.all_secrets():
-            rotated = (self.cipher.rotate(headers), self.cipher.rotate_url(endpoint))
-            if rotated != (headers, endpoint) and self.jobs.replace_secrets(
-                job_id, (headers, endpoint), rotated
-            ):
+        for job_id, headers, endpoint, secret in self.jobs.all_secrets():
+            stored = (headers, endpoint, secret)
+            rotated = (self.cipher.rotate(headers), self.cipher.rotate_url(endpoint),
+                       self.cipher.rotate_secret(secret))
+            if rotated != stored and self.jobs.replace_secrets(job_id, stored, rotated):
                 changed += 1
         return changed
 

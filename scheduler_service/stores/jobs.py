@@ -129,17 +129,21 @@ class JobStore:
         )
         return None if document is None else Job.from_document(document)
 
-    def all_secrets(self) -> Iterator[tuple[ObjectId, dict[str, str], str]]:
-        """Every job's stored header values and endpoint (the parts encrypted at rest)."""
-        for document in self.collection.find({}, projection=["headers", "endpoint"]):
-            yield document["_id"], document.get("headers") or {}, document.get("endpoint", "")
+    def all_secrets(self) -> Iterator[tuple[ObjectId, dict[str, str], str, str | None]]:
+        """Every job's stored header values, endpoint and signing secret (the parts
+        encrypted at rest)."""
+        fields = ["headers", "endpoint", "signingSecret"]
+        for document in self.collection.find({}, projection=fields):
+            yield (document["_id"], document.get("headers") or {},
+                   document.get("endpoint", ""), document.get("signingSecret"))
 
-    def replace_secrets(self, job_id: ObjectId, old: tuple[dict[str, str], str],
-                        new: tuple[dict[str, str], str]) -> bool:  # fmt: skip
-        """Swap stored header values and endpoint unless they changed meanwhile."""
+    def replace_secrets(self, job_id: ObjectId, old: tuple[dict[str, str], str, str | None],
+                        new: tuple[dict[str, str], str, str | None]) -> bool:  # fmt: skip
+        """Swap stored header values, endpoint and signing secret unless they changed
+        meanwhile."""
         result = self.collection.update_one(
-            {"_id": job_id, "headers": old[0], "endpoint": old[1]},
-            {"$set": {"headers": new[0], "endpoint": new[1]}},
+            {"_id": job_id, "headers": old[0], "endpoint": old[1], "signingSecret": old[2]},
+            {"$set": {"headers": new[0], "endpoint": new[1], "signingSecret": new[2]}},
         )
         return result.modified_count == 1
 

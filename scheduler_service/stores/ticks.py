@@ -33,6 +33,7 @@ JOB_FIELDS = [
     "retryDelayMax",
     "timeoutMs",
     "alertEndpoint",
+    "signingSecret",
     "concurrencyPolicy",
     "missedRunPolicy",
     "nextRunAt",

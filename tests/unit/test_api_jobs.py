@@ -24,7 +24,7 @@ MASKED = {"Authorization": "Bearer ***", "X-Api-Key": "***", "Accept": "text/pla
 JOB_FIELDS = {
     "jobId", "schedule", "endpoint", "method", "headers", "body", "executionType", "enabled",
     "retryAttempts", "retryDelay", "retryDelayMax", "timeoutMs", "concurrencyPolicy",
-    "missedRunPolicy", "alertEndpoint", "nextRunAt",
+    "missedRunPolicy", "alertEndpoint", "signingSecret", "nextRunAt",
     "lastRunAt", "createdAt", "updatedAt",
     "name", "description", "tags", "runAt", "timezone", "jitterMs", "startAt", "endAt",
 }  # fmt: skip
@@ -62,6 +62,7 @@ def test_create_answers_201_with_the_full_job_and_defaults(client: FlaskClient) 
         "concurrencyPolicy": "FORBID",
         "missedRunPolicy": "COALESCE",
         "alertEndpoint": None,
+        "signingSecret": None,
         "nextRunAt": "2024-01-01T12:05:00.000Z",
         "lastRunAt": None,
         "createdAt": "2024-01-01T12:00:00.000Z",

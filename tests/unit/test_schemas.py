@@ -369,6 +369,7 @@ def test_job_dump_exact() -> None:
         "concurrencyPolicy": "FORBID",
         "missedRunPolicy": "COALESCE",
         "alertEndpoint": None,
+        "signingSecret": None,
         "nextRunAt": "2024-01-01T12:05:00.000Z",
         "lastRunAt": None,
         "createdAt": "2024-01-01T12:00:01.007Z",
