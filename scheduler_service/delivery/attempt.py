@@ -10,6 +10,10 @@ Redirects are not followed unless asked. When asked, hops are followed here (at 
 ``MAX_REDIRECTS``) within the same deadline, only to http(s) URLs, and a hop to another
 origin drops secret headers (``requests`` itself drops only ``Authorization``).
 
+Credentials: the request carries the job's headers. ``requests`` would set
+``Authorization: Basic`` from the URL's userinfo over an explicit ``Authorization`` header,
+so the userinfo applies only when the headers hold no ``Authorization`` (:func:`_auth`).
+
 Every request goes through the checked and pinned Session of :mod:`session` (SSRF
 protection); what the attempt came to, and whether it is retried, is :mod:`outcome`'s.
 """
@@ -132,7 +136,7 @@ def _send(session: requests.Session, request: AttemptRequest, method: str, url: 
     timeout = Timeout(connect=remaining, read=remaining, total=remaining)
     try:
         return session.request(method, url, headers=headers, data=data, timeout=timeout,
-                               stream=True, allow_redirects=False)
+                               stream=True, allow_redirects=False, auth=_auth(headers))
     except TargetRefused as refused:
         raise AttemptFailed(FailureKind.TARGET_REFUSED, refused.message) from None
     except socket.gaierror:  # raised by PinnedAdapter's resolution, before any connection
@@ -147,6 +151,18 @@ def _send(session: requests.Session, request: AttemptRequest, method: str, url: 
         raise AttemptFailed(FailureKind.INVALID_REQUEST, f"invalid URL: {exc}") from None
     except requests.exceptions.ConnectionError as exc:
         raise connection_failed(exc, url) from None
+
+
+def _keep_headers(prepared: requests.PreparedRequest) -> requests.PreparedRequest:
+    return prepared
+
+
+def _auth(headers: Mapping[str, str]) -> Any:
+    """None (``requests`` then uses the URL's userinfo, if any) unless the headers set
+    ``Authorization``: then an auth that changes nothing, so the job's own header wins."""
+    if any(name.lower() == "authorization" for name in headers):
+        return _keep_headers
+    return None
 
 
 def _outcome(response: requests.Response, request: AttemptRequest,
