@@ -3,14 +3,21 @@
 
 Once per dead letter, however many processes run: the process whose write created the dead
 letter holds its alert (``alert.state = pending``, with an owner and a lease in the
-document, written in that same insert) and sends it from a thread of its own, so a worker
-never waits for an alert. If that process dies first, another one takes the alert over
-with a compare-and-set once the lease has run out (``sweep``, from the poller). An alert
-goes out under the same SSRF protection and timeout as a job's request, is tried
-``ALERT_TRIES`` times with backoff, and then recorded as ``sent`` or ``undeliverable``
-(logged and counted): it is never dead-lettered itself. Should a process die after
-sending and before recording that, the alert is sent again; receivers can tell by its
-``deadLetterId``.
+document, written in that same insert) and sends it from a small pool of threads of its own
+(``ALERT_SENDERS``), so a worker never waits for an alert. One endpoint is sent to by one
+sender at a time (its other alerts wait, parked, for that sender), so a slow or broken
+endpoint holds one sender, not every other job's alerts. What waits in memory is bounded
+(``ALERT_QUEUE_LIMIT`` in all, ``ALERT_PARKED_PER_ENDPOINT`` behind one endpoint): an alert
+past a bound is left ``pending`` with its lease (logged and counted as ``deferred``) and
+sent after the lease by the take-over below. An alert that waited past most of its lease
+has it renewed before it is sent, and is skipped if another process took it over.
+
+If the holder dies first, another process takes the alert over with a compare-and-set once
+the lease has run out (``sweep``, from the poller). An alert goes out under the same SSRF
+protection and timeout as a job's request, is tried ``ALERT_TRIES`` times with backoff, and
+then recorded as ``sent`` or ``undeliverable`` (logged and counted): it is never
+dead-lettered itself. Should a process die after sending and before recording that, the
+alert is sent again; receivers can tell by its ``deadLetterId``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,11 +49,20 @@ log = logging.getLogger(__name__)
 EVENT = "tick.dead_lettered"
 ALERT_TRIES = 3
 ALERT_BACKOFF_S = (1.0, 4.0)  # waits between the tries
+ALERT_SENDERS = 4  # threads sending alerts, per process
+ALERT_QUEUE_LIMIT = 256  # alerts held in memory; beyond, left pending for the take-over
+ALERT_PARKED_PER_ENDPOINT = 16  # alerts waiting behind the one being sent to their endpoint
 RESPONSE_LIMIT = 1024  # bytes of an alert's answer read (and not kept)
 SWEEP_LIMIT = 100
 SWEEP_EVERY = timedelta(seconds=10)  # how often the poller looks for alerts left behind
 
 _view = DeadLetterResponseSchema()
+_Item = tuple[DeadLetter, tuple[str, ...]]  # a dead letter and where its alert goes
+
+
+def _endpoint(targets: tuple[str, ...]) -> str:
+    """What one sender at a time sends to: the job's ``alertEndpoint`` (last) if it has one."""
+    return targets[-1]
 
 
 def alert_payload(dead_letter: DeadLetter) -> dict[str, Any]:
@@ -63,9 +80,14 @@ class AlertSender:
         self.clock = clock
         self.owner = owner
         self._session_factory = session_factory
-        self._queue: queue.Queue[tuple[DeadLetter, tuple[str, ...]] | None] = queue.Queue()
+        self._queue: queue.Queue[_Item | None] = queue.Queue()  # admitted by ``_held``
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()  # guards what follows
+        self._held = 0  # alerts admitted and not yet done: queued, parked or being sent
+        self._busy: set[str] = set()  # endpoints a sender is sending to
+        self._parked: dict[str, deque[_Item]] = {}  # alerts waiting for a busy endpoint
+        self._holding: set[ObjectId] = set()  # dead letters of the alerts held: sweep skips
         self._next_sweep: datetime | None = None
 
     # -- what settlement asks ---------------------------------------------------------------
@@ -81,11 +103,25 @@ class AlertSender:
             return Alert()
         return Alert(AlertState.PENDING, self.owner, now + self.lease)
 
-    def submit(self, dead_letter: DeadLetter, targets: tuple[str, ...]) -> None:
-        """Send the alert of a dead letter this process holds, from the sender's thread."""
-        if targets and not self._stopping.is_set():
-            self._ensure_thread()
-            self._queue.put((dead_letter, targets))
+    def submit(self, dead_letter: DeadLetter, targets: tuple[str, ...]) -> bool:
+        """Send the alert of a dead letter this process holds, from a sender thread. False
+        if too many wait already: the alert stays pending and is taken over after its lease."""
+        if not targets or self._stopping.is_set():
+            return False
+        self._ensure_threads()
+        with self._lock:
+            full = (self._held >= ALERT_QUEUE_LIMIT
+                    or len(self._parked.get(_endpoint(targets), ())) >= ALERT_PARKED_PER_ENDPOINT)
+            if not full:
+                self._held += 1
+                self._holding.add(dead_letter.id)
+        if full:
+            metrics.record_alert("deferred")
+            log.warning("too many alerts waiting: the alert of dead letter %s stays pending "
+                        "and is sent after its lease", dead_letter.id)  # fmt: skip
+            return False
+        self._queue.put((dead_letter, targets))
+        return True
 
     @property
     def lease(self) -> timedelta:
@@ -107,13 +143,16 @@ class AlertSender:
         """Take over pending alerts whose holder's lease ran out; returns how many.
         ``jobs_by_id`` reads the jobs (for their ``alertEndpoint``)."""
         now = self.clock.now()
-        stale = self.dead_letters.stale_alerts(now, SWEEP_LIMIT)
+        room = ALERT_QUEUE_LIMIT - self._held  # take over no more than can be held
+        stale = self.dead_letters.stale_alerts(now, min(SWEEP_LIMIT, room)) if room > 0 else []
         if not stale:
             return 0
         jobs = jobs_by_id(list({dead_letter.job_id for dead_letter in stale}))
         endpoints = {job.id: job.alert_endpoint for job in jobs}
         taken = 0
         for dead_letter in stale:
+            if dead_letter.id in self._holding:  # waiting here: renewed before it is sent
+                continue
             if self.dead_letters.claim_alert(dead_letter.id, dead_letter.alert, self.owner,
                                              now + self.lease):  # fmt: skip
                 taken += 1
@@ -125,19 +164,25 @@ class AlertSender:
                                                    AlertState.UNDELIVERABLE, 0)  # fmt: skip
         return taken
 
-    # -- the sender's thread ----------------------------------------------------------------
+    # -- the sender threads -----------------------------------------------------------------
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop sending; alerts not sent are taken over by another process after the lease."""
         self._stopping.set()
-        self._queue.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        with self._lock:
+            threads = list(self._threads)
+        for _ in threads:  # wakes each idle sender; a busy one sees _stopping
+            self._queue.put(None)
+        for thread in threads:
+            thread.join(timeout_s / len(threads))
 
-    def _ensure_thread(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="alerts", daemon=True)
-            self._thread.start()
+    def _ensure_threads(self) -> None:
+        with self._lock:
+            while len(self._threads) < ALERT_SENDERS:
+                thread = threading.Thread(target=self._loop, daemon=True,
+                                          name=f"alerts-{len(self._threads)}")
+                thread.start()
+                self._threads.append(thread)
 
     def _loop(self) -> None:
         session = self._session_factory()
@@ -145,15 +190,61 @@ class AlertSender:
             item = self._queue.get()
             if item is None or self._stopping.is_set():
                 return
-            dead_letter, targets = item
-            try:
-                self.send(dead_letter, targets, session)
-            except PyMongoError as exc:  # the alert stays pending: taken over after its lease
-                metrics.record_database_error("runner")
-                log.warning("could not record the alert of dead letter %s: %s",
-                            dead_letter.id, exc)  # fmt: skip
-            except Exception:
-                log.exception("unexpected error while alerting dead letter %s", dead_letter.id)
+            if not self._take(item):  # parked: the endpoint's sender sends it
+                continue
+            next_item: _Item | None = item
+            while next_item is not None and not self._stopping.is_set():
+                if self._still_held(next_item[0]):
+                    self._send_logged(*next_item, session)
+                next_item = self._done(next_item)
+
+    def _take(self, item: _Item) -> bool:
+        """Mark the item's endpoint busy, or park the item behind the sender that has it."""
+        endpoint = _endpoint(item[1])
+        with self._lock:
+            if endpoint in self._busy:
+                self._parked.setdefault(endpoint, deque()).append(item)
+                return False
+            self._busy.add(endpoint)
+            return True
+
+    def _still_held(self, dead_letter: DeadLetter) -> bool:
+        """Renew the lease of an alert that waited past the margin a send needs; False if
+        another process took it over meanwhile (or the database could not say)."""
+        now, until = self.clock.now(), dead_letter.alert.until
+        send_time = self.lease - timedelta(milliseconds=self.config.job_lease_timeout_ms)
+        if until is not None and until - now >= send_time:
+            return True
+        try:
+            return self.dead_letters.renew_alert(dead_letter.id, self.owner, now + self.lease)
+        except PyMongoError as exc:  # left pending: taken over after its lease
+            metrics.record_database_error("runner")
+            log.warning("could not renew the alert of dead letter %s: %s", dead_letter.id, exc)
+            return False
+
+    def _done(self, item: _Item) -> _Item | None:
+        """One alert done: the next one parked behind its endpoint, or free the endpoint."""
+        endpoint = _endpoint(item[1])
+        with self._lock:
+            self._held -= 1
+            self._holding.discard(item[0].id)
+            parked = self._parked.get(endpoint)
+            if parked:
+                return parked.popleft()
+            self._parked.pop(endpoint, None)
+            self._busy.discard(endpoint)
+            return None
+
+    def _send_logged(self, dead_letter: DeadLetter, targets: tuple[str, ...],
+                     session: Any) -> None:  # fmt: skip
+        try:
+            self.send(dead_letter, targets, session)
+        except PyMongoError as exc:  # the alert stays pending: taken over after its lease
+            metrics.record_database_error("runner")
+            log.warning("could not record the alert of dead letter %s: %s",
+                        dead_letter.id, exc)  # fmt: skip
+        except Exception:
+            log.exception("unexpected error while alerting dead letter %s", dead_letter.id)
 
     def send(self, dead_letter: DeadLetter, targets: tuple[str, ...], session: Any) -> bool:
         """Deliver to every target (each tried ``ALERT_TRIES`` times), then record the

@@ -182,6 +182,15 @@ class DeadLetterStore:
         )  # fmt: skip
         return result.modified_count == 1
 
+    def renew_alert(self, dead_letter_id: ObjectId, owner: str, until: datetime) -> bool:
+        """Extend the lease of a pending alert ``owner`` still holds."""
+        result = self.collection.update_one(
+            {"_id": dead_letter_id, "alert.state": AlertState.PENDING.value,
+             "alert.owner": owner},
+            {"$set": {"alert.until": until}},
+        )  # fmt: skip
+        return result.modified_count == 1
+
     def finish_alert(self, dead_letter_id: ObjectId, owner: str, state: AlertState,
                      tries: int) -> bool:  # fmt: skip
         """Record the alert as sent or undeliverable, if ``owner`` still holds it."""
