@@ -85,8 +85,9 @@ install-chromium:
 	echo "installing Debian's chromium and chromium-driver"; \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 
-## Benchmarks (bench/): ceiling, throughput, lag, scale, API and the APScheduler peer, in
-## under 10 minutes; `make bench BENCH_ARGS=--quick` for a ~2-minute smoke run. Bench-only
+## Benchmarks (bench/): issue 19's burst against APScheduler 3 (MongoDBJobStore and memory
+## store), ceiling, throughput, lag, scale and API, in about 13 minutes; `make bench
+## BENCH_ARGS=--quick` for a ~3-minute smoke run, BENCH_ARGS="--only burst" one section. Bench-only
 ## tools (bench/requirements.txt) are installed here, never with the service.
 BENCH_ARGS ?=
 BENCH_STAMP := $(VENV)/.bench-installed

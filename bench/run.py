@@ -23,7 +23,6 @@ import os
 import platform
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ import pymongo
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from bench import ceiling, jobs
+from bench import burst, ceiling, jobs, report, writes
 from bench.procs import (
     ROOT,
     Child,
@@ -50,6 +49,8 @@ from bench.procs import (
     python,
     wait_port,
 )
+from bench.report import fmt, verdict
+from bench.stats import log, median, percentile
 from scheduler_service.embedded_db import embedded_uri, server_command
 
 CONCURRENCY = 64
@@ -72,33 +73,20 @@ class Plan:
     api_runs: int
     api_seconds: float
     api_threads: int
+    burst_runs: int  # rounds of the issue-19 burst (service, two APScheduler peers)
+    burst_sizes: tuple[int, ...]
 
 
 FULL = Plan(runs=3, ticks=5000, http_requests=5000, db_executions=800, lag_jobs=500,
             lag_seconds=60, scale_sizes=(1000, 100_000), poll_reps=5, idle_seconds=4.0,
-            api_runs=3, api_seconds=5.0, api_threads=16)
+            api_runs=3, api_seconds=5.0, api_threads=16, burst_runs=3,
+            burst_sizes=burst.SIZES)
 QUICK = Plan(runs=1, ticks=1000, http_requests=2000, db_executions=300, lag_jobs=500,
              lag_seconds=15, scale_sizes=(1000, 20_000), poll_reps=3, idle_seconds=3.0,
-             api_runs=1, api_seconds=3.0, api_threads=16)
+             api_runs=1, api_seconds=3.0, api_threads=16, burst_runs=1,
+             burst_sizes=burst.SIZES)
 
-SECTIONS = ("throughput", "lag", "scale", "api")
-
-
-def log(message: str) -> None:
-    sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {message}\n")
-    sys.stderr.flush()
-
-
-def median(values: list[float]) -> float | None:
-    values = [v for v in values if v is not None]
-    return round(statistics.median(values), 3) if values else None
-
-
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return round(sorted_values[index], 1)
+SECTIONS = ("burst", "throughput", "lag", "scale", "api")
 
 
 def whole_second_after(seconds: float) -> datetime:
@@ -183,18 +171,21 @@ class Bench:
         assert self.db is not None
         return cpu_seconds(self.db.pid)
 
-    def service_env(self, database: str) -> dict[str, str]:
+    def service_env(self, database: str, workers: int = CONCURRENCY,
+                    **settings: str) -> dict[str, str]:
         return base_env(
             MONGODB_URI=self.uri(database),
-            MAX_CONCURRENT_JOBS=str(CONCURRENCY),
+            MAX_CONCURRENT_JOBS=str(workers),
             ALLOW_PRIVATE_TARGETS="true",  # the target is on 127.0.0.1
             RATE_LIMIT="off",  # one load generator, one address: it would measure 429s
             API_KEYS=API_KEY,
             SECRET_KEY="s" * 32,  # required with API_KEYS
             DATA_DIR=str(self.db_dir / "unused"),
+            **settings,
         )
 
-    def start_service(self, database: str, label: str, profile: bool = False) -> Child:
+    def start_service(self, database: str, label: str, profile: bool = False,
+                      env: dict[str, str] | None = None) -> Child:
         """The service in its own process; ``child.service_pid`` is its Python process.
 
         Profiled: under ``py-spy record`` (CPU samples, by thread).
@@ -204,7 +195,8 @@ class Bench:
             argv = [self.py_spy(), "record", "--nonblocking", "--threads",
                     "--rate", "100", "--format", "raw",
                     "-o", str(self.run_dir / "profiles" / f"{label}.txt"), "--", *argv]
-        child = self.children.start(label, argv, env=self.service_env(database), stdin=True)
+        child = self.children.start(label, argv, env=env or self.service_env(database),
+                                    stdin=True)
         child.service_pid = int(child.expect("ready", 60).split()[1])
         return child
 
@@ -281,43 +273,60 @@ class Bench:
     # -- 2. throughput -------------------------------------------------------------------
 
     def throughput(self, round_no: int) -> dict[str, Any]:
-        plan = self.plan
-        name = f"throughput{round_no}"
+        result = self.service_burst(f"throughput{round_no}", f"service-throughput{round_no}",
+                                    self.plan.ticks, CONCURRENCY,
+                                    profile=self.profile and round_no == 0)
+        log(f"round {round_no} throughput: {result['rate']} exec/s, "
+            f"{result['roundTripsPerExecution']} round trips/execution"
+            + ("" if result["complete"] else " (INCOMPLETE)"))
+        return result
+
+    def service_burst(self, name: str, label: str, ticks: int, workers: int,
+                      profile: bool = False) -> dict[str, Any]:
+        """``ticks`` jobs due in one second, the service with ``workers``: its figures."""
         db = self.database(name)
-        profile = self.profile and round_no == 0
-        service = self.start_service(name, f"service-throughput{round_no}", profile)
+        service = self.start_service(name, label, profile,
+                                     env=self.service_env(name, workers))
         db_profile = None
         try:
             base = jobs.template(jobs.NEVER_AGAIN, self.target_url("/tick"))
-            due = whole_second_after(2.0 + plan.ticks / 2000)
-            jobs.insert(db["jobs"], jobs.documents(base, [due] * plan.ticks))
+            due = whole_second_after(2.0 + ticks / 2000)
+            jobs.insert(db["jobs"], jobs.documents(base, [due] * ticks))
             margin = (due - datetime.now(UTC)).total_seconds()
             self.target_count(reset=True)
             service.ask("reset")
-            db_profile = self.profile_db(f"db-throughput{round_no}") if profile else None
+            db_profile = self.profile_db(f"db-{label}") if profile else None
+            ops0 = self.opcounters()
             cpu0 = (cpu_seconds(service.service_pid), self.db_cpu_s(), time.monotonic())
-            cap = 30.0 + plan.ticks / 25  # bounded: at least 25 executions/s or give up
-            complete = self._wait_recorded(db, plan.ticks, due, cap)
+            cap = 30.0 + ticks / 25  # bounded: at least 25 executions/s or give up
+            complete = self._wait_recorded(db, ticks, due, cap)
             cpu1 = (cpu_seconds(service.service_pid), self.db_cpu_s(), time.monotonic())
+            ops1 = self.opcounters()
             counts = service.ask("counts")
         finally:
             self.end_profile(db_profile)
             self.stop_service(service)
-        result = self._throughput_figures(db, due, plan.ticks, counts)
-        per = 1000 / max(result["recorded"], 1)
+        result = self._throughput_figures(db, due, ticks, counts)
+        recorded = result["recorded"]
+        per_ms = 1000 / max(recorded, 1)
         wall = cpu1[2] - cpu0[2]
         result.update(
-            seedMarginS=round(margin, 2), complete=complete,
-            serviceCpuMsPerExecution=round((cpu1[0] - cpu0[0]) * per, 2),
-            dbCpuMsPerExecution=round((cpu1[1] - cpu0[1]) * per, 2),
+            workers=workers, seedMarginS=round(margin, 2), complete=complete,
+            serviceCpuMsPerExecution=round((cpu1[0] - cpu0[0]) * per_ms, 2),
+            dbCpuMsPerExecution=round((cpu1[1] - cpu0[1]) * per_ms, 2),
             serviceCpuPercent=round((cpu1[0] - cpu0[0]) / wall * 100, 1),
             dbCpuPercent=round((cpu1[1] - cpu0[1]) / wall * 100, 1),
+            documentsWritten=counts["documentsWritten"],
+            documentWritesPerExecution=writes.per(counts["documentsWritten"], recorded),
+            writeOps=writes.write_ops(ops0, ops1),
+            writeOpsPerExecution=writes.per(writes.write_ops(ops0, ops1), recorded),
         )
         self.drop(name)
-        log(f"round {round_no} throughput: {result['rate']} exec/s, "
-            f"{result['roundTripsPerExecution']} round trips/execution"
-            + ("" if complete else " (INCOMPLETE)"))
         return result
+
+    def opcounters(self) -> dict[str, int]:
+        assert self.client is not None
+        return writes.opcounters(self.client)
 
     def _wait_recorded(self, db: Database, count: int, due: datetime, cap_s: float) -> bool:
         """Until ``count`` attempts are recorded as finished (or ``cap_s`` after ``due``).
@@ -370,18 +379,21 @@ class Bench:
 
     # -- 6. peer -------------------------------------------------------------------------
 
-    def peer(self, round_no: int) -> dict[str, Any]:
-        plan = self.plan
-        at = time.time() + 3.0 + plan.ticks / 2500
-        cap = 30.0 + plan.ticks / 25
-        child = self.children.start(f"peer{round_no}", python(
-            "-m", "bench.peer", "--url", self.target_url("/peer"), "--count", str(plan.ticks),
-            "--threads", str(CONCURRENCY), "--at", f"{at:.3f}", "--timeout", str(cap)))
+    def peer(self, round_no: int, ticks: int | None = None,
+             threads: int = CONCURRENCY) -> dict[str, Any]:
+        """APScheduler 3 with its memory store: ``ticks`` (the plan's) due at one second."""
+        ticks = ticks or self.plan.ticks
+        at = time.time() + 3.0 + ticks / 2500
+        cap = 30.0 + ticks / 25
+        child = self.children.start(f"peer{round_no}-{ticks}", python(
+            "-m", "bench.peer", "--url", self.target_url("/peer"), "--count", str(ticks),
+            "--threads", str(threads), "--at", f"{at:.3f}", "--timeout", str(cap)))
         try:
             result = json.loads(child.expect("= ", at - time.time() + cap + 60)[2:])
         finally:
             self.children.stop(child, grace_s=5)
-        log(f"round {round_no} APScheduler: {result['rate']} exec/s")
+        log(f"round {round_no} APScheduler (memory store, {ticks} ticks, {threads} threads): "
+            f"{result['rate']} exec/s")
         return result
 
     # -- 3. lag --------------------------------------------------------------------------
@@ -653,21 +665,9 @@ def targets(f: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def fmt(value: Any, unit: str = "", digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        value = f"{value:,.{digits}f}"
-    return f"{value}{unit}"
-
-
-def verdict(value: bool | None) -> str:
-    return {True: "met", False: "NOT met", None: "-"}[value]
-
-
 def table(f: dict[str, Any], meta: dict[str, Any]) -> str:
     t = f["targets"]
-    rows: list[tuple[str, str, str, str]] = []
+    rows: list[tuple[str, str, str, str]] = report.rows(f)
     c, tp, peer = f["ceiling"], f["throughput"], f["peer"]
     if f["runs"]:
         rows += [
@@ -774,9 +774,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Plan, set[st
     parser.add_argument("--quick", action="store_true", help="a ~2-minute smoke run")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections of {','.join(SECTIONS)}")
-    parser.add_argument("--runs", type=int, help="rounds of ceiling/throughput/peer (1-10)")
+    parser.add_argument("--runs", type=int,
+                        help="rounds of the burst and of ceiling/throughput/peer (1-10)")
     parser.add_argument("--lag-seconds", type=int, help="length of the lag run (5-120)")
     parser.add_argument("--lag-jobs", type=int, help="every-second jobs in the lag run (1-5000)")
+    parser.add_argument("--burst-sizes", help="comma-separated burst sizes (default 600,2000)")
     parser.add_argument("--profile", action="store_true",
                         help="record py-spy profiles of the service and the database during "
                              "throughput round 0 and the lag run (into the results folder)")
@@ -784,11 +786,14 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Plan, set[st
     plan = QUICK if args.quick else FULL
     overrides: dict[str, Any] = {}
     if args.runs:
-        overrides["runs"] = max(1, min(args.runs, 10))
+        overrides["runs"] = overrides["burst_runs"] = max(1, min(args.runs, 10))
     if args.lag_seconds:
         overrides["lag_seconds"] = max(5, min(args.lag_seconds, 120))
     if args.lag_jobs:
         overrides["lag_jobs"] = max(1, min(args.lag_jobs, 5000))
+    if args.burst_sizes:
+        overrides["burst_sizes"] = tuple(max(1, min(int(n), 20_000))
+                                         for n in args.burst_sizes.split(","))
     plan = Plan(**{**asdict(plan), **overrides})
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = only - set(SECTIONS)
@@ -797,9 +802,20 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Plan, set[st
     return args, plan, only
 
 
+def run_bursts(bench: Bench, plan: Plan) -> list[dict[str, Any]]:
+    rounds: list[dict[str, Any]] = []
+    estimate = 20 + 3 * sum(plan.burst_sizes) / 100  # three runs a size, ~100/s or more
+    for number in range(plan.burst_runs):
+        if number and not bench.affordable(f"burst round {number}", estimate):
+            break
+        rounds.append(burst.burst_round(bench, number, plan.burst_sizes))
+    return rounds
+
+
 def run_sections(bench: Bench, plan: Plan, only: set[str]) -> dict[str, Any]:
     """Run the sections in the order of the module docstring; return what ran."""
-    done: dict[str, Any] = {"rounds": [], "lag": None, "scale": None, "api": None}
+    done: dict[str, Any] = {"rounds": [], "lag": None, "scale": None, "api": None,
+                            "burst": []}
 
     def run_round(number: int) -> None:
         entry: dict[str, Any] = {"round": number, "ceiling": bench.ceiling(number)}
@@ -807,6 +823,8 @@ def run_sections(bench: Bench, plan: Plan, only: set[str]) -> dict[str, Any]:
         entry["peer"] = bench.peer(number)
         done["rounds"].append(entry)
 
+    if "burst" in only:
+        done["burst"] = run_bursts(bench, plan)
     if "throughput" in only:
         run_round(0)
     if "lag" in only and bench.affordable("lag", plan.lag_seconds + 25):
@@ -840,17 +858,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         bench.summarize_profiles()
 
-    meta = {"quick": args.quick, "runs": len(done["rounds"]), "machine": machine(),
+    meta = {"quick": args.quick, "runs": len(done["rounds"]),
+            "burstRuns": len(done["burst"]), "machine": machine(),
             "loadAverageAtStart": load_at_start, "loadAverageAtEnd": os.getloadavg()[0],
             "commit": commit(), "seconds": round(bench.elapsed(), 1), "skipped": bench.skipped,
             "plan": asdict(plan), "at": stamp}
     figures = summarize(plan, done["rounds"], done["lag"], done["scale"], done["api"])
+    figures["burst"] = burst.summary(done["burst"])
+    figures["burstRounds"] = done["burst"]
     text = table(figures, meta)
+    figures["issue19"] = [asdict(t) for t in report.targets(figures)]
+    markdown = report.markdown(figures, meta)
     line = json.dumps({"meta": meta, **figures}, default=str, separators=(",", ":"))
     (run_dir / "table.txt").write_text(text + "\n")
     (run_dir / "results.json").write_text(line + "\n")
+    (run_dir / "table.md").write_text(markdown + "\n")
     shutil.copyfile(run_dir / "results.json", RESULTS / "latest.json")
     print(text)
+    print()
+    print(markdown)
+    print()
     print(f"(took {meta['seconds']} s; results in {run_dir.relative_to(ROOT)})")
     print(line)
     return 0

@@ -7,7 +7,8 @@ globally, so it is attached to the service's own ``MongoClient`` and counts ever
 one stdout line ``= {json}``:
 
 - ``reset``: zero the command counts;
-- ``counts``: the counts since the last reset, by ``command collection``;
+- ``counts``: the counts since the last reset, by ``command collection``, and the
+  documents written (``bench/writes.py``);
 - ``rss``: this process's resident memory (KiB) and thread count;
 - ``stop``: stop the scheduler gracefully and exit.
 """
@@ -17,40 +18,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
-from collections import Counter
 from pathlib import Path
 
 from pymongo import monitoring
 
-
-class CommandCounter(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
-        self.failures = 0
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        target = event.command.get(event.command_name)
-        key = f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
-        with self._lock:
-            self.counts[key] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        with self._lock:
-            self.failures += 1
-
-    def take(self, reset: bool) -> dict[str, object]:
-        with self._lock:
-            counts = dict(self.counts)
-            failed = self.failures
-            if reset:
-                self.counts.clear()
-                self.failures = 0
-        return {"commands": counts, "total": sum(counts.values()), "failed": failed}
+from bench.writes import CommandCounter
 
 
 def _rss() -> dict[str, int]:

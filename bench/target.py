@@ -1,9 +1,12 @@
 """The fast local HTTP target: an asyncio HTTP/1.1 server that answers every request 200 ``ok``.
 
 Run in its own process by the bench (``python -m bench.target --port N``); it prints
-``ready`` once listening. Keep-alive, no per-request allocation beyond the parse. Two
-control paths, not counted: ``GET /__count`` answers the number of requests served,
-``GET /__reset`` sets it back to zero.
+``ready`` once listening. Keep-alive, no per-request allocation beyond the parse. A request
+from the service carries ``X-Scheduler-Job-Id`` and ``X-Scheduler-Scheduled-At``: the target
+keeps those with the time it read the request (its arrival). Control paths, not counted:
+``GET /__count`` answers the number of requests served, ``GET /__records`` one line per
+kept arrival (``<unix time> <job id> <scheduled at>``), ``GET /__reset`` sets the count back
+to zero and forgets the arrivals.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import asyncio
 import signal
 import sys
+import time
 
 _OK = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
@@ -22,6 +26,7 @@ _MAX_HEAD = 64 * 1024
 
 class _State:
     served = 0
+    arrivals: list[tuple[float, bytes, bytes]] = []
 
 
 def _reply(body: bytes) -> bytes:
@@ -51,7 +56,7 @@ class _Http(asyncio.Protocol):
             if request is None:
                 break
             first_line, head = request
-            out.append(_answer(first_line))
+            out.append(_answer(first_line, head))
             close = b"\r\nconnection: close" in head
         if out and self.transport is not None:
             self.transport.write(b"".join(out))
@@ -75,13 +80,29 @@ class _Http(asyncio.Protocol):
         return head.split(b"\r\n", 1)[0], head
 
 
-def _answer(first_line: bytes) -> bytes:
+def _header(head: bytes, name: bytes) -> bytes | None:
+    at = head.find(b"\r\n" + name + b":")
+    if at < 0:
+        return None
+    start = at + len(name) + 3
+    stop = head.find(b"\r\n", start)
+    return head[start : stop if stop >= 0 else None].strip()
+
+
+def _answer(first_line: bytes, head: bytes) -> bytes:
     if b" /__count" in first_line:
         return _reply(str(_State.served).encode())
+    if b" /__records" in first_line:
+        return _reply(b"".join(b"%.6f %s %s\n" % arrival for arrival in _State.arrivals))
     if b" /__reset" in first_line:
         _State.served = 0
+        _State.arrivals = []
         return _reply(b"0")
     _State.served += 1
+    scheduled = _header(head, b"x-scheduler-scheduled-at")
+    if scheduled is not None:
+        job_id = _header(head, b"x-scheduler-job-id") or b"-"
+        _State.arrivals.append((time.time(), job_id, scheduled))
     return _OK
 
 

@@ -1,0 +1,124 @@
+"""Issue 19's targets: each one, the figure measured, met or not; as table rows and markdown.
+
+``targets(figures)`` judges what ran (a target whose section did not run is left out);
+``rows(figures)`` gives the lines of the bench's table; ``markdown(figures, meta)`` the
+side-by-side table the README's Performance section shows, ready to paste (the bench
+writes it to ``table.md`` in its results folder).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+DOC_WRITES_TARGET = 1.5
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # the target, as the issue says it
+    figure: str  # what was measured
+    met: bool | None  # None: measured, not judged (a figure the issue asks to report)
+
+
+def fmt(value: Any, unit: str = "", digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        value = f"{value:,.{digits}f}"
+    return f"{value}{unit}"
+
+
+def verdict(value: bool | None) -> str:
+    return {True: "met", False: "NOT met", None: "-"}[value]
+
+
+def _at_most(value: float | None, bound: float) -> bool | None:
+    return None if value is None else value <= bound
+
+
+def targets(f: dict[str, Any]) -> list[Target]:
+    out: list[Target] = []
+    burst = f.get("burst")
+    if burst:
+        for size in (k for k in burst if k.isdigit()):
+            b = burst[size]
+            ratio = b["ratio"]
+            out.append(Target(
+                f"burst {int(size):,} ticks, {burst['workers']} workers: >= 1.0x APScheduler 3 "
+                "+ MongoDBJobStore",
+                f"{fmt(b['serviceRate'])} vs {fmt(b['mongoPeerRate'])} exec/s = "
+                f"{fmt(ratio, 'x', 2)}" + ("" if b["serviceComplete"] else " (incomplete)"),
+                None if ratio is None else ratio >= 1.0 and b["serviceComplete"]))
+    writes = _doc_writes(f)
+    if writes:
+        worst = max(v for _, v in writes)
+        out.append(Target(
+            f"document writes per execution <= {DOC_WRITES_TARGET}",
+            ", ".join(f"{label} {v:.2f}" for label, v in writes),
+            worst <= DOC_WRITES_TARGET))
+    cpu = _service_cpu(f)
+    if cpu:
+        out.append(Target("service CPU per execution (reported)",
+                          ", ".join(f"{label} {v:.2f} ms" for label, v in cpu), None))
+    return out
+
+
+def _doc_writes(f: dict[str, Any]) -> list[tuple[str, float]]:
+    found = []
+    for size, b in (f.get("burst") or {}).items():
+        if size.isdigit() and b["serviceDocWritesPerExecution"] is not None:
+            found.append((f"burst {size}", b["serviceDocWritesPerExecution"]))
+    return found
+
+
+def _service_cpu(f: dict[str, Any]) -> list[tuple[str, float]]:
+    found = []
+    for size, b in (f.get("burst") or {}).items():
+        if size.isdigit() and b["serviceCpuMsPerExecution"] is not None:
+            found.append((f"burst {size}", b["serviceCpuMsPerExecution"]))
+    return found
+
+
+def rows(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The issue-19 lines of the bench's table: the detail, then every target judged."""
+    out: list[tuple[str, str, str, str]] = []
+    burst = f.get("burst")
+    if burst:
+        for size in (k for k in burst if k.isdigit()):
+            b = burst[size]
+            out += [
+                (f"burst {int(size):,}: this service (records every attempt)",
+                 fmt(b["serviceRate"], " exec/s"),
+                 f"{fmt(b['serviceDocWritesPerExecution'], '', 2)} doc writes "
+                 f"({fmt(b['serviceWriteOpsPerExecution'], '', 2)} write ops), CPU "
+                 f"{fmt(b['serviceCpuMsPerExecution'], '', 2)} ms, DB CPU "
+                 f"{fmt(b['serviceDbCpuMsPerExecution'], '', 2)} ms /exec", ""),
+                (f"burst {int(size):,}: APScheduler 3 + MongoDBJobStore",
+                 fmt(b["mongoPeerRate"], " exec/s"),
+                 f"{fmt(b['mongoPeerDocWritesPerExecution'], '', 2)} doc writes "
+                 f"({fmt(b['mongoPeerWriteOpsPerExecution'], '', 2)} write ops), CPU "
+                 f"{fmt(b['mongoPeerCpuMsPerExecution'], '', 2)} ms, DB CPU "
+                 f"{fmt(b['mongoPeerDbCpuMsPerExecution'], '', 2)} ms /exec", ""),
+                (f"burst {int(size):,}: APScheduler 3, memory store",
+                 fmt(b["memoryPeerRate"], " exec/s"), "no database", ""),
+            ]
+    for target in targets(f):
+        out.append((f"TARGET {target.name}", target.figure, "", verdict(target.met)))
+    return out
+
+
+def markdown(f: dict[str, Any], meta: dict[str, Any]) -> str:
+    """Issue 19's targets as the README's side-by-side table, with machine and command."""
+    command = "make bench" + (" BENCH_ARGS=--quick" if meta.get("quick") else "")
+    lines = [
+        f"Measured with `{command}` on {meta['machine']}, commit {meta['commit']}, "
+        f"load average {meta['loadAverageAtStart']:.1f} at start "
+        f"({meta.get('burstRuns', meta['runs'])} burst round(s), medians):",
+        "",
+        "| target (issue 19) | measured | met |",
+        "|---|---|---|",
+    ]
+    for target in targets(f):
+        lines.append(f"| {target.name} | {target.figure} | {verdict(target.met)} |")
+    return "\n".join(lines)
