@@ -110,6 +110,8 @@ def rows(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 def markdown(f: dict[str, Any], meta: dict[str, Any]) -> str:
     """Issue 19's targets as the README's side-by-side table, with machine and command."""
+    if not targets(f):
+        return "(no issue-19 section ran)"
     command = "make bench" + (" BENCH_ARGS=--quick" if meta.get("quick") else "")
     lines = [
         f"Measured with `{command}` on {meta['machine']}, commit {meta['commit']}, "
