@@ -42,3 +42,5 @@ DEFAULT_EXECUTION_TYPE = ExecutionType.AT_LEAST_ONCE
 DEFAULT_CONCURRENCY_POLICY = ConcurrencyPolicy.FORBID
 DEFAULT_MISSED_RUN_POLICY = MissedRunPolicy.COALESCE
 DEFAULT_TIMEZONE = "UTC"
+# Higher runs first when more is due than there are free workers (``timer_queue.py``).
+MIN_PRIORITY, DEFAULT_PRIORITY, MAX_PRIORITY = 1, 5, 10

@@ -16,6 +16,7 @@ from scheduler_service.records.enums import (
     DEFAULT_EXECUTION_TYPE,
     DEFAULT_METHOD,
     DEFAULT_MISSED_RUN_POLICY,
+    DEFAULT_PRIORITY,
     DEFAULT_TIMEZONE,
     ConcurrencyPolicy,
     ExecutionType,
@@ -64,6 +65,7 @@ class Job:
     # clear; None: made from ``endpoint`` here (a sealed one is left out).
     search: str | None = None
     signing_secret: str | None = None  # its own whsec_ secret (sealed like header values)
+    priority: int = DEFAULT_PRIORITY  # 1-10: higher first when more is due than workers
 
     @classmethod
     def new(cls, fields: dict[str, Any], *, now: datetime, next_run_at: datetime | None,
@@ -121,7 +123,7 @@ class Job:
             "description": self.description, "tags": list(self.tags),
             "searchText": self.search if self.search is not None
             else search_text(self.name, "" if self.endpoint.startswith(SEALED) else self.endpoint),
-            "nextTickAt": self.next_tick_at,
+            "nextTickAt": self.next_tick_at, "priority": self.priority,
         })  # fmt: skip
         return document
 
@@ -150,6 +152,7 @@ class Job:
             jitter_ms=get("jitterMs") or 0, start_at=get("startAt"), end_at=get("endAt"),
             name=get("name") or "", description=get("description") or "",
             tags=tuple(get("tags") or ()), next_tick_at=get("nextTickAt"),
+            priority=get("priority") or DEFAULT_PRIORITY,
         )  # fmt: skip
 
 

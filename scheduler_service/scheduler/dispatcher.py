@@ -1,10 +1,11 @@
 """The dispatcher thread and the worker pool: due candidates are claimed, then run.
 
 The dispatcher takes each candidate from the timer queue at its due time, and only with a
-free worker (``MAX_CONCURRENT_JOBS``), so it never claims more than it can run. It takes
-every other candidate due by then in the same batch, has ``Claimer`` claim them (scheduled
-ticks that share a plan in one write), and hands each tick won to the pool, where
-``Executor`` makes the attempt, records it and settles the tick. A tick due before our own
+free worker (``MAX_CONCURRENT_JOBS``), so it never claims more than it can run; of those
+due, the highest priority first (``timer_queue.run_order``). It takes every other
+candidate due by then in the same batch, has ``Claimer`` claim them (scheduled ticks that
+share a plan in one write), and hands each tick won to the pool, where ``Executor`` makes
+the attempt, records it and settles the tick. A tick due before our own
 late attempt of the job's previous tick started waits for it (``catch_up.py``).
 """
 
@@ -40,14 +41,19 @@ class Dispatcher:
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="job")
 
     def run(self) -> None:
-        """The thread's loop: take what is due, one free worker per tick, until closed."""
+        """The thread's loop: take what is due, one free worker per tick, until closed.
+
+        A worker is secured before a candidate is taken out, so that the one taken is the
+        first by ``timer_queue.run_order`` among all due at that moment (priority), not
+        the one that happened to be due first while every worker was busy."""
         while True:
-            candidate = self.queue.pop_due()
-            if candidate is None:
-                return
             while not self.slots.acquire(timeout=0.5):
                 if self.stopping.is_set():
                     return
+            candidate = self.queue.pop_due()
+            if candidate is None:
+                self.slots.release()
+                return
             batch = [candidate]
             while len(batch) < CLAIM_BATCH and self.slots.acquire(blocking=False):
                 more = self.queue.pop_due_nowait()

@@ -91,22 +91,25 @@ class Poller:
             and not self.affinity.left_to_another(tick, now)
             and not self.queue.holds(("tick", tick.id, tick.next_run_at))
         ]
-        for job in self.ticks.jobs_by_id(wanted):
-            # Read a moment after the ticks: re-check what may have changed in between.
-            due_at = job.next_run_at
-            if not job.enabled or due_at is None or due_at > horizon:
-                continue
-            if not self.affinity.left_to_another(job, now):
-                self.queue.push(due_at, ("tick", job.id, due_at), job)
+        jobs = self.ticks.jobs_by_id(wanted)
         with_entries = self.ticks.jobs_with_due_entries(horizon, self.batch)
         mine = self.running.keys()
-        for job in with_entries:
-            for entry in job.inflight:
-                # Our own running attempts renew their leases; an entry of ours that runs
-                # nowhere (a claim whose reply was lost) is re-claimed like anyone's.
-                if entry.due_at > horizon or (job.id, entry.id) in mine:
+        # All at once: what this poll finds already due is then started by priority.
+        with self.queue.together():
+            for job in jobs:
+                # Read a moment after the ticks: re-check what may have changed in between.
+                due_at = job.next_run_at
+                if not job.enabled or due_at is None or due_at > horizon:
                     continue
-                self.queue.push(entry.due_at, ("entry", entry.id, entry.due_at), job, entry)
+                if not self.affinity.left_to_another(job, now):
+                    self.queue.push(due_at, ("tick", job.id, due_at), job)
+            for job in with_entries:
+                for entry in job.inflight:
+                    # Our own running attempts renew their leases; an entry of ours that
+                    # runs nowhere (a claim whose reply was lost) is re-claimed like anyone's.
+                    if entry.due_at > horizon or (job.id, entry.id) in mine:
+                        continue
+                    self.queue.push(entry.due_at, ("entry", entry.id, entry.due_at), job, entry)
         self._renew_leases(now)
         if self.alerts is not None:
             self.alerts.sweep_if_due(now, self.ticks.jobs_by_id)

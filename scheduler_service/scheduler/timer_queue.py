@@ -1,8 +1,15 @@
-"""Ticks seen by the poller, waiting for their exact time: a heap under a condition variable.
+"""Ticks seen by the poller, waiting for their time, then for a worker: two heaps under
+one condition variable.
 
 Nothing in here is claimed: a candidate is only what a poll saw. It is claimed (a
-compare-and-set in the database) when it is taken out at its due time, so a process that
-stops holds no claims for ticks it did not start.
+compare-and-set in the database) when it is taken out, so a process that stops holds no
+claims for ticks it did not start.
+
+A candidate waits in the *timer* heap (by due time) until its time comes, then moves to the
+*ready* heap, which hands out the one to run next by ``run_order``: the highest priority
+first, then the oldest due. Only when more is due than there are free workers does the
+ready heap hold more than one, so a burst of low-priority ticks never delays a
+high-priority one behind it.
 """
 
 from __future__ import annotations
@@ -10,30 +17,43 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from scheduler_service.records import Entry, Job
 
 
-@dataclass(order=True)
+@dataclass
 class Candidate:
     due: datetime
-    seq: int
-    key: Hashable = field(compare=False)
-    job: Job = field(compare=False)  # as the poll saw it (or as our claim left it)
-    entry: Entry | None = field(compare=False, default=None)  # None: the scheduled tick
+    seq: int  # the order of pushes: ties of due time and priority go first come first
+    key: Hashable
+    job: Job  # as the poll saw it (or as our claim left it)
+    entry: Entry | None = None  # None: the scheduled tick
     # The job's next tick, queued right after this process claimed the one before.
-    follow_up: bool = field(compare=False, default=False)
+    follow_up: bool = False
+
+    @property
+    def priority(self) -> int:
+        """The job's: retries, manual runs, replays and orphans carry the job too."""
+        return self.job.priority
+
+
+def run_order(candidate: Candidate) -> tuple[int, datetime, int]:
+    """Among the candidates due: the highest priority first, then the oldest due, then the
+    first pushed. The one place that says in what order due work is claimed and started."""
+    return (-candidate.priority, candidate.due, candidate.seq)
 
 
 class TimerQueue:
     def __init__(self, now: Callable[[], datetime]) -> None:
         self._now = now
-        self._heap: list[Candidate] = []
+        self._timer: list[tuple[datetime, int, Candidate]] = []  # not due yet, by due time
+        self._ready: list[tuple[tuple[int, datetime, int], Candidate]] = []  # by run_order
         self._keys: set[Hashable] = set()  # queued or being handled: not queued again
-        self._cond = threading.Condition()
+        self._cond = threading.Condition()  # re-entrant: ``together`` holds it around pushes
         self._seq = itertools.count()
         self._closed = False
 
@@ -45,10 +65,15 @@ class TimerQueue:
             if key in self._keys or self._closed:
                 return False
             self._keys.add(key)
-            candidate = Candidate(due, next(self._seq), key, job, entry, follow_up)
-            heapq.heappush(self._heap, candidate)
-            self._cond.notify()
+            self._add(Candidate(due, next(self._seq), key, job, entry, follow_up))
             return True
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Push several candidates as one: nothing is taken out until all are in, so the
+        ones a poll finds already due are ordered among themselves."""
+        with self._cond:
+            yield
 
     def delay(self, candidate: Candidate, due: datetime) -> None:
         """Put a taken candidate back for ``due``; its key stays held meanwhile."""
@@ -57,33 +82,46 @@ class TimerQueue:
                 self._keys.discard(candidate.key)
                 return
             candidate.due, candidate.seq = due, next(self._seq)
-            heapq.heappush(self._heap, candidate)
-            self._cond.notify()
+            self._add(candidate)
+
+    def _add(self, candidate: Candidate) -> None:
+        heapq.heappush(self._timer, (candidate.due, candidate.seq, candidate))
+        self._cond.notify()
 
     def holds(self, key: Hashable) -> bool:
         """Is ``key`` queued or being handled (``push`` would refuse it)?"""
         with self._cond:
             return key in self._keys
 
+    def _promote(self) -> None:
+        """Move what is due now from the timer heap to the ready heap (lock held)."""
+        now = self._now()
+        while self._timer and self._timer[0][0] <= now:
+            candidate = heapq.heappop(self._timer)[2]
+            heapq.heappush(self._ready, (run_order(candidate), candidate))
+
     def pop_due(self) -> Candidate | None:
-        """Block until the earliest candidate is due and return it; None once closed."""
+        """Block until a candidate is due and return the first by ``run_order``; None once
+        closed."""
         with self._cond:
             while not self._closed:
-                if self._heap:
-                    wait = (self._heap[0].due - self._now()).total_seconds()
-                    if wait <= 0:
-                        return heapq.heappop(self._heap)
-                    self._cond.wait(min(wait, 1.0))
+                self._promote()
+                if self._ready:
+                    return heapq.heappop(self._ready)[1]
+                if self._timer:
+                    wait = (self._timer[0][0] - self._now()).total_seconds()
+                    self._cond.wait(min(max(wait, 0.0), 1.0))
                 else:
                     self._cond.wait(1.0)
             return None
 
     def pop_due_nowait(self) -> Candidate | None:
-        """The earliest candidate if it is due now, else None."""
+        """The first candidate due now by ``run_order``, else None."""
         with self._cond:
-            if self._heap and not self._closed and self._heap[0].due <= self._now():
-                return heapq.heappop(self._heap)
-            return None
+            if self._closed:
+                return None
+            self._promote()
+            return heapq.heappop(self._ready)[1] if self._ready else None
 
     def done(self, key: Hashable) -> None:
         with self._cond:
@@ -92,17 +130,20 @@ class TimerQueue:
 
     def __len__(self) -> int:
         with self._cond:
-            return len(self._heap)
+            return len(self._timer) + len(self._ready)
 
     def wait_below(self, size: int, timeout_s: float) -> None:
         """Wait until fewer than ``size`` candidates are queued (or the timeout)."""
         with self._cond:
-            self._cond.wait_for(lambda: len(self._heap) < size or self._closed, timeout_s)
+            self._cond.wait_for(
+                lambda: len(self._timer) + len(self._ready) < size or self._closed, timeout_s
+            )
 
     def close(self) -> list[Candidate]:
         """Stop handing out candidates; return those never taken."""
         with self._cond:
             self._closed = True
-            left, self._heap = self._heap, []
+            left = [c for _, c in self._ready] + [c for _, _, c in self._timer]
+            self._timer, self._ready = [], []
             self._cond.notify_all()
             return left

@@ -41,6 +41,7 @@ JOB_FIELDS = [
     "timezone",
     "runAt",
     "jitterMs",
+    "priority",  # the order due ticks are claimed and started in
     "endAt",
     "name",  # for its dead letters
     "updatedAt",
