@@ -1,0 +1,205 @@
+"""Exactly-once effect end to end: ``examples/receiver.py`` as a real process, ten signed
+jobs firing every second at it, and the scheduler processes killed with ``kill -9`` while
+the receiver is answering their requests, again and again (each restarted at once).
+
+The scheduler delivers at least once, so the receiver sees the same tick more than once
+(a request whose answer a kill cut off is sent again after its lease, with the same key);
+it applies each tick's effect exactly once all the same, and no tick of the window is
+missing, neither at the receiver nor in the scheduler's records.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+import re
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from pymongo.database import Database
+
+from scheduler_service.delivery.payload import idempotency_key
+from tests.fault.conftest import Fleet, FleetFactory
+from tests.support.processes import (
+    ProcessGroup,
+    ServiceProcess,
+    api,
+    create_job,
+    free_port,
+    owner_pid,
+    service_env,
+)
+from tests.support.store_view import inflight
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.fault
+
+JOBS = 10
+KILLS = 6
+APPLIED_BETWEEN_KILLS = 30  # requests after a restart before the next kill: ~3 s
+DELAY_MS = 700  # the receiver holds each first answer this long: kills land mid-request
+FRESH_S = 0.3  # a request applied this recently is held DELAY_MS - FRESH_S more at least
+SETTINGS = {
+    "SCHEDULER_POLL_INTERVAL": 300, "JOB_LEASE_TIMEOUT": 3000, "MAX_CONCURRENT_JOBS": 20,
+}  # fmt: skip
+SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+DELIVERY = re.compile(r"delivery (\S+) attempt \S+: (applied|already applied)")
+SECOND = timedelta(seconds=1)
+RECEIVER = Path(__file__).resolve().parents[2] / "examples" / "receiver.py"
+
+
+def start_receiver(group: ProcessGroup, wire_uri: str) -> tuple[ServiceProcess, str]:
+    """``flask --app examples/receiver.py run``, as its docstring says, on a free port."""
+    port = free_port()
+    env = service_env(wire_uri, WEBHOOK_SECRET=SECRET, RECEIVER_DELAY_MS=DELAY_MS)
+    command = [sys.executable, "-m", "flask", "--app", str(RECEIVER), "run",
+               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    process = group.start("receiver", "target", command, env, port=port)
+    wait_until(process.is_ready, 30, interval_s=0.05, message="the receiver to listen")
+    return process, f"http://127.0.0.1:{port}"
+
+
+def deliveries(receiver: ServiceProcess) -> list[tuple[str, str]]:
+    """(key, outcome) of every verified request the receiver logged, in order."""
+    return DELIVERY.findall(receiver.log_text())
+
+
+class FreshlyApplied:
+    """The keys the receiver applied less than FRESH_S ago (as far as the test noticed):
+    their requests are still held, unanswered, for most of DELAY_MS."""
+
+    def __init__(self, receiver: ServiceProcess) -> None:
+        self.receiver, self.noticed = receiver, dict[str, float]()
+
+    def __call__(self) -> set[str]:
+        now = time.monotonic()
+        for key, outcome in deliveries(self.receiver):
+            if outcome == "applied":
+                self.noticed.setdefault(key, now)
+        return {key for key, at in self.noticed.items() if now - at < FRESH_S}
+
+
+@dataclass
+class Scene:
+    """The fleet's scheduler processes (replaced as they are killed and restarted), the
+    receiver and the jobs."""
+
+    fleet: Fleet
+    receiver: ServiceProcess
+    db: Database
+    job_ids: list[str]
+    env: dict[str, str]
+    rng: random.Random
+
+    def __post_init__(self) -> None:
+        self.schedulers = list(self.fleet.schedulers)
+        self.fresh = FreshlyApplied(self.receiver)
+
+    def mid_request(self, candidates: list[int]) -> tuple[int, list[str]] | None:
+        """The first of ``candidates`` (indexes into ``schedulers``) running ticks whose
+        requests the receiver holds, and their keys. (Jobs stick to the process that ran
+        their last tick, so one process may hold all of them for a while.)"""
+        held, running = self.fresh(), dict[int, list[str]]()
+        for job_id in self.job_ids:
+            for entry in inflight(self.db, job_id):
+                key = idempotency_key(job_id, entry["scheduledAt"])
+                if entry.get("state") == "running" and entry.get("owner") and key in held:
+                    running.setdefault(owner_pid(entry["owner"]), []).append(key)
+        return next(((slot, running[self.schedulers[slot].pid]) for slot in candidates
+                     if running.get(self.schedulers[slot].pid)), None)  # fmt: skip
+
+    def applied_since(self, count: int) -> bool:
+        return len(deliveries(self.receiver)) >= count + APPLIED_BETWEEN_KILLS
+
+    def kill_mid_request(self, number: int) -> list[str]:
+        """Once ticks flow again, kill -9 a scheduler (a random one of those the receiver
+        is answering) and restart it; return the keys of the requests it left unanswered."""
+        wait_until(partial(self.applied_since, len(deliveries(self.receiver))), 30,
+                   interval_s=0.05, message="ticks flowing again")  # fmt: skip
+        order = self.rng.sample(range(len(self.schedulers)), len(self.schedulers))
+        slot, keys = wait_until(partial(self.mid_request, order), 15, interval_s=0.02,
+                                message="a scheduler mid-request")  # fmt: skip
+        victim = self.schedulers[slot]
+        victim.kill()  # SIGKILL
+        print(f"kill {number}: {victim.name} with {len(keys)} request(s) at the receiver")
+        restarted = self.fleet.group.scheduler(f"scheduler-{slot + 1}-r{number}", self.env)
+        wait_until(restarted.is_ready, 30, interval_s=0.05, message=f"{restarted.name} ready")
+        self.schedulers[slot] = restarted
+        return keys
+
+    def settled(self, ticks: set[tuple[str, datetime]]) -> list[dict[str, Any]] | None:
+        """Every attempt recorded, once nothing is in flight, every tick of ``ticks`` has
+        succeeded and the receiver has applied it; else None."""
+        if any(inflight(self.db, job_id) for job_id in self.job_ids):
+            return None
+        applied = {key for key, outcome in deliveries(self.receiver) if outcome == "applied"}
+        ids = [ObjectId(job_id) for job_id in self.job_ids]
+        records = list(self.db.job_executions.find({"jobId": {"$in": ids}}))
+        succeeded = {(str(r["jobId"]), r["scheduledAt"]) for r in records
+                     if r["status"] == "success"}  # fmt: skip
+        owed = {idempotency_key(job_id, at) for job_id, at in ticks}
+        return records if owed <= applied and ticks <= succeeded else None
+
+
+def test_kill_9_mid_request_repeatedly_every_tick_takes_effect_exactly_once(
+    start_fleet: FleetFactory, wire_uri: str, wire_db: Database
+) -> None:
+    seed = random.randrange(1 << 30)
+    print(f"seed {seed}")
+    fleet = start_fleet("cli", WEBHOOK_SIGNING_KEYS=SECRET, **SETTINGS)
+    receiver, receiver_url = start_receiver(fleet.group, wire_uri)
+    job_ids = [
+        create_job(
+            fleet.url, schedule="* * * * * *", endpoint=f"{receiver_url}/hook/{n}",
+            body={"job": n, "tick": "{{timestamp}}"}, concurrencyPolicy="ALLOW",
+            missedRunPolicy="RUN_ALL", retryAttempts=3, retryDelay=500,
+        )
+        for n in range(JOBS)
+    ]
+    window_start = datetime.now(UTC).replace(microsecond=0) + 2 * SECOND
+    env = service_env(wire_uri, WEBHOOK_SIGNING_KEYS=SECRET, **SETTINGS)
+    scene = Scene(fleet, receiver, wire_db, job_ids, env, random.Random(seed))
+
+    cut_off = [key for number in range(1, KILLS + 1) for key in scene.kill_mid_request(number)]
+    window_end = datetime.now(UTC).replace(microsecond=0) - SECOND
+    for job_id in job_ids:  # no more ticks: what is left to check is what is owed
+        assert api(fleet.url, "PUT", f"/api/jobs/{job_id}", json={"enabled": False}).ok
+    seconds = int((window_end - window_start) / SECOND) + 1
+    ticks = {(job_id, window_start + n * SECOND) for job_id in job_ids for n in range(seconds)}
+    records = wait_until(partial(scene.settled, ticks), 60, interval_s=0.2,
+                         message="every tick of the window settled")  # fmt: skip
+
+    # The receiver applied every tick's effect exactly once: one document per key (its
+    # unique index), one "applied" per key in its log, each with the tick's own payload.
+    effects = list(wire_db["effects"].find({}))
+    per_key = Counter(effect["idempotencyKey"] for effect in effects)
+    assert set(per_key.values()) == {1}
+    for effect in effects:
+        tick = datetime.fromisoformat(effect["payload"]["tick"].replace("Z", "+00:00"))
+        assert effect["idempotencyKey"] == idempotency_key(job_ids[effect["payload"]["job"]], tick)
+    owed = {idempotency_key(job_id, at) for job_id, at in ticks}
+    assert owed <= per_key.keys(), "a tick of the window was never applied"
+    log = deliveries(receiver)
+    applied = Counter(key for key, outcome in log if outcome == "applied")
+    assert set(applied.values()) == {1} and applied.keys() == per_key.keys()
+
+    # ... though it saw re-deliveries: every request cut off by a kill came again.
+    seen = Counter(key for key, _ in log)
+    assert cut_off and all(seen[key] >= 2 for key in cut_off), (cut_off, seen)
+    # Each request it saw is an attempt the scheduler recorded (the killed ones too).
+    attempts = Counter(idempotency_key(str(r["jobId"]), r["scheduledAt"]) for r in records)
+    assert all(seen[key] <= attempts[key] for key in owed)
+    repeated = {key: count for key, count in seen.items() if count > 1}
+    print(f"window {seconds} s x {JOBS} jobs = {len(ticks)} ticks; kills {KILLS}; "
+          f"requests cut off {len(cut_off)}; keys delivered more than once {len(repeated)} "
+          f"(most {max(repeated.values())} times); requests {len(log)}; effects per key "
+          f"{dict(Counter(per_key.values()))}; records {len(records)}")  # fmt: skip
