@@ -86,9 +86,10 @@ install-chromium:
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 
 ## Benchmarks (bench/): issue 19's burst against APScheduler 3 (MongoDBJobStore and memory
-## store), ceiling, throughput, lag, scale and API, in about 13 minutes; `make bench
-## BENCH_ARGS=--quick` for a ~3-minute smoke run, BENCH_ARGS="--only burst" one section. Bench-only
-## tools (bench/requirements.txt) are installed here, never with the service.
+## store), light/multi-process/heavy lateness, ceiling, throughput, scale and API, in about
+## 14 minutes; `make bench BENCH_ARGS=--quick` for issue 19's sections in ~3 minutes,
+## BENCH_ARGS="--only burst" for one. Bench-only tools (bench/requirements.txt) are
+## installed here, never with the service.
 BENCH_ARGS ?=
 BENCH_STAMP := $(VENV)/.bench-installed
 

@@ -37,7 +37,8 @@ def burst_round(bench: Bench, round_no: int, sizes: tuple[int, ...] = SIZES) -> 
     out: dict[str, Any] = {}
     for ticks in sizes:
         service = bench.service_burst(f"burst{round_no}_{ticks}",
-                                      f"service-burst{round_no}-{ticks}", ticks, WORKERS)
+                                      f"service-burst{round_no}-{ticks}", ticks, WORKERS,
+                                      profile=bench.profile and round_no == 0)
         mongo = mongo_peer(bench, round_no, ticks)
         memory = bench.peer(round_no, ticks, WORKERS)
         ratio = (round(service["rate"] / mongo["rate"], 3)

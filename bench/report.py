@@ -50,6 +50,35 @@ def targets(f: dict[str, Any]) -> list[Target]:
                 f"{fmt(b['serviceRate'])} vs {fmt(b['mongoPeerRate'])} exec/s = "
                 f"{fmt(ratio, 'x', 2)}" + ("" if b["serviceComplete"] else " (incomplete)"),
                 None if ratio is None else ratio >= 1.0 and b["serviceComplete"]))
+    runs = f.get("lateness") or {}
+    if "light" in runs:
+        r = runs["light"]
+        out.append(Target(
+            f"light load ({r['jobs']} every-second jobs): start lag p99 <= 10 ms",
+            f"startedAt - scheduledAt p50 {fmt(r['startLagP50Ms'])} / p99 "
+            f"{fmt(r['startLagP99Ms'])} ms; at the target p50 {fmt(r['latenessP50Ms'])} / "
+            f"p99 {fmt(r['latenessP99Ms'])} ms",
+            _at_most(r["startLagP99Ms"], 10)))
+    if "multi" in runs:
+        r = runs["multi"]
+        ok = _at_most(r["latenessP99Ms"], 50)
+        out.append(Target(
+            f"{r['jobs']} every-second jobs on {r['processes']} processes, 5 min: 0 misses, "
+            "0 duplicates, lateness p99 <= 50 ms",
+            f"{_seconds(r['seconds'])}: {r['misses']} misses, {r['duplicates']} duplicates "
+            f"of {r['expectedTicks']:,}; lateness p50 {fmt(r['latenessP50Ms'])} / p99 "
+            f"{fmt(r['latenessP99Ms'])} / max {fmt(r['latenessMaxMs'])} ms",
+            None if ok is None else ok and r["misses"] == 0 and r["duplicates"] == 0))
+    if "heavy" in runs:
+        r = runs["heavy"]
+        ok = _at_most(r["latenessP99Ms"], 100)
+        out.append(Target(
+            f"{r['jobs']} every-second jobs on one process, 2 min: every tick runs, "
+            "lateness p99 <= 100 ms",
+            f"{_seconds(r['seconds'])}: {r['delivered']:,} of {r['expectedTicks']:,} ticks "
+            f"ran, {r['duplicates']} duplicates; lateness p50 {fmt(r['latenessP50Ms'])} / "
+            f"p99 {fmt(r['latenessP99Ms'])} / max {fmt(r['latenessMaxMs'])} ms",
+            None if ok is None else ok and r["misses"] == 0 and r["duplicates"] == 0))
     writes = _doc_writes(f)
     if writes:
         worst = max(v for _, v in writes)
@@ -64,20 +93,28 @@ def targets(f: dict[str, Any]) -> list[Target]:
     return out
 
 
-def _doc_writes(f: dict[str, Any]) -> list[tuple[str, float]]:
+def _seconds(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
+
+def _per_run(f: dict[str, Any], burst_key: str, run_key: str) -> list[tuple[str, float]]:
+    """A per-execution figure of every burst size and every lateness run that has it."""
     found = []
     for size, b in (f.get("burst") or {}).items():
-        if size.isdigit() and b["serviceDocWritesPerExecution"] is not None:
-            found.append((f"burst {size}", b["serviceDocWritesPerExecution"]))
+        if size.isdigit() and b[burst_key] is not None:
+            found.append((f"burst {size}", b[burst_key]))
+    for name, r in (f.get("lateness") or {}).items():
+        if r.get(run_key) is not None:
+            found.append((name, r[run_key]))
     return found
+
+
+def _doc_writes(f: dict[str, Any]) -> list[tuple[str, float]]:
+    return _per_run(f, "serviceDocWritesPerExecution", "documentWritesPerExecution")
 
 
 def _service_cpu(f: dict[str, Any]) -> list[tuple[str, float]]:
-    found = []
-    for size, b in (f.get("burst") or {}).items():
-        if size.isdigit() and b["serviceCpuMsPerExecution"] is not None:
-            found.append((f"burst {size}", b["serviceCpuMsPerExecution"]))
-    return found
+    return _per_run(f, "serviceCpuMsPerExecution", "serviceCpuMsPerExecution")
 
 
 def rows(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -103,6 +140,22 @@ def rows(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 (f"burst {int(size):,}: APScheduler 3, memory store",
                  fmt(b["memoryPeerRate"], " exec/s"), "no database", ""),
             ]
+    for name, r in (f.get("lateness") or {}).items():
+        out += [
+            (f"{name}: {r['jobs']} every-second jobs, {r['processes']} process(es), "
+             f"{r['seconds']} s",
+             f"lateness at target p50 {fmt(r['latenessP50Ms'])} / p99 "
+             f"{fmt(r['latenessP99Ms'])} / max {fmt(r['latenessMaxMs'])} ms",
+             f"start lag p50 {fmt(r['startLagP50Ms'])} / p99 {fmt(r['startLagP99Ms'])} / "
+             f"max {fmt(r['startLagMaxMs'])} ms", ""),
+            (f"{name}: ticks delivered / due", f"{r['delivered']:,} / {r['expectedTicks']:,}",
+             f"misses {r['misses']}, duplicates {r['duplicates']}", ""),
+            (f"{name}: per execution",
+             f"{fmt(r['documentWritesPerExecution'], '', 2)} doc writes",
+             f"{fmt(r['writeOpsPerExecution'], '', 2)} write ops, service CPU "
+             f"{fmt(r['serviceCpuMsPerExecution'], '', 2)} ms, DB CPU "
+             f"{fmt(r['dbCpuMsPerExecution'], '', 2)} ms", ""),
+        ]
     for target in targets(f):
         out.append((f"TARGET {target.name}", target.figure, "", verdict(target.met)))
     return out

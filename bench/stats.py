@@ -1,10 +1,11 @@
-"""Small helpers every bench section shares: the log line, medians and percentiles."""
+"""Small helpers every bench section shares: the log line, medians, percentiles, time."""
 
 from __future__ import annotations
 
 import statistics
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 
 def log(message: str) -> None:
@@ -22,3 +23,14 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
         return None
     index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return round(sorted_values[index], 1)
+
+
+def whole_second_after(seconds: float) -> datetime:
+    when = datetime.now(UTC) + timedelta(seconds=seconds)
+    return when.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def sleep_until(when: datetime, cap_s: float) -> None:
+    left = min((when - datetime.now(UTC)).total_seconds(), cap_s)
+    if left > 0:
+        time.sleep(left)

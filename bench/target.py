@@ -5,8 +5,8 @@ Run in its own process by the bench (``python -m bench.target --port N``); it pr
 from the service carries ``X-Scheduler-Job-Id`` and ``X-Scheduler-Scheduled-At``: the target
 keeps those with the time it read the request (its arrival). Control paths, not counted:
 ``GET /__count`` answers the number of requests served, ``GET /__records`` one line per
-kept arrival (``<unix time> <job id> <scheduled at>``), ``GET /__reset`` sets the count back
-to zero and forgets the arrivals.
+kept arrival (``<unix time> <job id> <scheduled at>``, lower-cased), ``GET /__reset``
+sets the count back to zero and forgets the arrivals.
 """
 
 from __future__ import annotations
