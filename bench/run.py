@@ -305,12 +305,11 @@ class Bench:
             self.stop_service(service)
         result = self._throughput_figures(db, due, ticks, counts)
         recorded = result["recorded"]
-        per_ms = 1000 / max(recorded, 1)
         wall = cpu1[2] - cpu0[2]
         result.update(
             workers=workers, seedMarginS=round(margin, 2), complete=complete,
-            serviceCpuMsPerExecution=round((cpu1[0] - cpu0[0]) * per_ms, 2),
-            dbCpuMsPerExecution=round((cpu1[1] - cpu0[1]) * per_ms, 2),
+            serviceCpuMsPerExecution=writes.per((cpu1[0] - cpu0[0]) * 1000, recorded),
+            dbCpuMsPerExecution=writes.per((cpu1[1] - cpu0[1]) * 1000, recorded),
             serviceCpuPercent=round((cpu1[0] - cpu0[0]) / wall * 100, 1),
             dbCpuPercent=round((cpu1[1] - cpu0[1]) / wall * 100, 1),
             documentsWritten=counts["documentsWritten"],
