@@ -98,6 +98,7 @@ def summary(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
             "serviceComplete": all(run["service"]["complete"] for run in runs),
             "mongoPeerRate": across("apschedulerMongo", "rate"),
             "memoryPeerRate": across("apschedulerMemory", "rate"),
+            "memoryPeerCpuMsPerExecution": across("apschedulerMemory", "cpuMsPerExecution"),
             "ratio": median([run["serviceToMongoPeer"] for run in runs]),
             "serviceDocWritesPerExecution": across("service", "documentWritesPerExecution"),
             "serviceWriteOpsPerExecution": across("service", "writeOpsPerExecution"),

@@ -165,15 +165,42 @@ def markdown(f: dict[str, Any], meta: dict[str, Any]) -> str:
     """Issue 19's targets as the README's side-by-side table, with machine and command."""
     if not targets(f):
         return "(no issue-19 section ran)"
-    command = "make bench" + (" BENCH_ARGS=--quick" if meta.get("quick") else "")
     lines = [
-        f"Measured with `{command}` on {meta['machine']}, commit {meta['commit']}, "
-        f"load average {meta['loadAverageAtStart']:.1f} at start "
+        f"Measured with `{meta.get('command', 'python -m bench')}` on {meta['machine']}, "
+        f"commit {meta['commit']}, load average {meta['loadAverageAtStart']:.1f} at start "
         f"({meta.get('burstRuns', meta['runs'])} burst round(s), medians):",
         "",
-        "| target (issue 19) | measured | met |",
-        "|---|---|---|",
     ]
+    lines += _side_by_side(f.get("burst"))
+    lines += ["| target (issue 19) | measured | met |", "|---|---|---|"]
     for target in targets(f):
         lines.append(f"| {target.name} | {target.figure} | {verdict(target.met)} |")
     return "\n".join(lines)
+
+
+def _side_by_side(burst: dict[str, Any] | None) -> list[str]:
+    """The burst's figures, this service beside APScheduler 3 (MongoDB store, memory store)."""
+    if not burst:
+        return []
+    lines = [f"| burst, {burst['workers']} workers, per execution | this service | "
+             "APScheduler 3 + MongoDBJobStore | APScheduler 3, memory store |",
+             "|---|---|---|---|"]
+    for size in (k for k in burst if k.isdigit()):
+        b = burst[size]
+        lines += [
+            f"| {int(size):,} ticks due in one second: executions/s | "
+            f"{fmt(b['serviceRate'])}{'' if b['serviceComplete'] else ' (incomplete)'} | "
+            f"{fmt(b['mongoPeerRate'])} | {fmt(b['memoryPeerRate'])} |",
+            f"| {int(size):,}: document writes (write commands) | "
+            f"{fmt(b['serviceDocWritesPerExecution'], '', 2)} "
+            f"({fmt(b['serviceWriteOpsPerExecution'], '', 2)}) | "
+            f"{fmt(b['mongoPeerDocWritesPerExecution'], '', 2)} "
+            f"({fmt(b['mongoPeerWriteOpsPerExecution'], '', 2)}) | 0 |",
+            f"| {int(size):,}: CPU ms, scheduler process / database | "
+            f"{fmt(b['serviceCpuMsPerExecution'], '', 2)} / "
+            f"{fmt(b['serviceDbCpuMsPerExecution'], '', 2)} | "
+            f"{fmt(b['mongoPeerCpuMsPerExecution'], '', 2)} / "
+            f"{fmt(b['mongoPeerDbCpuMsPerExecution'], '', 2)} | "
+            f"{fmt(b.get('memoryPeerCpuMsPerExecution'), '', 2)} / - |",
+        ]
+    return [*lines, ""]

@@ -810,7 +810,8 @@ def main(argv: list[str] | None = None) -> int:
             "burstRuns": len(done["burst"]), "machine": machine(),
             "loadAverageAtStart": load_at_start, "loadAverageAtEnd": os.getloadavg()[0],
             "commit": commit(), "seconds": round(bench.elapsed(), 1), "skipped": bench.skipped,
-            "plan": asdict(plan), "at": stamp}
+            "plan": asdict(plan), "at": stamp,
+            "command": " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])}
     figures = summarize(plan, done["rounds"], done["scale"], done["api"])
     figures["lateness"] = done["lateness"]
     figures["burst"] = burst.summary(done["burst"])
