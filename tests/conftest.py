@@ -18,6 +18,7 @@ from pymongo.database import Database
 from scheduler_service import create_app, embedded_db, open_runtime
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
+from tests.support.databases import database_uri
 
 START = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -92,8 +93,7 @@ def wire_db(wire_client: MongoClient) -> Iterator[Database]:
 @pytest.fixture
 def wire_uri(wire_server: str, wire_db: Database) -> str:
     """A MONGODB_URI naming ``wire_db``, for service processes and ``create_app``."""
-    base, _, query = wire_server.partition("?")
-    return f"{base.rsplit('/', 1)[0]}/{wire_db.name}?{query}"
+    return database_uri(wire_server, wire_db.name)
 
 
 @pytest.fixture(params=["mongomock", "wire"])

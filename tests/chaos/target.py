@@ -16,15 +16,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import signal
 import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
 
-_REASONS = {200: "OK", 500: "Internal Server Error"}
+from tests.support.logging_server import Respond, serve
 
 
 @dataclass(frozen=True)
@@ -59,61 +57,19 @@ def read_receipts(path: Path) -> list[Receipt]:
     return receipts
 
 
-async def _answer(path: str, rng: random.Random) -> int:
-    if path.startswith("/slow"):
-        await asyncio.sleep(rng.uniform(0.2, 1.5))
-    if path.startswith("/flaky") and rng.random() < 0.25:
-        return 500
-    return 200
-
-
-async def _connection(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: IO[str], rng: random.Random
-) -> None:
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            received = time.time()
-            lines = head.decode("latin-1").split("\r\n")
-            path = lines[0].split(" ")[1] if " " in lines[0] else "/"
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                if name:
-                    headers[name.strip().lower()] = value.strip()
-            if length := int(headers.get("content-length") or 0):
-                await reader.readexactly(length)
-            status = await _answer(path, rng)
-            body = b"ok" if status == 200 else b"no"
-            writer.write(
-                b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d"
-                b"\r\n\r\n%s" % (status, _REASONS[status].encode(), len(body), body)
-            )
-            log.write(
-                f"{received:.6f} {time.time():.6f} {headers.get('x-scheduler-job-id', '-')} "
-                f"{headers.get('x-scheduler-scheduled-at', '-')} "
-                f"{headers.get('x-scheduler-attempt', '0')} {status} "
-                f"{headers.get('idempotency-key', '-')}\n"
-            )
-            await writer.drain()
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-        pass
-    finally:
-        writer.close()
-
-
-async def _serve(port: int, out: Path, seed: int) -> None:
-    loop = asyncio.get_running_loop()
-    rng = random.Random(seed)
-    with out.open("a", buffering=1) as log:
-        server = await asyncio.start_server(
-            lambda r, w: _connection(r, w, log, rng), "127.0.0.1", port, backlog=1024
+def _responder(rng: random.Random) -> Respond:
+    async def respond(path: str, headers: dict[str, str], received: float) -> tuple[int, str]:
+        if path.startswith("/slow"):
+            await asyncio.sleep(rng.uniform(0.2, 1.5))
+        status = 500 if path.startswith("/flaky") and rng.random() < 0.25 else 200
+        return status, (
+            f"{received:.6f} {time.time():.6f} {headers.get('x-scheduler-job-id', '-')} "
+            f"{headers.get('x-scheduler-scheduled-at', '-')} "
+            f"{headers.get('x-scheduler-attempt', '0')} {status} "
+            f"{headers.get('idempotency-key', '-')}"
         )
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        async with server:
-            await stop.wait()
+
+    return respond
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    asyncio.run(_serve(args.port, args.out, args.seed))
+    serve(args.port, args.out, _responder(random.Random(args.seed)))
     return 0
 
 

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from pymongo import MongoClient
+
+from tests.support.databases import fresh_database_uri
 
 
 @pytest.fixture(scope="module")
 def deploy_db_uri(wire_server: str) -> Iterator[str]:
     """A MONGODB_URI naming a fresh database on the wire server, dropped afterwards."""
-    name = f"deploy_{uuid.uuid4().hex[:12]}"
-    base, _, query = wire_server.partition("?")
-    yield f"{base.rsplit('/', 1)[0]}/{name}?{query}"
-    client: MongoClient = MongoClient(wire_server, serverSelectionTimeoutMS=5000)
-    try:
-        client.drop_database(name)
-    finally:
-        client.close()
+    with fresh_database_uri(wire_server, "deploy") as uri:
+        yield uri

@@ -10,13 +10,11 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
@@ -26,6 +24,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.support.databases import fresh_database_uri
 from tests.support.http_target import HttpTarget
 from tests.support.processes import ProcessGroup, ServiceProcess, service_env
 from tests.support.waiting import wait_until
@@ -45,14 +44,8 @@ BROWSER_ZONE = "Europe/Berlin"
 @pytest.fixture(scope="module")
 def e2e_db_uri(wire_server: str) -> Iterator[str]:
     """A MONGODB_URI naming a fresh database on the wire server, dropped afterwards."""
-    name = f"e2e_{uuid.uuid4().hex[:12]}"
-    base, _, query = wire_server.partition("?")
-    yield f"{base.rsplit('/', 1)[0]}/{name}?{query}"
-    client: MongoClient = MongoClient(wire_server, serverSelectionTimeoutMS=5000)
-    try:
-        client.drop_database(name)
-    finally:
-        client.close()
+    with fresh_database_uri(wire_server, "e2e") as uri:
+        yield uri
 
 
 @pytest.fixture(scope="session")

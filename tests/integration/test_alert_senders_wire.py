@@ -5,7 +5,6 @@ it full stays pending for the take-over. Real wire server, real targets on 127.0
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,12 +23,6 @@ from tests.support.http_target import HttpTarget
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-@pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    with HttpTarget() as server:
-        yield server
-
 
 def pending(database: Database, sender: AlertSender, targets: tuple[str, ...]) -> DeadLetter:
     """A dead letter whose alert ``sender`` holds, as settlement writes it."""

@@ -21,12 +21,6 @@ TICK = datetime(2024, 1, 1, 12, 5, tzinfo=UTC)
 
 
 @pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    with HttpTarget() as server:
-        yield server
-
-
-@pytest.fixture
 def session() -> Iterator[requests.Session]:
     with new_session() as created:
         yield created

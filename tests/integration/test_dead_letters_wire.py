@@ -12,10 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pymongo.database import Database
 
-from scheduler_service import create_app, open_runtime
-from scheduler_service.config import Config
 from scheduler_service.runtime import get_runtime
 from tests.support.http_target import HttpTarget
+from tests.support.in_process import created_job, running_service
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -24,22 +23,10 @@ NEVER = "0 0 0 1 1 *"  # once a year: only manual runs and replays fire here
 
 
 @pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    with HttpTarget() as server:
-        yield server
-
-
-@pytest.fixture
 def service(wire_uri: str) -> Iterator[Flask]:
-    config = Config(
-        mongodb_uri=wire_uri, scheduler_poll_interval_ms=200, max_concurrent_jobs=4,
-        job_timeout_ms=2000, shutdown_grace_ms=5000, allow_private_targets=True,
-        rate_limit="off",
-    )  # fmt: skip
-    app = create_app(open_runtime(config))
-    get_runtime(app).start_scheduler()
-    yield app
-    get_runtime(app).close()
+    with running_service(wire_uri, scheduler_poll_interval_ms=200, max_concurrent_jobs=4,
+                         job_timeout_ms=2000) as app:  # fmt: skip
+        yield app
 
 
 @pytest.fixture
@@ -49,9 +36,7 @@ def api(service: Flask) -> FlaskClient:
 
 def create_job(api: FlaskClient, target: HttpTarget, path: str, **fields: Any) -> str:
     body = {"schedule": NEVER, "endpoint": target.url(path), "retryDelay": 100, **fields}
-    answer = api.post("/api/jobs", json=body)
-    assert answer.status_code == 201, answer.get_json()
-    job_id = str(answer.get_json()["data"]["jobId"])
+    job_id = str(created_job(api, **body)["jobId"])
     assert api.post(f"/api/jobs/{job_id}/run").status_code == 202
     return job_id
 

@@ -49,12 +49,6 @@ def api(wire_app: Flask) -> FlaskClient:
     return wire_app.test_client()
 
 
-@pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    with HttpTarget() as server:
-        yield server
-
-
 def post_raw(api: FlaskClient, raw: str | bytes, path: str = "/api/jobs") -> Any:
     return api.post(path, data=raw, content_type="application/json")
 

@@ -12,42 +12,23 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pymongo.database import Database
 
-from scheduler_service import create_app, open_runtime
 from scheduler_service.clock import iso_utc
-from scheduler_service.config import Config
-from scheduler_service.runtime import get_runtime
 from tests.support.http_target import HttpTarget
+from tests.support.in_process import created_job, running_service
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    with HttpTarget() as server:
-        yield server
-
-
-@pytest.fixture
 def service(wire_uri: str) -> Iterator[Flask]:
-    config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=300, job_timeout_ms=1500,
-                    shutdown_grace_ms=5000, allow_private_targets=True, rate_limit="off")
-    app = create_app(open_runtime(config))
-    get_runtime(app).start_scheduler()
-    yield app
-    get_runtime(app).close()
+    with running_service(wire_uri, scheduler_poll_interval_ms=300, job_timeout_ms=1500) as app:
+        yield app
 
 
 @pytest.fixture
 def api(service: Flask) -> FlaskClient:
     return service.test_client()
-
-
-def create(api: FlaskClient, **fields: Any) -> dict[str, Any]:
-    response = api.post("/api/jobs", json=fields)
-    assert response.status_code == 201, response.get_json()
-    data: dict[str, Any] = response.get_json()["data"]
-    return data
 
 
 def job_of(api: FlaskClient, job_id: str) -> dict[str, Any]:
@@ -67,7 +48,7 @@ def in_a_moment(seconds: float) -> str:
 
 def test_a_one_off_fires_once_then_is_disabled(api: FlaskClient, target: HttpTarget) -> None:
     run_at = in_a_moment(0.5)
-    job = create(api, runAt=run_at, endpoint=target.url("/once"), retryAttempts=0)
+    job = created_job(api, runAt=run_at, endpoint=target.url("/once"), retryAttempts=0)
     assert (job["schedule"], job["nextRunAt"], job["enabled"]) == (None, run_at, True)
     received = target.wait_for_requests("/once", 1, timeout_s=10)
     assert received[0].header("X-Scheduler-Scheduled-At") == run_at
@@ -89,7 +70,7 @@ def test_a_one_offs_retries_still_happen_after_its_claim_disabled_it(
     api: FlaskClient, target: HttpTarget
 ) -> None:
     target.respond_sequence("/flaky-once", [500, 200])
-    job = create(api, runAt=in_a_moment(0.5), endpoint=target.url("/flaky-once"),
+    job = created_job(api, runAt=in_a_moment(0.5), endpoint=target.url("/flaky-once"),
                  retryAttempts=2, retryDelay=200)  # fmt: skip
     received = target.wait_for_requests("/flaky-once", 2, timeout_s=10)
     assert [r.header("X-Scheduler-Attempt") for r in received] == ["1", "2"]
@@ -103,7 +84,7 @@ def test_a_schedule_in_a_zone_fires_on_that_zones_clock(api: FlaskClient,
     # 15 s from now, so the first tick comes within 15 s.
     soon = datetime.now(UTC) + timedelta(seconds=15)
     kolkata_minute = (soon + timedelta(hours=5, minutes=30)).minute
-    job = create(api, schedule=f"* {kolkata_minute} * * * *", timezone="Asia/Kolkata",
+    job = created_job(api, schedule=f"* {kolkata_minute} * * * *", timezone="Asia/Kolkata",
                  endpoint=target.url("/zoned"))  # fmt: skip
     assert job["nextRunAt"] is not None
     first = target.wait_for_requests("/zoned", 1, timeout_s=25)[0]
@@ -144,7 +125,7 @@ def test_filters_return_exactly_the_matching_jobs(api: FlaskClient) -> None:
         ("e-billing-eu", ["billing", "eu", "nightly"], True),
     ]
     for name, tags, enabled in specs:
-        create(api, schedule="0 0 0 1 1 *", endpoint="http://127.0.0.1:9/x", name=name,
+        created_job(api, schedule="0 0 0 1 1 *", endpoint="http://127.0.0.1:9/x", name=name,
                tags=tags, enabled=enabled)  # fmt: skip
 
     def names(query: str) -> set[str]:

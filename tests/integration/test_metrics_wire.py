@@ -22,6 +22,7 @@ from scheduler_service.config import Config, variables
 from scheduler_service.runtime import get_runtime
 from tests.conftest import free_port
 from tests.support.http_target import HttpTarget
+from tests.support.in_process import running_service
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -44,24 +45,11 @@ def scraped(text: str, name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    with HttpTarget() as server:
-        yield server
-
-
-@pytest.fixture
 def service(wire_uri: str) -> Iterator[Flask]:
-    config = Config(
-        mongodb_uri=wire_uri,
-        scheduler_poll_interval_ms=300,
-        job_timeout_ms=1500,
-        shutdown_grace_ms=3000,
-        allow_private_targets=True,  # the target is on 127.0.0.1
-    )
-    app = create_app(open_runtime(config))
-    get_runtime(app).start_scheduler()
-    yield app
-    get_runtime(app).close()
+    with running_service(wire_uri, scheduler_poll_interval_ms=300, job_timeout_ms=1500,
+                         shutdown_grace_ms=3000,
+                         rate_limit=Config().rate_limit) as app:  # fmt: skip
+        yield app
 
 
 def test_executions_and_start_lag_move_when_a_job_fires(

@@ -23,6 +23,7 @@ from scheduler_service.clock import SystemClock
 from scheduler_service.config import Config
 from scheduler_service.runtime import compose, get_runtime
 from tests.support.http_target import HttpTarget
+from tests.support.in_process import created_job, running_service
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -31,26 +32,10 @@ NEVER = "0 0 0 1 1 *"  # once a year: only manual runs fire in these tests
 
 
 @pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    with HttpTarget() as server:
-        yield server
-
-
-@pytest.fixture
 def service(wire_uri: str) -> Iterator[Flask]:
-    config = Config(
-        mongodb_uri=wire_uri,
-        scheduler_poll_interval_ms=500,
-        max_concurrent_jobs=4,
-        job_timeout_ms=1500,
-        shutdown_grace_ms=5000,
-        allow_private_targets=True,  # the target is on 127.0.0.1
-        rate_limit="off",  # the tests poll the API as fast as they like
-    )
-    app = create_app(open_runtime(config))
-    get_runtime(app).start_scheduler()
-    yield app
-    get_runtime(app).close()
+    with running_service(wire_uri, scheduler_poll_interval_ms=500, max_concurrent_jobs=4,
+                         job_timeout_ms=1500) as app:  # fmt: skip
+        yield app
 
 
 @pytest.fixture
@@ -59,9 +44,7 @@ def api(service: Flask) -> FlaskClient:
 
 
 def create_job(api: FlaskClient, **fields: Any) -> str:
-    response = api.post("/api/jobs", json=fields)
-    assert response.status_code == 201, response.get_json()
-    return str(response.get_json()["data"]["jobId"])
+    return str(created_job(api, **fields)["jobId"])
 
 
 def executions(api: FlaskClient, job_id: str) -> list[dict[str, Any]]:
@@ -151,12 +134,8 @@ def test_retries_on_500_with_backoff_and_the_same_idempotency_key(
 def test_a_retry_waits_at_most_job_retry_delay_max(wire_uri: str, target: HttpTarget) -> None:
     """retryDelay is an hour, the cap a second: the retry comes after the cap, not the hour."""
     target.respond_sequence("/capped", [500, 200])
-    config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=500, job_timeout_ms=1500,
-                    shutdown_grace_ms=5000, allow_private_targets=True, rate_limit="off",
-                    job_retry_delay_max_ms=1000)  # fmt: skip
-    app = create_app(open_runtime(config))
-    get_runtime(app).start_scheduler()
-    try:
+    with running_service(wire_uri, scheduler_poll_interval_ms=500, job_timeout_ms=1500,
+                         job_retry_delay_max_ms=1000) as app:  # fmt: skip
         api = app.test_client()
         job_id = create_job(api, schedule=NEVER, endpoint=target.url("/capped"),
                             retryAttempts=1, retryDelay=3_600_000)  # fmt: skip
@@ -164,8 +143,6 @@ def test_a_retry_waits_at_most_job_retry_delay_max(wire_uri: str, target: HttpTa
         first, second = target.wait_for_requests("/capped", 2, timeout_s=15)
         assert second.monotonic - first.monotonic >= 1.0
         assert [r["status"] for r in settled(api, job_id, 2)] == ["failure", "success"]
-    finally:
-        get_runtime(app).close()
 
 
 def test_404_is_not_retried(api: FlaskClient, target: HttpTarget, wire_db: Database) -> None:

@@ -14,10 +14,8 @@ from pymongo.database import Database
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from scheduler_service import create_app, open_runtime
-from scheduler_service.config import Config
-from scheduler_service.runtime import get_runtime
 from tests.support.http_target import HttpTarget, ReceivedRequest
+from tests.support.in_process import running_service
 
 pytestmark = pytest.mark.integration
 
@@ -31,15 +29,9 @@ GLOBAL_NEW, GLOBAL_OLD, OWN = new_secret(), new_secret(), new_secret()
 
 @pytest.fixture
 def app(wire_uri: str, wire_db: Database) -> Iterator[Flask]:
-    config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=300,
-                    allow_private_targets=True, rate_limit="off", job_retry_delay_ms=0,
-                    webhook_signing_keys=(GLOBAL_NEW, GLOBAL_OLD))
-    created = create_app(open_runtime(config))
-    get_runtime(created).start_scheduler()
-    try:
+    with running_service(wire_uri, scheduler_poll_interval_ms=300, job_retry_delay_ms=0,
+                         webhook_signing_keys=(GLOBAL_NEW, GLOBAL_OLD)) as created:  # fmt: skip
         yield created
-    finally:
-        get_runtime(created).close()
 
 
 def verify(secret: str, request: ReceivedRequest) -> object:
@@ -84,18 +76,11 @@ def test_every_request_verifies_and_a_tampered_or_stale_one_does_not(app: Flask)
 
 
 def test_without_keys_or_secret_nothing_is_signed(wire_uri: str, wire_db: Database) -> None:
-    config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=300,
-                    allow_private_targets=True, rate_limit="off")
-    app = create_app(open_runtime(config))
-    get_runtime(app).start_scheduler()
-    try:
-        with HttpTarget() as target:
-            api = app.test_client()
-            job = api.post("/api/jobs", json={"schedule": "0 0 0 1 1 *",
-                                              "endpoint": target.url("/plain")}).get_json()["data"]
-            api.post(f"/api/jobs/{job['jobId']}/run")
-            received = target.wait_for_requests("/plain", 1, timeout_s=10)[0]
-    finally:
-        get_runtime(app).close()
+    with running_service(wire_uri, scheduler_poll_interval_ms=300) as app, HttpTarget() as target:
+        api = app.test_client()
+        job = api.post("/api/jobs", json={"schedule": "0 0 0 1 1 *",
+                                          "endpoint": target.url("/plain")}).get_json()["data"]
+        api.post(f"/api/jobs/{job['jobId']}/run")
+        received = target.wait_for_requests("/plain", 1, timeout_s=10)[0]
     assert received.header("webhook-signature") is None
     assert received.header("webhook-id") is None

@@ -12,13 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
-from scheduler_service import create_app, open_runtime
-from scheduler_service.config import Config
 from scheduler_service.delivery.redaction import MAX_MESSAGE_LENGTH
-from scheduler_service.runtime import get_runtime
+from tests.support.in_process import running_service
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -64,12 +61,8 @@ def raw_target() -> Iterator[str]:
 
 @pytest.fixture
 def api(wire_uri: str) -> Iterator[FlaskClient]:
-    config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=200, job_timeout_ms=3000,
-                    allow_private_targets=True, rate_limit="off")  # fmt: skip
-    app: Flask = create_app(open_runtime(config))
-    get_runtime(app).start_scheduler()
-    yield app.test_client()
-    get_runtime(app).close()
+    with running_service(wire_uri, scheduler_poll_interval_ms=200, job_timeout_ms=3000) as app:
+        yield app.test_client()
 
 
 def run_once(api: FlaskClient, endpoint: str) -> dict[str, Any]:

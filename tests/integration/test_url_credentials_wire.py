@@ -9,10 +9,8 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from scheduler_service import create_app, open_runtime
-from scheduler_service.config import Config
-from scheduler_service.runtime import get_runtime
 from tests.support.http_target import HttpTarget
+from tests.support.in_process import running_service
 
 pytestmark = pytest.mark.integration
 
@@ -20,19 +18,9 @@ BASIC_USER_PW = "Basic dXNlcjpwdw=="  # user:pw
 
 
 @pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    with HttpTarget() as server:
-        yield server
-
-
-@pytest.fixture
 def app(wire_uri: str) -> Iterator[Flask]:
-    config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=200, job_timeout_ms=3000,
-                    allow_private_targets=True, rate_limit="off")  # fmt: skip
-    app = create_app(open_runtime(config))
-    get_runtime(app).start_scheduler()
-    yield app
-    get_runtime(app).close()
+    with running_service(wire_uri, scheduler_poll_interval_ms=200, job_timeout_ms=3000) as app:
+        yield app
 
 
 def run_once(app: Flask, target: HttpTarget, path: str, headers: dict[str, str]) -> str | None:

@@ -2,8 +2,9 @@
 
 For load tests (many ticks a second) where ``HttpTarget`` in the test process would compete
 with the test for the GIL, and its listen backlog of 5 drops connection bursts (a dropped
-SYN costs a 1 s retransmit, enough to make a tick overlap the next one). An asyncio
-HTTP/1.1 server with keep-alive and a backlog of 1024; one line per request::
+SYN costs a 1 s retransmit, enough to make a tick overlap the next one). The asyncio
+server of ``tests.support.logging_server``, keep-alive and a backlog of 1024; one line per
+request::
 
     <unix time received> <X-Scheduler-Job-Id> <X-Scheduler-Scheduled-At> <Idempotency-Key>
 
@@ -13,20 +14,17 @@ HTTP/1.1 server with keep-alive and a backlog of 1024; one line per request::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import signal
 import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
+
+from tests.support.logging_server import serve
 
 if TYPE_CHECKING:  # the target process itself imports nothing of the service
     from tests.support.processes import ProcessGroup, ServiceProcess
-
-_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 
 
 @dataclass(frozen=True)
@@ -66,43 +64,10 @@ def start_recording_target(group: ProcessGroup, out: Path) -> tuple[ServiceProce
     return process, f"http://127.0.0.1:{port}"
 
 
-async def _connection(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: IO[str]
-) -> None:
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            headers = {}
-            for line in head.decode("latin-1").split("\r\n")[1:]:
-                name, _, value = line.partition(":")
-                if name:
-                    headers[name.strip().lower()] = value.strip()
-            if length := int(headers.get("content-length") or 0):
-                await reader.readexactly(length)
-            log.write(
-                f"{time.time():.6f} {headers.get('x-scheduler-job-id', '-')} "
-                f"{headers.get('x-scheduler-scheduled-at', '-')} "
-                f"{headers.get('idempotency-key', '-')}\n"
-            )
-            writer.write(_OK)
-            await writer.drain()
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-        pass
-    finally:
-        writer.close()
-
-
-async def _serve(port: int, out: Path) -> None:
-    loop = asyncio.get_running_loop()
-    with out.open("a", buffering=1) as log:  # line-buffered: readers see whole lines
-        server = await asyncio.start_server(
-            lambda r, w: _connection(r, w, log), "127.0.0.1", port, backlog=1024
-        )
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        async with server:
-            await stop.wait()
+async def _respond(path: str, headers: dict[str, str], received: float) -> tuple[int, str]:
+    return 200, (f"{received:.6f} {headers.get('x-scheduler-job-id', '-')} "
+                 f"{headers.get('x-scheduler-scheduled-at', '-')} "
+                 f"{headers.get('idempotency-key', '-')}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    asyncio.run(_serve(args.port, args.out))
+    serve(args.port, args.out, _respond)
     return 0
 
 

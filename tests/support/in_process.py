@@ -1,0 +1,49 @@
+"""The service in the test process, on the session's wire server with its scheduler
+running, for integration tests that drive it through the API against a real target:
+
+    @pytest.fixture
+    def service(wire_uri: str) -> Iterator[Flask]:
+        with running_service(wire_uri, scheduler_poll_interval_ms=300) as app:
+            yield app
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from scheduler_service import create_app, open_runtime
+from scheduler_service.config import Config
+from scheduler_service.runtime import get_runtime
+
+# What every such test wants, unless it says otherwise.
+SERVICE_DEFAULTS: dict[str, Any] = {
+    "shutdown_grace_ms": 5000,
+    "allow_private_targets": True,  # the targets are on 127.0.0.1
+    "rate_limit": "off",  # the tests poll the API as fast as they like
+}
+
+
+@contextmanager
+def running_service(mongodb_uri: str, **settings: Any) -> Iterator[Flask]:
+    """The app on ``mongodb_uri`` with SERVICE_DEFAULTS and ``settings`` (Config's field
+    names), its scheduler started; closed (attempts in flight finished) on exit."""
+    config = Config(mongodb_uri=mongodb_uri, **{**SERVICE_DEFAULTS, **settings})
+    app = create_app(open_runtime(config))
+    get_runtime(app).start_scheduler()
+    try:
+        yield app
+    finally:
+        get_runtime(app).close()
+
+
+def created_job(api: FlaskClient, **fields: Any) -> dict[str, Any]:
+    """``POST /api/jobs`` with ``fields``, which must answer 201; the job's representation."""
+    response = api.post("/api/jobs", json=fields)
+    assert response.status_code == 201, response.get_json()
+    data: dict[str, Any] = response.get_json()["data"]
+    return data
