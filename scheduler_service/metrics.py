@@ -110,6 +110,11 @@ REPLAYS = Counter(
     "Replays of dead letters that ended, by outcome: replayed or replay_failed.",
     ["outcome"],
 )
+CHAINED_RUNS = Counter(
+    "scheduler_chained_runs",
+    "Runs of onSuccess/onFailure jobs queued by the end of a parent's tick (a trigger "
+    "applied again is not counted).",
+)
 ALERTS = Counter(
     "scheduler_alerts",
     "tick.dead_lettered alerts, by outcome: sent, or undeliverable (every try failed).",
@@ -174,6 +179,10 @@ def record_dead_letter(outcome: str) -> None:
 
 def record_replay(outcome: str) -> None:
     REPLAYS.labels(outcome=outcome).inc()
+
+
+def record_chained(count: int) -> None:
+    CHAINED_RUNS.inc(count)
 
 
 def record_alert(outcome: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from bson import ObjectId
 
 from scheduler_service.records.enums import EntryState
+from scheduler_service.records.trigger import Trigger
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Entry:
     started_at: datetime | None = None  # when its current attempt was claimed
     replay_of: ObjectId | None = None  # a replay: the dead letter it replays
     replay_base: int = 0  # attempts made before this run: the retry policy counts from here
+    trigger: Trigger | None = None  # a chained run: the parent's tick that triggered it
 
     @classmethod
     def scheduled(cls, scheduled_at: datetime, *, owner: str, now: datetime,
@@ -51,6 +53,13 @@ class Entry:
         run like a manual run, its attempt numbers continuing after the last one."""
         return cls(ObjectId(), scheduled_at, attempts + 1, EntryState.WAITING, now, None,
                    is_manual=True, replay_of=dead_letter_id, replay_base=attempts)  # fmt: skip
+
+    @classmethod
+    def triggered(cls, trigger: Trigger, now: datetime) -> Entry:
+        """A chained run (``scheduler/chaining.py``): waiting, due at once, run like a manual
+        run (whatever the job's schedule and ``enabled`` say, with its retry policy)."""
+        return cls(ObjectId(), now, 1, EntryState.WAITING, now, None, is_manual=True,
+                   trigger=trigger)  # fmt: skip
 
     @classmethod
     def retry(cls, failed: Entry, due_at: datetime) -> Entry:
@@ -78,6 +87,8 @@ class Entry:
             document["startedAt"] = self.started_at
         if self.replay_of is not None:
             document.update(replayOf=self.replay_of, replayBase=self.replay_base)
+        if self.trigger is not None:
+            document["trigger"] = self.trigger.to_document()
         return document
 
     @classmethod
@@ -88,4 +99,6 @@ class Entry:
             due_at=document["dueAt"], owner=document.get("owner"),
             is_manual=bool(document.get("manual")), started_at=document.get("startedAt"),
             replay_of=document.get("replayOf"), replay_base=int(document.get("replayBase", 0)),
+            trigger=Trigger.from_document(document["trigger"]) if document.get("trigger")
+            else None,
         )  # fmt: skip

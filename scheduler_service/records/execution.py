@@ -34,6 +34,11 @@ class ExecutionRecord:
     # before the next attempt, or the tick dead-lettered. Neither: settled, or no verdict.
     next_retry_delay: int | None = None  # ms
     dead_lettered: bool = False
+    # A settling attempt of a chained job: the jobs its end triggers (``scheduler/chaining.py``),
+    # written with the verdict so that a take-over triggers them too. Empty: none (and no key).
+    triggers: tuple[ObjectId, ...] = ()
+    # An attempt of a chained run: the parent's tick that triggered it (``triggeredBy``).
+    triggered_by: tuple[ObjectId, datetime] | None = None
 
     @staticmethod
     def id_for(job_id: ObjectId, entry: Entry) -> ObjectId:
@@ -60,12 +65,14 @@ class ExecutionRecord:
         status = Status.SUCCESS if success else Status.FAILURE
         return cls(cls.id_for(job_id, entry), job_id, started_at, status, entry.attempt,
                    entry.scheduled_at, completed_at, duration, response_code, response_body,
-                   error_message, next_retry_delay, dead_lettered)  # fmt: skip
+                   error_message, next_retry_delay, dead_lettered,
+                   triggered_by=_triggered_by(entry))  # fmt: skip
 
     @classmethod
     def running(cls, job_id: ObjectId, entry: Entry) -> ExecutionRecord:
         return cls(cls.id_for(job_id, entry), job_id, entry.started_at, Status.RUNNING,
-                   entry.attempt, entry.scheduled_at)  # fmt: skip
+                   entry.attempt, entry.scheduled_at,
+                   triggered_by=_triggered_by(entry))  # fmt: skip
 
     @classmethod
     def abandoned(cls, job_id: ObjectId, entry: Entry, completed_at: datetime,
@@ -73,17 +80,24 @@ class ExecutionRecord:
         """The attempt of a process that stopped before recording a result."""
         return cls(cls.id_for(job_id, entry), job_id, entry.started_at, Status.FAILURE,
                    entry.attempt, entry.scheduled_at, completed_at,
-                   error_message=message)  # fmt: skip
+                   error_message=message, triggered_by=_triggered_by(entry))  # fmt: skip
 
     def result(self) -> dict[str, Any]:
-        """What an attempt's end sets: its start, status and outcome."""
-        return {
+        """What an attempt's end sets: its start, status and outcome (and, only when there
+        are any, its triggers: a record of an unchained job is as it was)."""
+        result = {
             "startedAt": self.started_at, "status": self.status.value,
             "completedAt": self.completed_at, "duration": self.duration,
             "responseCode": self.response_code, "responseBody": self.response_body,
             "errorMessage": self.error_message, "nextRetryDelay": self.next_retry_delay,
             "deadLettered": self.dead_lettered,
         }  # fmt: skip
+        if self.triggers:
+            result["triggers"] = list(self.triggers)
+        if self.triggered_by is not None:
+            result["triggeredBy"] = {"jobId": self.triggered_by[0],
+                                     "scheduledAt": self.triggered_by[1]}  # fmt: skip
+        return result
 
     def to_document(self) -> dict[str, Any]:
         result = self.result()
@@ -102,4 +116,12 @@ class ExecutionRecord:
             duration=get("duration"), response_code=get("responseCode"),
             response_body=get("responseBody"), error_message=get("errorMessage"),
             next_retry_delay=get("nextRetryDelay"), dead_lettered=bool(get("deadLettered")),
+            triggers=tuple(get("triggers") or ()),
+            triggered_by=(get("triggeredBy")["jobId"], get("triggeredBy")["scheduledAt"])
+            if get("triggeredBy") else None,
         )  # fmt: skip
+
+
+def _triggered_by(entry: Entry) -> tuple[ObjectId, datetime] | None:
+    trigger = entry.trigger
+    return None if trigger is None else (trigger.job_id, trigger.scheduled_at)

@@ -66,6 +66,10 @@ class Job:
     search: str | None = None
     signing_secret: str | None = None  # its own whsec_ secret (sealed like header values)
     priority: int = DEFAULT_PRIORITY  # 1-10: higher first when more is due than workers
+    # Chained jobs: those run once when a tick of this one succeeds for good, or is
+    # dead-lettered (``scheduler/chaining.py``). Stored only when not empty.
+    on_success: tuple[ObjectId, ...] = ()
+    on_failure: tuple[ObjectId, ...] = ()
 
     @classmethod
     def new(cls, fields: dict[str, Any], *, now: datetime, next_run_at: datetime | None,
@@ -125,6 +129,10 @@ class Job:
             else search_text(self.name, "" if self.endpoint.startswith(SEALED) else self.endpoint),
             "nextTickAt": self.next_tick_at, "priority": self.priority,
         })  # fmt: skip
+        if self.on_success:
+            document["onSuccess"] = list(self.on_success)
+        if self.on_failure:
+            document["onFailure"] = list(self.on_failure)
         return document
 
     @classmethod
@@ -153,6 +161,7 @@ class Job:
             name=get("name") or "", description=get("description") or "",
             tags=tuple(get("tags") or ()), next_tick_at=get("nextTickAt"),
             priority=get("priority") or DEFAULT_PRIORITY,
+            on_success=tuple(get("onSuccess") or ()), on_failure=tuple(get("onFailure") or ()),
         )  # fmt: skip
 
 

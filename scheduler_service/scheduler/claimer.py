@@ -12,9 +12,10 @@ the job document (``stores/ticks.py``), so that one process runs the tick:
 - a **retry**, **manual** run or **replay** (a waiting entry), or an **orphan** (a running
   entry whose lease ran out: its process died): one ``update_one`` turns the entry into a
   running one of this process. An orphan is first checked against its execution record:
-  recorded as a success, it is only released; recorded with its settlement (a retry or a
-  dead letter, see ``settlement.py``), or of an at-most-once job, it is claimed to be
-  settled, not run (``Claim.recorded``; at-most-once: dead-lettered as abandoned);
+  recorded as a success, it is only released; recorded with its settlement (a retry, a
+  dead letter, or chained jobs to trigger, see ``settlement.py``), or of an at-most-once
+  job, it is claimed to be settled, not run (``Claim.recorded``; at-most-once:
+  dead-lettered as abandoned);
   otherwise its attempt is recorded as abandoned and re-delivered as the next attempt.
 
 Nothing is written when an attempt starts. When it ends, ``executor.py`` writes (group
@@ -192,8 +193,9 @@ class Claimer:
         if orphan:
             recorded = self.executions.recorded(job.id, entry.scheduled_at, entry.attempt)
             if recorded is not None and recorded.status is Status.SUCCESS \
-                    and entry.replay_of is None:  # fmt: skip
+                    and entry.replay_of is None and not recorded.triggers:  # fmt: skip
                 # Its process recorded a success and died before releasing the tick: settled.
+                # (Unless the success triggers chained jobs: then it is settled as below.)
                 self.ticks.drop_settled_entry(job.id, entry)
                 return None
         # An orphan whose record carries its settlement, or of an at-most-once job, is

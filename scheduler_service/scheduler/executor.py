@@ -29,17 +29,23 @@ from scheduler_service.dead_letter import SentRequest
 from scheduler_service.delivery.attempt import AttemptRequest, perform
 from scheduler_service.delivery.masking import mask_headers, mask_url
 from scheduler_service.delivery.outcome import AttemptOutcome
-from scheduler_service.delivery.payload import idempotency_key, outgoing_headers, render_body
+from scheduler_service.delivery.payload import outgoing_headers, render_body
 from scheduler_service.delivery.redaction import redact_urls
 from scheduler_service.delivery.session import thread_session as default_session
 from scheduler_service.delivery.signing import Signing
 from scheduler_service.errors import DecryptionError
-from scheduler_service.records import Entry, ExecutionRecord, Job
+from scheduler_service.records import Entry, ExecutionRecord, Job, Status
 from scheduler_service.scheduler.alerts import AlertSender
 from scheduler_service.scheduler.batched_writes import BatchedWrites, DirectWrites
+from scheduler_service.scheduler.chaining import entry_key
 from scheduler_service.scheduler.claimer import Claim
 from scheduler_service.scheduler.local_attempts import RunningAttempts
-from scheduler_service.scheduler.settlement import Settlement, decide, recorded_decision
+from scheduler_service.scheduler.settlement import (
+    Settlement,
+    decide,
+    recorded_decision,
+    with_decision,
+)
 from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.ticks import TickStore
@@ -116,12 +122,13 @@ class Executor:
             job_id=str(job.id),
             scheduled_at=entry.scheduled_at,
             attempt=entry.attempt,
+            key=entry_key(job.id, entry) if entry.trigger is not None else None,
         )
         return AttemptRequest(
             url=self.cipher.open_url(job.endpoint),
             method=job.method,
             headers=headers,
-            body=render_body(job.body, entry.scheduled_at),
+            body=_body(job, entry),
             # The job's own deadline, within JOB_TIMEOUT (which may have been lowered since).
             timeout_s=min(job.timeout_ms or limit, limit) / 1000,
             max_response_bytes=self.config.response_body_limit,
@@ -135,8 +142,8 @@ class Executor:
         secrets = (own,) if own is not None else self.config.webhook_signing_keys
         if not secrets:
             return None
-        return Signing(secrets, idempotency_key(str(job.id), entry.scheduled_at),
-                       self.clock.now())
+        assert job.id is not None
+        return Signing(secrets, entry_key(job.id, entry), self.clock.now())
 
     def _record(self, job: Job, entry: Entry, started: datetime, outcome: AttemptOutcome,
                 request: SentRequest) -> None:  # fmt: skip
@@ -166,10 +173,13 @@ class Executor:
         """An orphan whose attempt ended (or was abandoned) before its process could settle
         its tick: settle it from the record, as that process would have."""
         assert claim.recorded is not None
-        decision = recorded_decision(claim.job, claim.entry, claim.recorded)
+        record = claim.recorded
+        decision = recorded_decision(claim.job, claim.entry, record)
         if decision is None:  # the claimer settles only what a record decides
             return
-        self.settlement.apply(claim.job, claim.entry, claim.recorded, decision,
+        if not _carries_decision(record):  # decided now (an at-most-once attempt abandoned)
+            record = with_decision(record, decision, claim.job, claim.entry)
+        self.settlement.apply(claim.job, claim.entry, record, decision,
                               self._shown_request(claim.job, claim.entry), self.clock.now())
 
     def _shown_request(self, job: Job, entry: Entry) -> SentRequest:
@@ -178,8 +188,21 @@ class Executor:
             request = self._request(job, entry)
         except DecryptionError:
             return SentRequest(job.method, mask_url(self.cipher.open_url_for_display(job.endpoint)),
-                               {}, render_body(job.body, entry.scheduled_at))  # fmt: skip
+                               {}, _body(job, entry))  # fmt: skip
         return sent_request(request)
+
+
+def _carries_decision(record: ExecutionRecord) -> bool:
+    """Was the record written with its tick's settlement (and so with its triggers)?"""
+    return (record.status is Status.SUCCESS or record.next_retry_delay is not None
+            or record.dead_lettered)  # fmt: skip
+
+
+def _body(job: Job, entry: Entry) -> object:
+    """The job's body as sent for ``entry``: placeholders rendered (a chained run's parent's
+    values too)."""
+    parent = entry.trigger.parent_values() if entry.trigger is not None else None
+    return render_body(job.body, entry.scheduled_at, parent)
 
 
 def sent_request(request: AttemptRequest) -> SentRequest:

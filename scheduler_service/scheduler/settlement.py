@@ -14,12 +14,15 @@ server, SecantusDB's embedded one included, so none is assumed):
    ``deadLettered``): the one write that decides;
 2. the waiting retry; or the dead letter, inserted under its unique per-tick key; or the
    replay's end on its dead letter (a compare-and-set on ``replaying``);
-3. the release of the tick (its entry pulled), unless it waits for a retry.
+3. a chained job's triggers (``chaining.py``: the jobs named in the record's ``triggers``,
+   one conditional write per child; nothing for an unchained job);
+4. the release of the tick (its entry pulled), unless it waits for a retry.
 
 A process that dies after 1 leaves its entry in flight; whoever takes the entry over when
 its lease runs out finds the record (``claimer.py``) and settles the tick again from it
 (``settle_recorded``): the same retry, or the same dead letter, whose second insert is a
-duplicate-key no-op. So each tick that fails for good has exactly one dead letter.
+duplicate-key no-op, and the same triggers, which a child recognises by their key. So each
+tick that fails for good has exactly one dead letter, and each child one run per tick.
 """
 
 from __future__ import annotations
@@ -39,12 +42,13 @@ from scheduler_service.dead_letter import (
     LastAttempt,
     SentRequest,
 )
-from scheduler_service.delivery.payload import idempotency_key
 from scheduler_service.records import Entry, ExecutionRecord, Job, Status
 from scheduler_service.scheduler.alerts import AlertSender
 from scheduler_service.scheduler.backoff import next_retry_delay_ms, should_retry
 from scheduler_service.scheduler.batched_writes import BatchedWrites, DirectWrites
+from scheduler_service.scheduler.chaining import Chaining, children, entry_key
 from scheduler_service.scheduler.durable import durable
+from scheduler_service.stores.chains import ChainStore
 from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.ticks import TickStore
 
@@ -100,10 +104,15 @@ def recorded_decision(job: Job, entry: Entry, record: ExecutionRecord) -> Decisi
     return None
 
 
-def with_decision(record: ExecutionRecord, decision: Decision) -> ExecutionRecord:
-    """The record carrying the decision (what a repeated settlement reads back)."""
-    return replace(record, next_retry_delay=decision.delay_ms,
-                   dead_lettered=decision.verdict is Verdict.FINAL)  # fmt: skip
+def with_decision(record: ExecutionRecord, decision: Decision, job: Job | None = None,
+                  entry: Entry | None = None) -> ExecutionRecord:  # fmt: skip
+    """The record carrying the decision (what a repeated settlement reads back), and with
+    ``job`` and ``entry`` the jobs it triggers (``chaining.children``)."""
+    final = decision.verdict is Verdict.FINAL
+    triggers = () if job is None or entry is None else children(
+        job, entry, succeeded=decision.verdict is Verdict.DONE, dead_lettered=final)
+    return replace(record, next_retry_delay=decision.delay_ms, dead_lettered=final,
+                   triggers=triggers)  # fmt: skip
 
 
 @dataclass
@@ -114,16 +123,23 @@ class Settlement:
     owner: str
     stopping: threading.Event
     alerts: AlertSender | None = None
+    chaining: Chaining | None = None
+
+    def __post_init__(self) -> None:
+        if self.chaining is None and self.ticks is not None:
+            self.chaining = Chaining(ChainStore(self.ticks.collection.database))
 
     def settle(self, job: Job, entry: Entry, record: ExecutionRecord, decision: Decision,
                request: SentRequest, now: datetime) -> None:  # fmt: skip
-        """Write the record (which carries the decision), then apply the decision."""
-        durable(lambda: self.writes.record(with_decision(record, decision)), self.stopping)
-        self.apply(job, entry, record, decision, request, now)
+        """Write the record (which carries the decision and the triggers), then apply the
+        decision."""
+        decided = with_decision(record, decision, job, entry)
+        durable(lambda: self.writes.record(decided), self.stopping)
+        self.apply(job, entry, decided, decision, request, now)
 
     def apply(self, job: Job, entry: Entry, record: ExecutionRecord, decision: Decision,
               request: SentRequest, now: datetime) -> None:  # fmt: skip
-        """Steps 2 and 3 for a tick whose record is written; repeatable."""
+        """Steps 2 to 4 for a tick whose record is written; repeatable."""
         assert job.id is not None
         job_id = job.id
         if decision.verdict is Verdict.RETRY:
@@ -145,7 +161,13 @@ class Settlement:
             # Not written (the database stayed away): keep the tick in flight, so that it is
             # settled again, from its record, once its lease runs out. Never released unsaid.
             return
+        if record.triggers and durable(lambda: self._trigger(record, now), self.stopping) is None:
+            return  # kept in flight, as above: the take-over triggers from the record
         durable(lambda: self.writes.drop_entry(job_id, entry.id), self.stopping)
+
+    def _trigger(self, record: ExecutionRecord, now: datetime) -> int:
+        assert self.chaining is not None
+        return self.chaining.trigger(record, now)
 
     def _dead_letter(self, job: Job, entry: Entry, record: ExecutionRecord, decision: Decision,
                      request: SentRequest, now: datetime) -> bool:  # fmt: skip
@@ -155,7 +177,7 @@ class Settlement:
         alert = self.alerts.new_alert(targets, now) if self.alerts is not None else Alert()
         dead_letter = DeadLetter.new(
             job_id=job.id, name=job.name or None, scheduled_at=entry.scheduled_at,
-            idempotency_key=idempotency_key(str(job.id), entry.scheduled_at),
+            idempotency_key=entry_key(job.id, entry),
             last_attempt=last_attempt(record), request=request, reason=decision.reason,
             now=now, alert=alert,
         )  # fmt: skip

@@ -7,6 +7,13 @@ from marshmallow import Schema, fields
 from scheduler_service.schemas.fields import IsoDateTime, ObjectIdString
 
 
+class TriggeredBySchema(Schema):
+    """The parent's tick that triggered a chained run."""
+
+    jobId = ObjectIdString(dump_default=None)
+    scheduledAt = IsoDateTime(dump_default=None)
+
+
 class ExecutionResponseSchema(Schema):
     """A ``job_executions`` document as the API shows it; missing keys render as null."""
 
@@ -25,3 +32,7 @@ class ExecutionResponseSchema(Schema):
     # or Retry-After, within retryDelayMax; null when none follows), or dead-lettered.
     nextRetryDelay = fields.Integer(dump_default=None)
     deadLettered = fields.Boolean(dump_default=False)
+    # A chained run's attempt: the parent's tick that triggered it; null otherwise.
+    triggeredBy = fields.Nested(TriggeredBySchema, dump_default=None, allow_none=True,
+                                metadata={"description": "A chained run's attempt: the "
+                                          "parent's tick that triggered it. Null otherwise."})

@@ -229,6 +229,26 @@ class IsoDateTime(fields.Field):
         return iso_utc(value)
 
 
+class JobIdList(fields.List):
+    """A list of job ids (24 hex digits each, loaded as ObjectIds, each kept once, in the
+    order given), at most ``max_length`` (``onSuccess``/``onFailure``)."""
+
+    def __init__(self, max_length: int, **kwargs: Any) -> None:
+        item = fields.String(validate=validate.Regexp(
+            r"[0-9a-fA-F]{24}\Z", error="Not a valid job id (24 hex digits)."))
+        # The validator shows the bound in the OpenAPI document (maxItems); the bound is
+        # checked on the list as given, repeats included, before any item.
+        super().__init__(item, validate=validate.Length(max=max_length), **kwargs)
+        self.max_length = max_length
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any,
+                     **kwargs: Any) -> list[bson.ObjectId]:  # fmt: skip
+        if isinstance(value, list) and len(value) > self.max_length:
+            raise ValidationError(f"At most {self.max_length} jobs are allowed.")
+        ids = [bson.ObjectId(text) for text in super()._deserialize(value, attr, data, **kwargs)]
+        return list(dict.fromkeys(ids))
+
+
 class ObjectIdString(fields.Field):
     """Dump-only: an ObjectId as its 24 hex digits, or null."""
 

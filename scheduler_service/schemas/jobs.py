@@ -24,6 +24,7 @@ from scheduler_service.schemas.fields import (
     InstantInput,
     IsoDateTime,
     JobBody,
+    JobIdList,
     MaskedHeaders,
     MaskedSecret,
     MaskedUrl,
@@ -49,6 +50,7 @@ MAX_JITTER_MS = 3_600_000
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
 MAX_TAGS = 20
+MAX_CHAINED = 10  # jobs in onSuccess, and in onFailure
 _WINDOW_FIELDS = ("schedule", "runAt", "startAt", "endAt")
 
 
@@ -93,6 +95,16 @@ def _description() -> fields.Field:
 def _tags() -> fields.Field:
     return Tags(validate=validate.Length(max=MAX_TAGS,
                 error=f"At most {MAX_TAGS} tags are allowed."))  # fmt: skip
+
+
+def _chained() -> fields.Field:
+    return JobIdList(MAX_CHAINED, metadata={"description": (
+        "Ids of other jobs, each run once (as POST /api/jobs/{jobId}/run would) when a tick "
+        "of this job succeeds for good (onSuccess; a replayed dead letter too) or is "
+        "dead-lettered (onFailure). Every id must name an existing job other than this "
+        "one, and no chain may lead back to this job: otherwise a 400 naming the field "
+        "(and the cycle)."
+    )})  # fmt: skip
 
 
 def check_window(data: dict[str, Any]) -> None:
@@ -141,6 +153,8 @@ class JobCreateSchema(Schema):
     missedRunPolicy = _choice(MISSED_RUN_POLICIES, load_default=DEFAULT_MISSED_RUN_POLICY.value)
     alertEndpoint = HttpUrl(allow_none=True)
     signingSecret = SigningSecret(allow_none=True)
+    onSuccess = _chained()
+    onFailure = _chained()
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
     def _window(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
@@ -183,6 +197,8 @@ class JobUpdateSchema(Schema):
     missedRunPolicy = _choice(MISSED_RUN_POLICIES)
     alertEndpoint = HttpUrl(allow_none=True)
     signingSecret = SigningSecret(allow_none=True)
+    onSuccess = _chained()
+    onFailure = _chained()
 
     @validates_schema
     def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -217,6 +233,8 @@ class JobResponseSchema(Schema):
     missedRunPolicy = fields.String(dump_default=None)
     alertEndpoint = MaskedUrl(dump_default=None)
     signingSecret = MaskedSecret(dump_default=None)
+    onSuccess = fields.List(ObjectIdString(), dump_default=list)
+    onFailure = fields.List(ObjectIdString(), dump_default=list)
     nextRunAt = IsoDateTime(dump_default=None)
     lastRunAt = IsoDateTime(dump_default=None)
     createdAt = IsoDateTime(dump_default=None)

@@ -20,12 +20,15 @@ from scheduler_service.delivery.target_guard import literal_refusal
 from scheduler_service.errors import Conflict, InvalidInput, JobNotFound
 from scheduler_service.records import Entry, ExecutionRecord, Job, search_text
 from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
+from scheduler_service.services.chain_rules import FIELDS as CHAIN_FIELDS
+from scheduler_service.services.chain_rules import check_links
 from scheduler_service.services.job_timing import (
     TIMING_FIELDS,
     check_merged,
     default_name,
     next_run,
 )
+from scheduler_service.stores.chains import ChainStore
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.jobs import JobFilter, JobStore
 from scheduler_service.stores.ticks import EPOCH
@@ -63,6 +66,7 @@ class JobService:
         self.clock = clock
         self.on_change = on_change  # wakes this process's scheduler so a near tick is not late
         self.cipher = cipher or HeaderCipher(config.encryption_keys)
+        self.chains = ChainStore(jobs.collection.database)
 
     def create(self, payload: Any, *, allow_past: bool = False) -> dict[str, Any]:
         fields = self._load(JobCreateSchema(), payload)
@@ -72,13 +76,17 @@ class JobService:
         fields.setdefault("retryDelayMax", self.config.job_retry_delay_max_ms)
         fields.setdefault("timeoutMs", self.config.job_timeout_ms)
         fields.setdefault("name", default_name(fields["method"], fields["endpoint"]))
+        job_id = ObjectId()
+        # A new id: nothing chains to it yet, so no cycle; its ids must name jobs.
+        check_links(job_id, {name: tuple(fields.get(name, ())) for name in CHAIN_FIELDS},
+                    self.chains.links, cycles=False)  # fmt: skip
         now = self.clock.now()
         plain_endpoint = fields["endpoint"]
         fields["endpoint"] = self.cipher.seal_url(plain_endpoint)
         fields["signingSecret"] = self.cipher.seal_secret(fields.get("signingSecret"))
         job = replace(Job.new(fields, now=now, next_run_at=None,
                               headers=self.cipher.seal(fields["headers"])),
-                      id=ObjectId(),  # its id is part of its jitter
+                      id=job_id,  # its id is part of its jitter
                       search=search_text(fields["name"], plain_endpoint))  # fmt: skip
         timing = next_run(job, now, allow_past=allow_past, check_past=True)
         job = replace(job, next_run_at=timing["nextRunAt"], next_tick_at=timing["nextTickAt"])
@@ -152,6 +160,9 @@ class JobService:
             raise JobNotFound(job_id)
         merged = {**current.to_document(), **changes}
         check_merged(merged)
+        if any(name in changes for name in CHAIN_FIELDS):
+            lists = {name: tuple(merged.get(name) or ()) for name in CHAIN_FIELDS}
+            check_links(oid, lists, self.chains.links)
         now = self.clock.now()
         enabled = changes.get("enabled", current.enabled)
         if not enabled or TIMING_FIELDS & set(changes) or not current.enabled:
@@ -194,9 +205,12 @@ class JobService:
         return changed
 
     def delete(self, job_id: str) -> None:
-        """Deleting the document cancels its waiting ticks too; history stays for audit."""
-        if not self.jobs.delete(parse_job_id(job_id)):
+        """Deleting the document cancels its waiting ticks too; history stays for audit. The
+        job is then removed from every other job's ``onSuccess``/``onFailure``."""
+        oid = parse_job_id(job_id)
+        if not self.jobs.delete(oid):
             raise JobNotFound(job_id)
+        self.chains.forget(oid, self.clock.now())
 
     def list_executions(self, job_id: str, limit: int) -> list[ExecutionRecord]:
         """The job's attempts, newest first: the records, and the attempts in flight

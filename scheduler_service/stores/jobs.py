@@ -40,6 +40,10 @@ INDEXES = [
                name="enabled_1_createdAt_-1__id_-1"),
     IndexModel([("name", ASCENDING), ("_id", ASCENDING)], name="name_1__id_1"),
     IndexModel([("searchText", ASCENDING)], name="searchText_1"),
+    # The jobs that chain to a job (``ChainStore.forget`` when it is deleted): sparse, as
+    # the lists are stored only when not empty, so unchained jobs have no key in them.
+    IndexModel([("onSuccess", ASCENDING)], name="onSuccess_1", sparse=True),
+    IndexModel([("onFailure", ASCENDING)], name="onFailure_1", sparse=True),
 ]  # fmt: skip
 
 _SORT_KEYS = {"createdAt": "createdAt", "nextRunAt": "nextRunAt", "name": "name"}
@@ -189,15 +193,16 @@ class JobStore:
 
     def add_manual_tick(self, job_id: ObjectId, entry: Entry, limit: int) -> bool | None:
         """Queue a run-now tick (``Entry.manual``) unless the job already has ``limit``
-        manual ticks in flight (waiting, running or waiting to retry; dead-letter replays,
-        manual too, are not counted): true if queued, false if the job has that many, None
-        if it does not exist. One conditional write, so concurrent requests cannot pass the
-        limit together."""
+        manual ticks in flight (waiting, running or waiting to retry; dead-letter replays and
+        chained runs, manual too, are not counted): true if queued, false if the job has that
+        many, None if it does not exist. One conditional write, so concurrent requests cannot
+        pass the limit together."""
         manual_in_flight = {"$size": {"$filter": {
             "input": {"$ifNull": ["$inflight", []]}, "as": "entry",
             "cond": {"$and": [
                 {"$eq": ["$$entry.manual", True]},
                 {"$eq": [{"$ifNull": ["$$entry.replayOf", None]}, None]},
+                {"$eq": [{"$ifNull": ["$$entry.trigger", None]}, None]},
             ]},
         }}}  # fmt: skip
         result = self.collection.update_one(

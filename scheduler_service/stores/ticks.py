@@ -44,6 +44,8 @@ JOB_FIELDS = [
     "priority",  # the order due ticks are claimed and started in
     "endAt",
     "name",  # for its dead letters
+    "onSuccess",  # chained jobs, triggered when a tick settles (absent from most jobs)
+    "onFailure",
     "updatedAt",
     "inflight",
     "claimedBy",

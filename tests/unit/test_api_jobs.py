@@ -27,6 +27,7 @@ JOB_FIELDS = {
     "missedRunPolicy", "alertEndpoint", "signingSecret", "nextRunAt",
     "lastRunAt", "createdAt", "updatedAt",
     "name", "description", "tags", "runAt", "timezone", "jitterMs", "startAt", "endAt",
+    "onSuccess", "onFailure",
 }  # fmt: skip
 UNKNOWN_ID = "0123456789abcdef01234567"
 
@@ -75,6 +76,8 @@ def test_create_answers_201_with_the_full_job_and_defaults(client: FlaskClient) 
         "jitterMs": 0,
         "startAt": None,
         "endAt": None,
+        "onSuccess": [],
+        "onFailure": [],
     }
 
 

@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 from scheduler_service.delivery.payload import (
+    chain_key,
     idempotency_key,
     outgoing_headers,
     render_body,
@@ -100,3 +101,54 @@ def test_job_headers_are_not_mutated() -> None:
     job_headers = {"X-Custom": "yes"}
     outgoing_headers(job_headers, job_id="job1", scheduled_at=TICK, attempt=1)
     assert job_headers == {"X-Custom": "yes"}
+
+
+PARENT = {"jobId": "6b0bf5cc400964adc923e083", "scheduledAt": "2024-01-01T12:00:00.000Z",
+          "status": "success", "responseCode": 201, "responseBody": '{"id": 7}'}  # fmt: skip
+
+
+def test_a_parent_placeholder_that_is_a_whole_string_becomes_its_json_value() -> None:
+    body = {"job": "{{parent.jobId}}", "at": "{{parent.scheduledAt}}",
+            "status": "{{parent.status}}", "code": "{{parent.responseCode}}",
+            "body": "{{parent.responseBody}}", "list": ["{{parent.responseCode}}"]}  # fmt: skip
+    assert render_body(body, TICK, PARENT) == {
+        "job": PARENT["jobId"], "at": PARENT["scheduledAt"], "status": "success",
+        "code": 201, "body": '{"id": 7}', "list": [201],
+    }  # fmt: skip
+    missing = {**PARENT, "responseCode": None, "responseBody": None}
+    assert render_body(["{{parent.responseCode}}", "{{parent.responseBody}}"], TICK,
+                       missing) == [None, None]  # fmt: skip
+
+
+def test_a_parent_placeholder_inside_a_string_becomes_its_text_and_null_nothing() -> None:
+    body = "{{parent.status}}: {{parent.responseCode}} {{parent.responseBody}} @{{timestamp}}"
+    assert render_body(body, TICK, PARENT) == f'success: 201 {{"id": 7}} @{STAMP}'
+    assert render_body(" {{parent.responseCode}}", TICK, {**PARENT, "responseCode": None}) == " "
+
+
+def test_text_put_in_is_not_rendered_again() -> None:
+    parent = {**PARENT, "responseBody": "{{timestamp}} {{parent.status}}"}
+    assert render_body(["{{parent.responseBody}}", "<{{parent.responseBody}}>"], TICK,
+                       parent) == ["{{timestamp}} {{parent.status}}",
+                                   "<{{timestamp}} {{parent.status}}>"]  # fmt: skip
+
+
+def test_parent_placeholders_outside_a_chained_run_are_left_as_written() -> None:
+    body = {"code": "{{parent.responseCode}}", "text": "{{parent.status}} {{timestamp}}",
+            "other": "{{parent.unknown}}"}  # fmt: skip
+    assert render_body(body, TICK) == {"code": "{{parent.responseCode}}",
+                                       "text": f"{{{{parent.status}}}} {STAMP}",
+                                       "other": "{{parent.unknown}}"}  # fmt: skip
+    assert render_body(body, TICK, PARENT)["other"] == "{{parent.unknown}}"
+
+
+def test_a_chain_key_depends_on_child_list_parent_and_tick_only() -> None:
+    key = chain_key("a" * 24, "onSuccess", "b" * 24, TICK)
+    assert key == chain_key("a" * 24, "onSuccess", "b" * 24, TICK)
+    others = {chain_key("c" * 24, "onSuccess", "b" * 24, TICK),
+              chain_key("a" * 24, "onFailure", "b" * 24, TICK),
+              chain_key("a" * 24, "onSuccess", "c" * 24, TICK),
+              chain_key("a" * 24, "onSuccess", "b" * 24, TICK + timedelta(seconds=1)),
+              idempotency_key("a" * 24, TICK)}  # fmt: skip
+    assert key not in others and len(others) == 5
+    assert uuid.UUID(key).version == 5

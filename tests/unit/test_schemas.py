@@ -370,6 +370,8 @@ def test_job_dump_exact() -> None:
         "missedRunPolicy": "COALESCE",
         "alertEndpoint": None,
         "signingSecret": None,
+        "onSuccess": [],  # unchained: the lists are not stored
+        "onFailure": [],
         "nextRunAt": "2024-01-01T12:05:00.000Z",
         "lastRunAt": None,
         "createdAt": "2024-01-01T12:00:01.007Z",
@@ -409,6 +411,7 @@ def test_execution_dump() -> None:
         "scheduledAt": "2024-01-01T12:00:00.000Z",
         "nextRetryDelay": None,
         "deadLettered": False,
+        "triggeredBy": None,
     }
 
 
@@ -417,7 +420,7 @@ def test_execution_dump_missing_keys_are_null() -> None:
     assert dumped["_id"] == str(JOB_ID)
     assert dumped["completedAt"] is None
     assert dumped["responseCode"] is None
-    assert len(dumped) == 13
+    assert len(dumped) == 14
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,64 @@
+"""Chained jobs in the ``jobs`` collection: the triggers' writes on the children, the graph
+that validation walks, and the removal of a deleted job from every list.
+
+A trigger is one conditional write on the child's document: push the waiting run
+(``Entry.triggered``) and remember its key in ``chainKeys`` (the last ``KEPT_KEYS``), only
+if that key is not there yet. Applying a trigger again (a take-over re-settling the parent's
+tick) is then a no-op, even after the child's run has ended and its entry is gone, as long
+as fewer than ``KEPT_KEYS`` other triggers reached that child in between.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bson import ObjectId
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from scheduler_service.records import Entry
+
+# Per child: keys of its last triggers, to recognise one applied again. A re-application
+# comes from a take-over of the parent's tick (a process died after triggering, before
+# releasing the tick), within about a lease; no trigger reaches anyone while no process runs.
+KEPT_KEYS = 100
+
+Links = tuple[tuple[ObjectId, ...], tuple[ObjectId, ...]]  # (onSuccess, onFailure)
+
+
+class ChainStore:
+    def __init__(self, database: Database) -> None:
+        self.collection: Collection = database["jobs"]
+
+    def trigger(self, runs: list[tuple[ObjectId, Entry]]) -> int:
+        """Queue each child's triggered run (its entry carries the key), once per key;
+        returns how many were queued now (not before, and the child not deleted). One
+        write per child (at most 10; ``bulk_write`` would make it one round trip, but
+        mongomock's does not work with this pymongo)."""
+        queued = 0
+        for child_id, entry in runs:
+            assert entry.trigger is not None
+            key = entry.trigger.key
+            result = self.collection.update_one(
+                {"_id": child_id, "chainKeys": {"$ne": key}},
+                {"$push": {"inflight": entry.to_document(),
+                           "chainKeys": {"$each": [key], "$slice": -KEPT_KEYS}}},
+            )  # fmt: skip
+            queued += result.modified_count
+        return queued
+
+    def links(self, job_ids: list[ObjectId]) -> dict[ObjectId, Links]:
+        """The lists of the jobs among ``job_ids`` that exist, by id."""
+        found = self.collection.find({"_id": {"$in": job_ids}},
+                                     projection=["onSuccess", "onFailure"])  # fmt: skip
+        return {doc["_id"]: (tuple(doc.get("onSuccess") or ()), tuple(doc.get("onFailure") or ()))
+                for doc in found}  # fmt: skip
+
+    def forget(self, job_id: ObjectId, now: datetime) -> int:
+        """Remove a (deleted) job from every other job's lists, in one write (each list has
+        a sparse index); returns the jobs changed."""
+        result = self.collection.update_many(
+            {"$or": [{"onSuccess": job_id}, {"onFailure": job_id}]},
+            {"$pull": {"onSuccess": job_id, "onFailure": job_id}, "$set": {"updatedAt": now}},
+        )
+        return result.modified_count

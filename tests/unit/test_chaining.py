@@ -1,0 +1,183 @@
+"""Chained jobs in one process (mongomock, fake attempts, an injected clock): what a
+parent's tick triggers, what the child's run sends and records, and a trigger applied again
+by a take-over. The wire tests (tests/integration/test_chaining_wire.py) use a real target."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from flask import Flask
+from pymongo.database import Database
+
+from scheduler_service.clock import FixedClock, iso_utc
+from scheduler_service.delivery.payload import chain_key
+from scheduler_service.records import Entry, ExecutionRecord, Status
+from scheduler_service.records.trigger import Trigger
+from scheduler_service.runtime import get_runtime
+from scheduler_service.scheduler.chaining import Chaining
+from scheduler_service.stores.chains import KEPT_KEYS, ChainStore
+from tests.unit.test_settlement import (
+    OK,
+    FakeTarget,
+    create_job,
+    due_entries,
+    failure,
+    run_now,
+    run_until_settled,
+)
+
+
+@pytest.fixture
+def database(app: Flask) -> Database:
+    return get_runtime(app).database
+
+
+CHILD_BODY = {
+    "parent": "{{parent.jobId}}", "tick": "{{parent.scheduledAt}}",
+    "status": "{{parent.status}}", "code": "{{parent.responseCode}}",
+    "body": "{{parent.responseBody}}",
+    "line": "{{parent.status}} with {{parent.responseCode}} at {{timestamp}}",
+    "{{parent.status}}": "keys are never rendered",
+}  # fmt: skip
+
+
+def test_a_success_runs_each_on_success_job_once_with_the_parents_outcome(
+    app: Flask, database: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = FakeTarget(monkeypatch, OK)
+    child = create_job(app, body=CHILD_BODY, enabled=False)  # disabled: runs all the same
+    other = create_job(app, endpoint="https://example.com/other")
+    failing_only = create_job(app, endpoint="https://example.com/failure")
+    parent = create_job(app, onSuccess=[str(child), str(other)], onFailure=[str(failing_only)])
+    tick = clock.now()
+    run_now(app, parent)
+    run_until_settled(app, parent, clock)
+
+    [record] = database.job_executions.find({"jobId": parent})
+    assert record["triggers"] == [child, other]  # written with the settlement
+    assert [e["trigger"]["key"] for e in due_entries(database, child)] == [
+        chain_key(str(child), "onSuccess", str(parent), tick)]  # fmt: skip
+    assert list(due_entries(database, failing_only)) == []
+    clock.advance(seconds=1)
+    run_until_settled(app, child, clock)
+    run_until_settled(app, other, clock)
+
+    assert [r.url for r in target.requests] == ["https://example.com/hook"] * 2 + [
+        "https://example.com/other"]  # fmt: skip
+    sent = target.requests[1]
+    assert sent.body == {
+        "parent": str(parent), "tick": iso_utc(tick), "status": "success", "code": 200,
+        "body": "ok", "line": f"success with 200 at {iso_utc(sent_tick(database, child))}",
+        "{{parent.status}}": "keys are never rendered",
+    }  # fmt: skip
+    assert sent.headers["Idempotency-Key"] == chain_key(str(child), "onSuccess", str(parent),
+                                                        tick)  # fmt: skip
+    [child_record] = database.job_executions.find({"jobId": child})
+    assert child_record["triggeredBy"] == {"jobId": parent, "scheduledAt": tick}
+    answer = app.test_client().get(f"/api/jobs/{child}/executions").get_json()
+    assert answer["data"][0]["triggeredBy"] == {"jobId": str(parent), "scheduledAt": iso_utc(tick)}
+    parent_answer = app.test_client().get(f"/api/jobs/{parent}/executions").get_json()
+    assert parent_answer["data"][0]["triggeredBy"] is None
+
+
+def sent_tick(database: Database, job_id: ObjectId) -> Any:
+    return database.job_executions.find_one({"jobId": job_id})["scheduledAt"]
+
+
+def test_a_dead_lettered_tick_runs_each_on_failure_job_and_retries_trigger_nothing(
+    app: Flask, database: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = FakeTarget(monkeypatch, failure(500), failure(503), OK)
+    child = create_job(app, body={"code": "{{parent.responseCode}}", "s": "{{parent.status}}"})
+    parent = create_job(app, retryAttempts=1, onFailure=[str(child)],
+                        endpoint="https://example.com/parent")  # fmt: skip
+    run_now(app, parent)
+    run_until_settled(app, parent, clock)  # attempts 1 and 2 fail: dead-lettered
+
+    records = list(database.job_executions.find({"jobId": parent}, sort=[("attempt", 1)]))
+    assert [r.get("triggers") for r in records] == [None, [child]]
+    run_until_settled(app, child, clock)
+    assert target.requests[-1].body == {"code": 503, "s": "failure"}
+    assert len(target.requests) == 3
+
+
+def test_a_replay_that_succeeds_runs_the_on_success_jobs(
+    app: Flask, database: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = FakeTarget(monkeypatch, failure(400))
+    on_success = create_job(app, endpoint="https://example.com/success")
+    on_failure = create_job(app, endpoint="https://example.com/failure")
+    parent = create_job(app, onSuccess=[str(on_success)], onFailure=[str(on_failure)])
+    tick = clock.now()
+    run_now(app, parent)
+    run_until_settled(app, parent, clock)
+    run_until_settled(app, on_failure, clock)
+    [letter] = database.dead_letters.find({"jobId": parent})
+    client = app.test_client()
+
+    assert client.post(f"/api/dead-letters/{letter['_id']}/replay").status_code == 202
+    run_until_settled(app, parent, clock)  # the replay fails again: nothing more triggered
+    assert list(due_entries(database, on_failure)) == []
+    target.outcomes = [OK]
+    assert client.post(f"/api/dead-letters/{letter['_id']}/replay").status_code == 202
+    run_until_settled(app, parent, clock)
+    [entry] = due_entries(database, on_success)
+    assert (entry["trigger"]["scheduledAt"], entry["trigger"]["status"]) == (tick, "success")
+    run_until_settled(app, on_success, clock)
+    assert [r.url.rsplit("/", 1)[1] for r in target.requests] == [
+        "hook", "failure", "hook", "hook", "success"]  # fmt: skip
+
+
+def test_a_take_over_of_a_recorded_success_triggers_once_even_after_the_child_ran(
+    app: Flask, database: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process recorded a chained success and died: before triggering, or after it
+    (its child may even have run since). The take-over triggers from the record: once."""
+    target = FakeTarget(monkeypatch, OK)
+    child = create_job(app, endpoint="https://example.com/child")
+    parent = create_job(app, onSuccess=[str(child)])
+    tick = clock.now()
+    record = {"status": "success", "responseCode": 200, "responseBody": "ok",
+              "triggers": [child]}  # fmt: skip
+    for applied_before in (False, True):
+        orphan_with_record(database, parent, clock, tick, record)
+        if applied_before:  # it triggered, and the child's run ended, before the take-over
+            stored = database.job_executions.find_one({"jobId": parent})
+            Chaining(ChainStore(database)).trigger(ExecutionRecord.from_document(stored),
+                                                   clock.now())  # fmt: skip
+            run_until_settled(app, child, clock)
+            assert len(target.requests) == 1
+        run_until_settled(app, parent, clock)  # the take-over: settles from the record
+        run_until_settled(app, child, clock)
+        assert len(target.requests) == 1, "one run of the child, and the parent not re-run"
+        database.job_executions.delete_many({"jobId": parent})
+
+
+def orphan_with_record(database: Database, job_id: ObjectId, clock: FixedClock, tick: Any,
+                       record: dict[str, Any]) -> None:  # fmt: skip
+    entry = {"id": ObjectId(), "scheduledAt": tick, "attempt": 1, "state": "running",
+             "dueAt": clock.now() + timedelta(seconds=60), "owner": "dead", "manual": True,
+             "startedAt": tick}  # fmt: skip
+    database.jobs.update_one({"_id": job_id}, {"$push": {"inflight": entry}})
+    database.job_executions.insert_one({"jobId": job_id, "scheduledAt": tick, "attempt": 1,
+                                        "startedAt": tick, "completedAt": tick, **record})
+    clock.set(entry["dueAt"] + timedelta(seconds=1))
+
+
+def test_a_child_keeps_the_keys_of_its_last_triggers_only(
+    database: Database, clock: FixedClock
+) -> None:
+    store = ChainStore(database)
+    child = database.jobs.insert_one({"inflight": []}).inserted_id
+
+    def run(key: str) -> tuple[ObjectId, Entry]:
+        trigger = Trigger(ObjectId(), clock.now(), Status.SUCCESS, 200, None, key)
+        return child, Entry.triggered(trigger, clock.now())
+
+    assert store.trigger([run(f"k{n}") for n in range(KEPT_KEYS + 1)]) == KEPT_KEYS + 1
+    assert store.trigger([run("k1"), run(f"k{KEPT_KEYS}")]) == 0  # still known
+    assert store.trigger([run("k0")]) == 1  # forgotten: the oldest beyond KEPT_KEYS
+    assert len(database.jobs.find_one({"_id": child})["chainKeys"]) == KEPT_KEYS
