@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from pymongo.collection import Collection
@@ -24,6 +25,12 @@ EVERY_SECOND = "* * * * * *"
 
 
 class _Capture:
+    """Stands for the job store: ``add`` hands the document back. The bench's jobs chain to
+    nothing, so the service's chain store (made from ``collection.database``) is never
+    asked anything."""
+
+    collection = SimpleNamespace(database={"jobs": None})
+
     def add(self, document: dict[str, Any]) -> dict[str, Any]:
         return document
 

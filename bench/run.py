@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -113,6 +114,7 @@ class Bench:
         self.db: Child | None = None
         self.client: MongoClient | None = None
         self.skipped: list[str] = []
+        self.failed: list[str] = []
 
     # -- infrastructure ------------------------------------------------------------------
 
@@ -125,6 +127,15 @@ class Bench:
         log(f"skipping {name}: about {estimate_s:.0f} s left to do, {self.elapsed():.0f} s used")
         self.skipped.append(name)
         return False
+
+    def guard(self, name: str, section: Callable[[], Any]) -> Any:
+        """Run one section; if it fails, log why, note it for the table and go on."""
+        try:
+            return section()
+        except Exception as exc:
+            log(f"{name} failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+            self.failed.append(f"{name} ({type(exc).__name__}: {str(exc)[:160]})")
+            return None
 
     def start(self) -> None:
         self.target = self.children.start(
@@ -675,6 +686,8 @@ def table(f: dict[str, Any], meta: dict[str, Any]) -> str:
         lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
     if meta["skipped"]:
         lines.append(f"skipped for the time budget: {', '.join(meta['skipped'])}")
+    if meta.get("failed"):
+        lines.append(f"FAILED (see the log above): {'; '.join(meta['failed'])}")
     return "\n".join(lines)
 
 
@@ -748,7 +761,10 @@ def run_bursts(bench: Bench, plan: Plan) -> list[dict[str, Any]]:
     for number in range(plan.burst_runs):
         if number and not bench.affordable(f"burst round {number}", estimate):
             break
-        rounds.append(burst.burst_round(bench, number, plan.burst_sizes))
+        result = bench.guard(f"burst round {number}",
+                             lambda n=number: burst.burst_round(bench, n, plan.burst_sizes))
+        if result is not None:
+            rounds.append(result)
     return rounds
 
 
@@ -757,8 +773,23 @@ def run_lateness(bench: Bench, plan: Plan, only: set[str]) -> dict[str, Any]:
     for name, shape_of in LATENESS.items():
         shape = shape_of(getattr(plan, f"{name}_seconds"))
         if name in only and bench.affordable(name, shape.estimate_s):
-            done[name] = lateness.run(bench, shape)
+            result = bench.guard(name, lambda s=shape: lateness.run(bench, s))
+            if result is not None:
+                done[name] = result
     return done
+
+
+def run_round(bench: Bench, number: int, rounds: list[dict[str, Any]]) -> None:
+    """Round ``number`` of ceiling, throughput and the memory-store peer."""
+    def one() -> dict[str, Any]:
+        entry: dict[str, Any] = {"round": number, "ceiling": bench.ceiling(number)}
+        entry["throughput"] = bench.throughput(number)
+        entry["peer"] = bench.peer(number)
+        return entry
+
+    entry = bench.guard(f"round {number}", one)
+    if entry is not None:
+        rounds.append(entry)
 
 
 def run_sections(bench: Bench, plan: Plan, only: set[str]) -> dict[str, Any]:
@@ -766,27 +797,21 @@ def run_sections(bench: Bench, plan: Plan, only: set[str]) -> dict[str, Any]:
     done: dict[str, Any] = {"rounds": [], "scale": None, "api": None, "burst": [],
                             "lateness": {}}
 
-    def run_round(number: int) -> None:
-        entry: dict[str, Any] = {"round": number, "ceiling": bench.ceiling(number)}
-        entry["throughput"] = bench.throughput(number)
-        entry["peer"] = bench.peer(number)
-        done["rounds"].append(entry)
-
     if "burst" in only:
         done["burst"] = run_bursts(bench, plan)
     done["lateness"] = run_lateness(bench, plan, only)
     if "throughput" in only:
-        run_round(0)
+        run_round(bench, 0, done["rounds"])
     if "scale" in only and bench.affordable("scale", 15 + plan.scale_sizes[1] / 1500):
-        done["scale"] = bench.scale()
+        done["scale"] = bench.guard("scale", bench.scale)
     if "api" in only and bench.affordable("api", 20 + 2 * plan.api_runs * plan.api_seconds):
-        done["api"] = bench.api()
+        done["api"] = bench.guard("api", bench.api)
     if "throughput" in only:
         estimate = 25 + plan.ticks / 60 + plan.db_executions / 50
         for number in range(1, plan.runs):
             if not bench.affordable(f"round {number}", estimate):
                 break
-            run_round(number)
+            run_round(bench, number, done["rounds"])
     return done
 
 
@@ -810,6 +835,7 @@ def main(argv: list[str] | None = None) -> int:
             "burstRuns": len(done["burst"]), "machine": machine(),
             "loadAverageAtStart": load_at_start, "loadAverageAtEnd": os.getloadavg()[0],
             "commit": commit(), "seconds": round(bench.elapsed(), 1), "skipped": bench.skipped,
+            "failed": bench.failed,
             "plan": asdict(plan), "at": stamp,
             "command": " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])}
     figures = summarize(plan, done["rounds"], done["scale"], done["api"])
@@ -830,4 +856,4 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"(took {meta['seconds']} s; results in {run_dir.relative_to(ROOT)})")
     print(line)
-    return 0
+    return 1 if bench.failed else 0
