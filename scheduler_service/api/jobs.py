@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from scheduler_service.api.body import json_body
+from scheduler_service.api.body import json_body, optional_json_body
 from scheduler_service.clock import iso_utc
 from scheduler_service.runtime import get_runtime
 from scheduler_service.schemas import (
@@ -20,6 +20,7 @@ from scheduler_service.schemas import (
     LimitQuerySchema,
     load_or_raise,
 )
+from scheduler_service.schemas.jobs import RunJobSchema
 from scheduler_service.schemas.query import JobListQuerySchema, WriteQuerySchema
 from scheduler_service.services.job_service import JobService
 from scheduler_service.stores.jobs import JobFilter
@@ -91,6 +92,8 @@ def list_executions(job_id: str) -> tuple[Response, int]:
 
 @jobs_api.post("/<job_id>/run")
 def run_job(job_id: str) -> tuple[Response, int]:
-    """Queue one tick due now; 202 because it runs on the scheduler, not in this request."""
+    """Queue one tick due now; 202 because it runs on the scheduler, not in this request.
+    No body, or ``{}``."""
+    load_or_raise(RunJobSchema(), optional_json_body())
     scheduled_at = _service().run_now(job_id)
     return _ok({"jobId": job_id.lower(), "scheduledAt": iso_utc(scheduled_at)}, 202)

@@ -12,6 +12,7 @@ from scheduler_service.schemas import (
     JobUpdateSchema,
     LimitQuerySchema,
 )
+from scheduler_service.schemas.jobs import RunJobSchema
 from scheduler_service.schemas.preview import PreviewQuerySchema
 from scheduler_service.schemas.query import JobListQuerySchema, WriteQuerySchema
 from scheduler_service.services.job_service import MAX_MANUAL_RUNS_IN_FLIGHT
@@ -185,12 +186,15 @@ def all_operations(protected: bool) -> dict[str, dict[str, Any]]:
                 "tags": ["jobs"],
                 "summary": "Fire one tick now",
                 "description": "Whatever the schedule and `enabled` say, with the job's "
-                "retry policy. The request body, if any, is ignored. A job has at most "
+                "retry policy. No request body, or an empty JSON object: any field is a "
+                "400, a body that is not JSON a 415. A job has at most "
                 f"{MAX_MANUAL_RUNS_IN_FLIGHT} manual runs queued or running; one more is a "
                 "409 `CONFLICT`.",
+                "requestBody": {"required": False, "content": {
+                    "application/json": {"schema": RunJobSchema}}},
                 "responses": {
                     "202": json_response("RunQueuedEnvelope", "Queued; `scheduledAt` is the tick"),
-                    **error_responses(404, 409, *common),
+                    **error_responses(*body_errors, 404, 409, *common),
                 },
             },
         },

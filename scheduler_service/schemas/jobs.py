@@ -168,6 +168,11 @@ class JobCreateSchema(Schema):
         check_window(data)
 
 
+class RunJobSchema(Schema):
+    """``POST /api/jobs/:jobId/run``: no body, or ``{}``; it has no fields yet, so any field
+    is unknown (a 400) rather than silently ignored."""
+
+
 class JobUpdateSchema(Schema):
     """``PUT /api/jobs/:jobId``: a partial update; only the fields given are returned.
     ``schedule``/``runAt`` may be null to switch a job between the two; ``startAt`` and

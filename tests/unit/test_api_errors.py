@@ -130,7 +130,7 @@ def test_oversize_body_is_413(small_client: FlaskClient, mongo_db: Database) -> 
     response = small_client.post("/api/jobs", data=body, content_type="application/json")
     error = assert_error(response, 413, "PAYLOAD_TOO_LARGE")
     assert error["details"] == {"maxBytes": 1024}
-    # Even on routes that never read a body, and whatever the Content-Type.
+    # Even on a route whose body is optional (none, or {}), and whatever the Content-Type.
     response = small_client.post("/api/jobs/0123456789abcdef01234567/run", data=body)
     assert_error(response, 413, "PAYLOAD_TOO_LARGE")
     assert mongo_db["jobs"].count_documents({}) == 0

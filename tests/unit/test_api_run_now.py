@@ -1,0 +1,42 @@
+"""``POST /api/jobs/:jobId/run`` reads its body: none or ``{}`` runs the job; a field, a
+malformed or non-object body, or another content type is refused and queues nothing."""
+
+from __future__ import annotations
+
+import pytest
+from bson import ObjectId
+from flask.testing import FlaskClient
+from pymongo.database import Database
+
+from tests.unit.test_api_jobs import create
+
+
+@pytest.mark.parametrize(("body", "content_type"), [(None, None), ("", "application/json"),
+                                                      ("{}", "application/json")])  # fmt: skip
+def test_a_run_takes_no_body_or_an_empty_object(
+    client: FlaskClient, mongo_db: Database, body: str | None, content_type: str | None
+) -> None:
+    job_id = create(client)["jobId"]
+    response = client.post(f"/api/jobs/{job_id}/run", data=body, content_type=content_type)
+    assert response.status_code == 202, response.json
+    assert len(mongo_db["jobs"].find_one({"_id": ObjectId(job_id)})["inflight"]) == 1
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "field"), [
+    ('{"body": {"x": 1}}', "application/json", 400, "body"),  # no fields: any is unknown
+    ("[]", "application/json", 400, "_schema"),
+    ("{x", "application/json", 400, None),  # malformed
+    ("x=1", "text/plain", 415, None),
+    ("{}", "application/x-www-form-urlencoded", 415, None),
+])  # fmt: skip
+def test_a_bad_run_body_is_refused_and_queues_nothing(
+    client: FlaskClient, mongo_db: Database, body: str, content_type: str, status: int,
+    field: str | None,
+) -> None:  # fmt: skip
+    job_id = create(client)["jobId"]
+    response = client.post(f"/api/jobs/{job_id}/run", data=body, content_type=content_type)
+    assert response.status_code == status, response.json
+    assert response.json["success"] is False
+    if field is not None:
+        assert field in response.json["error"]["details"]
+    assert mongo_db["jobs"].find_one({"_id": ObjectId(job_id)})["inflight"] == []
