@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 
 from scheduler_service.api.body import parse_json
@@ -19,6 +20,11 @@ from scheduler_service.errors import InvalidInput
 from scheduler_service.runtime import get_runtime
 from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
 from scheduler_service.schemas.jobs import METHODS
+from scheduler_service.schemas.query import QueryInteger
+
+# A number field's text: the digits 0-9 only, as the API's query integers (``int()`` would
+# take "+5", " 5", "1_0" and other scripts' digits); its range is the job schema's.
+_WHOLE_NUMBER = QueryInteger()
 
 
 @dataclass(frozen=True)
@@ -102,10 +108,7 @@ def _parse(field: Field, text: str) -> Any:
     if field.kind == "json":
         return parse_json(text.encode()) if text.strip() else None
     if field.kind == "int":
-        try:
-            return int(text)
-        except ValueError:
-            return text  # the schema answers "Not a valid integer."
+        return _WHOLE_NUMBER.deserialize(text)  # ValidationError names what is wrong
     if field.kind == "tags":
         return [tag.strip() for tag in text.split(",") if tag.strip()]
     if field.kind == "select":
@@ -135,6 +138,8 @@ def payload_from(
             payload[field.key] = _parse(field, text)
         except InvalidInput as exc:
             errors[field.key] = [message for ms in exc.details.values() for message in ms]
+        except ValidationError as exc:
+            errors[field.key] = list(exc.messages)
         except ValueError as exc:
             errors[field.key] = [str(exc)]
     if errors:

@@ -86,6 +86,28 @@ def test_the_apis_messages_appear_next_to_their_fields(
     assert mongo_db.jobs.count_documents({}) == 0
 
 
+@pytest.mark.parametrize("typed", ["+5", " 5", "5 ", "1_0", "\u0665", "-1", "5.0", "0x5"])
+def test_a_number_field_takes_the_digits_0_to_9_only(
+    client: FlaskClient, mongo_db: Database, typed: str
+) -> None:
+    """As the API's query integers: int() would take "+5", " 5", "1_0" and "\u0665" (5)."""
+    response = post_form(client, "/ui/jobs/new", {**FORM, "retryAttempts": typed},
+                         "/ui/jobs/new")  # fmt: skip
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert '<p class="error" id="retryAttempts-error">' in page
+    assert "digits 0-9" in page
+    assert mongo_db.jobs.count_documents({}) == 0
+
+
+def test_a_number_fields_range_is_the_job_schemas(client: FlaskClient, mongo_db: Database) -> None:
+    response = post_form(client, "/ui/jobs/new", {**FORM, "retryAttempts": "11"}, "/ui/jobs/new")
+    assert response.status_code == 400
+    assert '<p class="error" id="retryAttempts-error">' in response.get_data(as_text=True)
+    assert create_job(client, retryAttempts="0010")  # leading zeros are digits too
+    assert mongo_db.jobs.find_one()["retryAttempts"] == 10
+
+
 def test_a_form_without_its_csrf_token_is_refused(client: FlaskClient, mongo_db: Database) -> None:
     response = client.post("/ui/jobs/new", data=FORM)
     assert response.status_code == 400
