@@ -6,7 +6,7 @@ Jinja templates in ``templates/ui``, the project's own CSS and JavaScript in ``s
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, redirect, url_for
+from flask import Blueprint, Flask, url_for
 from werkzeug.wrappers import Response
 
 ui = Blueprint(
@@ -25,4 +25,8 @@ def register_ui(app: Flask) -> None:
 
 
 def _to_dashboard() -> Response:
-    return redirect(url_for("ui.overview"))
+    """A 302 to the dashboard with an empty body: outside ``/ui/`` the service answers no
+    HTML (werkzeug's ``redirect`` writes a small HTML page)."""
+    response = Response(status=302, headers={"Location": url_for("ui.overview")})
+    del response.headers["Content-Type"]
+    return response

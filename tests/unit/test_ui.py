@@ -46,7 +46,9 @@ def create_job(client: FlaskClient, **changes: str) -> str:
 
 
 def test_root_redirects_to_the_dashboard_and_pages_render(client: FlaskClient) -> None:
-    assert client.get("/").headers["Location"] == "/ui/"
+    root = client.get("/")
+    assert (root.status_code, root.headers["Location"]) == (302, "/ui/")
+    assert root.get_data() == b"" and "Content-Type" not in root.headers  # no HTML page
     for path, title in (("/ui/", "Overview"), ("/ui/jobs", "Jobs"), ("/ui/jobs/new", "New job")):
         response = client.get(path)
         assert response.status_code == 200
