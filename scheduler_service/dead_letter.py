@@ -17,6 +17,8 @@ from typing import Any
 
 from bson import ObjectId
 
+from scheduler_service.records.trigger import Trigger
+
 
 class DeadLetterState(StrEnum):
     DEAD = "dead"  # failed for good; may be replayed
@@ -124,13 +126,18 @@ class DeadLetter:
     state: DeadLetterState = DeadLetterState.DEAD
     name: str | None = None
     alert: Alert = field(default_factory=Alert)
+    # A chained run's tick: what triggered it, so that a replay sends the same body and
+    # Idempotency-Key and its records say ``triggeredBy`` too. Not shown by the API.
+    trigger: Trigger | None = None
 
     @classmethod
     def new(cls, *, job_id: ObjectId, name: str | None, scheduled_at: datetime,
             idempotency_key: str, last_attempt: LastAttempt, request: SentRequest,
-            reason: DeadLetterReason, now: datetime, alert: Alert) -> DeadLetter:  # fmt: skip
+            reason: DeadLetterReason, now: datetime, alert: Alert,
+            trigger: Trigger | None = None) -> DeadLetter:  # fmt: skip
         return cls(ObjectId(), job_id, scheduled_at, idempotency_key, last_attempt.attempt,
-                   last_attempt, request, reason, now, now, name=name, alert=alert)  # fmt: skip
+                   last_attempt, request, reason, now, now, name=name, alert=alert,
+                   trigger=trigger)  # fmt: skip
 
     def replay_ended(self, last_attempt: LastAttempt, success: bool, now: datetime) -> DeadLetter:
         state = DeadLetterState.REPLAYED if success else DeadLetterState.REPLAY_FAILED
@@ -142,7 +149,7 @@ class DeadLetter:
         return self.state in REPLAYABLE
 
     def to_document(self) -> dict[str, Any]:
-        return {
+        document = {
             "_id": self.id, "jobId": self.job_id, "name": self.name,
             "scheduledAt": self.scheduled_at, "idempotencyKey": self.idempotency_key,
             "attempts": self.attempts, "lastAttempt": self.last_attempt.to_document(),
@@ -150,6 +157,9 @@ class DeadLetter:
             "createdAt": self.created_at, "updatedAt": self.updated_at,
             "state": self.state.value, "alert": self.alert.to_document(),
         }  # fmt: skip
+        if self.trigger is not None:
+            document["trigger"] = self.trigger.to_document()
+        return document
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> DeadLetter:
@@ -163,4 +173,5 @@ class DeadLetter:
             created_at=get("createdAt"), updated_at=get("updatedAt") or get("createdAt"),
             state=DeadLetterState(get("state", DeadLetterState.DEAD)), name=get("name"),
             alert=Alert.from_document(get("alert")),
+            trigger=Trigger.from_document(get("trigger")) if get("trigger") else None,
         )  # fmt: skip

@@ -48,11 +48,13 @@ class Entry:
 
     @classmethod
     def replay(cls, dead_letter_id: ObjectId, scheduled_at: datetime, attempts: int,
-               now: datetime) -> Entry:  # fmt: skip
+               now: datetime, trigger: Trigger | None = None) -> Entry:  # fmt: skip
         """A replay of a dead letter's tick (``attempts`` made so far): waiting, due at once,
-        run like a manual run, its attempt numbers continuing after the last one."""
+        run like a manual run, its attempt numbers continuing after the last one; a chained
+        run's with the same ``trigger``."""
         return cls(ObjectId(), scheduled_at, attempts + 1, EntryState.WAITING, now, None,
-                   is_manual=True, replay_of=dead_letter_id, replay_base=attempts)  # fmt: skip
+                   is_manual=True, replay_of=dead_letter_id, replay_base=attempts,
+                   trigger=trigger)  # fmt: skip
 
     @classmethod
     def triggered(cls, trigger: Trigger, now: datetime) -> Entry:

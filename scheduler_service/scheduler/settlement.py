@@ -179,7 +179,7 @@ class Settlement:
             job_id=job.id, name=job.name or None, scheduled_at=entry.scheduled_at,
             idempotency_key=entry_key(job.id, entry),
             last_attempt=last_attempt(record), request=request, reason=decision.reason,
-            now=now, alert=alert,
+            now=now, alert=alert, trigger=entry.trigger,
         )  # fmt: skip
         inserted = durable(lambda: self.dead_letters.add(dead_letter), self.stopping)
         if inserted is None:

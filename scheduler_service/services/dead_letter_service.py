@@ -164,7 +164,8 @@ class DeadLetterService:
         return sum(self._queue_entries(job_id, group, now) for job_id, group in by_job.items())
 
     def _queue_entries(self, job_id: ObjectId, group: list[DeadLetter], now: datetime) -> int:
-        entries = [Entry.replay(dl.id, dl.scheduled_at, dl.attempts, now) for dl in group]
+        entries = [Entry.replay(dl.id, dl.scheduled_at, dl.attempts, now, dl.trigger)
+                   for dl in group]  # fmt: skip
         if self.jobs.add_waiting_entries(job_id, entries):
             return len(group)
         # The job was deleted since it was read: put the dead letters back as they were.

@@ -181,3 +181,67 @@ def test_a_child_keeps_the_keys_of_its_last_triggers_only(
     assert store.trigger([run("k1"), run(f"k{KEPT_KEYS}")]) == 0  # still known
     assert store.trigger([run("k0")]) == 1  # forgotten: the oldest beyond KEPT_KEYS
     assert len(database.jobs.find_one({"_id": child})["chainKeys"]) == KEPT_KEYS
+
+
+def test_a_replay_of_a_chained_runs_dead_letter_sends_the_same_key_and_body(
+    app: Flask, database: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = FakeTarget(monkeypatch, OK, failure(400), OK)
+    child = create_job(app, endpoint="https://example.com/child",
+                       body={"code": "{{parent.responseCode}}"})  # fmt: skip
+    parent = create_job(app, onSuccess=[str(child)])
+    run_now(app, parent)
+    run_until_settled(app, parent, clock)
+    run_until_settled(app, child, clock)  # 400: dead-lettered
+    [letter] = database.dead_letters.find({"jobId": child})
+    assert letter["idempotencyKey"] == target.requests[1].headers["Idempotency-Key"]
+
+    answer = app.test_client().post(f"/api/dead-letters/{letter['_id']}/replay")
+    assert answer.status_code == 202
+    assert "trigger" not in answer.get_json()["data"]
+    run_until_settled(app, child, clock)
+
+    first, replayed = target.requests[1:]
+    assert replayed.headers["Idempotency-Key"] == first.headers["Idempotency-Key"]
+    assert replayed.body == first.body == {"code": 200}
+    records = list(database.job_executions.find({"jobId": child}, sort=[("attempt", 1)]))
+    assert [r["triggeredBy"]["jobId"] for r in records] == [parent, parent]
+    assert database.dead_letters.find_one({"_id": letter["_id"]})["state"] == "replayed"
+
+
+WRITES = ("insert_one", "insert_many", "update_one", "update_many", "replace_one",
+          "delete_one", "delete_many", "find_one_and_update", "bulk_write")  # fmt: skip
+
+
+def test_an_unchained_tick_writes_nothing_more_and_a_chained_one_a_write_per_child(
+    app: Flask, database: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    FakeTarget(monkeypatch, OK)
+    writes: list[str] = []
+    collection_type = type(database.jobs)
+    for name in WRITES:
+        original = getattr(collection_type, name)
+
+        def counted(self: Any, *args: Any, _name: str = name, _original: Any = original,
+                    **kwargs: Any) -> Any:  # fmt: skip
+            writes.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(collection_type, name, counted)
+    children = [create_job(app, endpoint=f"https://example.com/c{n}") for n in range(2)]
+    plain = create_job(app)
+    chained = create_job(app, onSuccess=[str(child) for child in children],
+                         onFailure=[str(children[0])])  # fmt: skip
+
+    def tick_writes(job_id: ObjectId) -> int:
+        run_now(app, job_id)
+        writes.clear()
+        run_until_settled(app, job_id, clock)
+        return len(writes)
+
+    plain_writes = tick_writes(plain)
+    assert plain_writes >= 3  # claim, record, release (at least)
+    assert tick_writes(chained) == plain_writes + len(children)
+    [plain_record] = database.job_executions.find({"jobId": plain})
+    assert "triggers" not in plain_record and "triggeredBy" not in plain_record
+    assert "onSuccess" not in database.jobs.find_one({"_id": plain})
