@@ -48,6 +48,10 @@ FIELDS = (
     Field("retryDelay", "Retry delay (ms)", "int"),
     Field("priority", "Priority", "int", hint="1 to 10, higher first"),
     Field("tags", "Tags", "tags", hint="Comma-separated"),
+    Field("onSuccess", "On success", "tags",
+          hint="Job ids, comma-separated: each runs once when a tick succeeds for good"),
+    Field("onFailure", "On failure", "tags",
+          hint="Job ids, comma-separated: each runs once when a tick is dead-lettered"),
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from bson import ObjectId
 from flask import Flask
 from flask.testing import FlaskClient
 from pymongo.database import Database
@@ -241,3 +242,19 @@ def test_jobs_filtered_by_the_apis_query_rules(client: FlaskClient) -> None:
     bad = client.get("/ui/jobs?tag=no%20spaces")
     assert bad.status_code == 400
     assert 'id="filter-tag-error"' in bad.get_data(as_text=True)
+
+
+def test_the_form_sets_chained_jobs_and_shows_a_cycle_next_to_its_field(
+    client: FlaskClient, mongo_db: Database
+) -> None:
+    child = create_job(client, name="child")
+    parent = create_job(client, name="parent", onSuccess=f" {child} ,", onFailure=child)
+    stored = mongo_db.jobs.find_one({"name": "parent"})
+    assert (stored["onSuccess"], stored["onFailure"]) == ([ObjectId(child)], [ObjectId(child)])
+    page = f"/ui/jobs/{child}/edit"
+    response = post_form(client, page, {**FORM, "name": "child", "onFailure": parent}, page)
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert '<p class="error" id="onFailure-error">' in text
+    assert f"{child} -&gt; {parent} -&gt; {child}" in text
+    assert "onFailure" not in mongo_db.jobs.find_one({"name": "child"})
