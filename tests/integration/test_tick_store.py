@@ -11,7 +11,7 @@ from pymongo.database import Database
 
 from scheduler_service.records import Entry, ExecutionRecord, Job, Status
 from scheduler_service.stores.jobs import JobStore
-from scheduler_service.stores.ticks import TickStore
+from scheduler_service.stores.ticks import IDS_PER_QUERY, TickStore
 
 T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -116,6 +116,14 @@ def test_due_queries_find_scheduled_ticks_and_due_entries(store_db: Database) ->
     assert ticks.jobs_with_due_entries(T0 + timedelta(seconds=1), 10) == []
     found = ticks.jobs_with_due_entries(T0 + timedelta(seconds=5), 10)
     assert [j.id for j in found] == [with_retry.id]
+
+
+def test_jobs_by_id_reads_more_ids_than_one_query_takes(store_db: Database) -> None:
+    made = [make_job(store_db, name=f"job {n}") for n in range(IDS_PER_QUERY * 2 + 5)]
+    wanted = [job.id for job in made[1:]] + [ObjectId()]  # all but one, and one unknown
+    found = TickStore(store_db).jobs_by_id(wanted)
+    assert sorted(job.id for job in found) == sorted(job.id for job in made[1:])
+    assert TickStore(store_db).jobs_by_id([]) == []
 
 
 def test_claim_entry_is_a_compare_and_set(store_db: Database) -> None:
