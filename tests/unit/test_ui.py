@@ -4,6 +4,8 @@ API, CSRF, login with API keys, and the headers that keep the pages safe."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from bson import ObjectId
@@ -15,6 +17,9 @@ from scheduler_service import create_app, open_runtime
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from scheduler_service.errors import ConfigError
+from scheduler_service.records import Entry, ExecutionRecord, Status
+from scheduler_service.records.trigger import Trigger
+from scheduler_service.stores.executions import ExecutionStore
 
 KEY = "dashboard-key-0123456789"
 SECRET = "s" * 40
@@ -258,3 +263,20 @@ def test_the_form_sets_chained_jobs_and_shows_a_cycle_next_to_its_field(
     assert '<p class="error" id="onFailure-error">' in text
     assert f"{child} -&gt; {parent} -&gt; {child}" in text
     assert "onFailure" not in mongo_db.jobs.find_one({"name": "child"})
+
+
+def test_the_job_page_links_chained_jobs_and_the_parent_of_a_triggered_run(
+    client: FlaskClient, mongo_db: Database
+) -> None:
+    child = create_job(client, name="child")
+    parent = create_job(client, name="parent", onFailure=child)
+    page = client.get(f"/ui/jobs/{parent}").get_data(as_text=True)
+    assert f'<dt>On failure</dt><dd><ul class="tags"><li><a href="/ui/jobs/{child}">' in page
+    tick = FixedClock(datetime(2024, 1, 1, tzinfo=UTC)).now()
+    trigger = Trigger(ObjectId(parent), tick, Status.FAILURE, 500, None, "key")
+    entry = replace(Entry.triggered(trigger, tick), started_at=tick)
+    ExecutionStore(mongo_db).record_many([ExecutionRecord.ended(
+        ObjectId(child), entry, tick, success=True, completed_at=tick, duration=1,
+        response_code=200, response_body="ok", error_message=None)])  # fmt: skip
+    page = client.get(f"/ui/jobs/{child}").get_data(as_text=True)
+    assert f'<dt>Triggered by</dt><dd><a href="/ui/jobs/{parent}">' in page
