@@ -45,14 +45,15 @@ pytestmark = pytest.mark.fault
 
 JOBS = 10
 KILLS = 6
-APPLIED_BETWEEN_KILLS = 30  # requests after a restart before the next kill: ~3 s
+APPLIED_BETWEEN_KILLS = 40  # requests after a restart before the next kill: ~4 s
 DELAY_MS = 700  # the receiver holds each first answer this long: kills land mid-request
-FRESH_S = 0.3  # a request applied this recently is held DELAY_MS - FRESH_S more at least
+FRESH_S = 0.3  # a kill aims at requests applied less than this long ago
 SETTINGS = {
     "SCHEDULER_POLL_INTERVAL": 300, "JOB_LEASE_TIMEOUT": 3000, "MAX_CONCURRENT_JOBS": 20,
 }  # fmt: skip
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
 DELIVERY = re.compile(r"delivery (\S+) attempt \S+: (applied|already applied)")
+APPLIED = re.compile(r"^(\S+ \S+) INFO delivery (\S+) attempt \S+: applied$", re.MULTILINE)
 SECOND = timedelta(seconds=1)
 RECEIVER = Path(__file__).resolve().parents[2] / "examples" / "receiver.py"
 
@@ -73,19 +74,11 @@ def deliveries(receiver: ServiceProcess) -> list[tuple[str, str]]:
     return DELIVERY.findall(receiver.log_text())
 
 
-class FreshlyApplied:
-    """The keys the receiver applied less than FRESH_S ago (as far as the test noticed):
-    their requests are still held, unanswered, for most of DELAY_MS."""
-
-    def __init__(self, receiver: ServiceProcess) -> None:
-        self.receiver, self.noticed = receiver, dict[str, float]()
-
-    def __call__(self) -> set[str]:
-        now = time.monotonic()
-        for key, outcome in deliveries(self.receiver):
-            if outcome == "applied":
-                self.noticed.setdefault(key, now)
-        return {key for key, at in self.noticed.items() if now - at < FRESH_S}
+def applied_at(receiver: ServiceProcess) -> dict[str, float]:
+    """Key -> when the receiver applied it (unix time, from its log line's local time to
+    the millisecond, rounded down); it answers DELAY_MS after that at the earliest."""
+    return {key: datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            for stamp, key in APPLIED.findall(receiver.log_text())}  # fmt: skip
 
 
 @dataclass
@@ -102,18 +95,20 @@ class Scene:
 
     def __post_init__(self) -> None:
         self.schedulers = list(self.fleet.schedulers)
-        self.fresh = FreshlyApplied(self.receiver)
 
     def mid_request(self, candidates: list[int]) -> tuple[int, list[str]] | None:
         """The first of ``candidates`` (indexes into ``schedulers``) running ticks whose
         requests the receiver holds, and their keys. (Jobs stick to the process that ran
         their last tick, so one process may hold all of them for a while.)"""
-        held, running = self.fresh(), dict[int, list[str]]()
-        for job_id in self.job_ids:
-            for entry in inflight(self.db, job_id):
-                key = idempotency_key(job_id, entry["scheduledAt"])
-                if entry.get("state") == "running" and entry.get("owner") and key in held:
-                    running.setdefault(owner_pid(entry["owner"]), []).append(key)
+        entries = [(job_id, entry) for job_id in self.job_ids
+                   for entry in inflight(self.db, job_id)]  # fmt: skip
+        now, applied = time.time(), applied_at(self.receiver)
+        running = dict[int, list[str]]()
+        for job_id, entry in entries:
+            key = idempotency_key(job_id, entry["scheduledAt"])
+            fresh = now - applied.get(key, 0) < FRESH_S
+            if entry.get("state") == "running" and entry.get("owner") and fresh:
+                running.setdefault(owner_pid(entry["owner"]), []).append(key)
         return next(((slot, running[self.schedulers[slot].pid]) for slot in candidates
                      if running.get(self.schedulers[slot].pid)), None)  # fmt: skip
 
@@ -122,14 +117,19 @@ class Scene:
 
     def kill_mid_request(self, number: int) -> list[str]:
         """Once ticks flow again, kill -9 a scheduler (a random one of those the receiver
-        is answering) and restart it; return the keys of the requests it left unanswered."""
+        is answering) and restart it; return the keys of the requests it left unanswered:
+        those it was running that the receiver had applied less than DELAY_MS before the
+        kill (the answer, held that long, had not been sent)."""
         wait_until(partial(self.applied_since, len(deliveries(self.receiver))), 30,
                    interval_s=0.05, message="ticks flowing again")  # fmt: skip
         order = self.rng.sample(range(len(self.schedulers)), len(self.schedulers))
         slot, keys = wait_until(partial(self.mid_request, order), 15, interval_s=0.02,
                                 message="a scheduler mid-request")  # fmt: skip
         victim = self.schedulers[slot]
-        victim.kill()  # SIGKILL
+        victim.kill()  # SIGKILL, and wait for it to die
+        killed_at = time.time()
+        applied = applied_at(self.receiver)
+        keys = [key for key in keys if killed_at < applied[key] + DELAY_MS / 1000]
         print(f"kill {number}: {victim.name} with {len(keys)} request(s) at the receiver")
         restarted = self.fleet.group.scheduler(f"scheduler-{slot + 1}-r{number}", self.env)
         wait_until(restarted.is_ready, 30, interval_s=0.05, message=f"{restarted.name} ready")
