@@ -2,7 +2,7 @@
 chain leads back to where it started (through either list, across jobs), so one tick can
 never trigger runs without end.
 
-``find_cycle`` walks the stored lists breadth first, one read per level (``ChainStore.links``),
+``find_cycle`` walks the stored lists breadth first, a read per level (``ChainStore.links``),
 from the jobs the changed job would trigger, looking for the changed job itself: the graph
 without it is acyclic (every write was checked), so a cycle, if any, passes through it.
 Two concurrent updates could each pass alone and make a cycle together (no multi-document

@@ -22,6 +22,7 @@ from scheduler_service.records import Entry
 # comes from a take-over of the parent's tick (a process died after triggering, before
 # releasing the tick), within about a lease; no trigger reaches anyone while no process runs.
 KEPT_KEYS = 100
+READ_BATCH = 100
 
 Links = tuple[tuple[ObjectId, ...], tuple[ObjectId, ...]]  # (onSuccess, onFailure)
 
@@ -48,17 +49,29 @@ class ChainStore:
         return queued
 
     def links(self, job_ids: list[ObjectId]) -> dict[ObjectId, Links]:
-        """The lists of the jobs among ``job_ids`` that exist, by id."""
-        found = self.collection.find({"_id": {"$in": job_ids}},
-                                     projection=["onSuccess", "onFailure"])  # fmt: skip
-        return {doc["_id"]: (tuple(doc.get("onSuccess") or ()), tuple(doc.get("onFailure") or ()))
-                for doc in found}  # fmt: skip
+        """The lists of the jobs among ``job_ids`` that exist, by id (``READ_BATCH`` ids a
+        query: SecantusDB's cost of an ``$in`` grows with the square of its list)."""
+        found: dict[ObjectId, Links] = {}
+        for start in range(0, len(job_ids), READ_BATCH):
+            batch = job_ids[start : start + READ_BATCH]
+            for doc in self.collection.find({"_id": {"$in": batch}},
+                                            projection=["onSuccess", "onFailure"]):  # fmt: skip
+                found[doc["_id"]] = (tuple(doc.get("onSuccess") or ()),
+                                     tuple(doc.get("onFailure") or ()))  # fmt: skip
+        return found
 
     def forget(self, job_id: ObjectId, now: datetime) -> int:
-        """Remove a (deleted) job from every other job's lists, in one write (each list has
-        a sparse index); returns the jobs changed."""
-        result = self.collection.update_many(
-            {"$or": [{"onSuccess": job_id}, {"onFailure": job_id}]},
-            {"$pull": {"onSuccess": job_id, "onFailure": job_id}, "$set": {"updatedAt": now}},
-        )
-        return result.modified_count
+        """Remove a (deleted) job from every other job's lists; returns the jobs changed.
+
+        One ``update_many`` per list, each through its sparse index: MongoDB would use both
+        indexes for an ``$or`` of the two, but SecantusDB scans the collection for it
+        (measured: 0.68 s at 20,000 jobs, against milliseconds)."""
+        changed = 0
+        for name in ("onSuccess", "onFailure"):
+            result = self.collection.update_many(
+                {name: job_id},
+                {"$pull": {"onSuccess": job_id, "onFailure": job_id},
+                 "$set": {"updatedAt": now}},
+            )  # fmt: skip
+            changed += result.modified_count
+        return changed

@@ -151,3 +151,12 @@ def test_deleting_a_job_removes_it_from_every_list(client: FlaskClient,
     assert lists(first) == ([kept], [])
     assert lists(second) == ([], [kept])
     assert database.jobs.count_documents({"onSuccess": ObjectId(gone)}) == 0
+
+
+def test_links_reads_any_number_of_ids_in_batches(database: Database) -> None:
+    from scheduler_service.stores.chains import READ_BATCH, ChainStore
+
+    ids = [database.jobs.insert_one({"onSuccess": [A]}).inserted_id
+           for _ in range(READ_BATCH * 2 + 1)]  # fmt: skip
+    found = ChainStore(database).links([*ids, ObjectId()])
+    assert found == {job_id: ((A,), ()) for job_id in ids}
