@@ -124,7 +124,7 @@ def list_jobs(page: int, limit: int, tags: tuple[str, ...], enabled: bool | None
     selection = JobFilter(tags=tuple(loaded.get("tag") or ()), enabled=loaded.get("enabled"),
                           q=loaded.get("q"), sort=loaded["sort"])  # fmt: skip
     documents, total = get_runtime().job_service.page(page, limit, selection)
-    rows = [("ID", "NAME", "SCHEDULE", "TAGS", "ENABLED", "NEXT RUN AT")]
+    rows = [("ID", "NAME", "SCHEDULE", "TAGS", "PRIORITY", "ENABLED", "NEXT RUN AT")]
     for doc in documents:
         enabled_text = "yes" if doc.get("enabled") else "no"
         schedule = doc.get("schedule") or f"at {iso_utc(doc.get('runAt'))}"
@@ -132,7 +132,7 @@ def list_jobs(page: int, limit: int, tags: tuple[str, ...], enabled: bool | None
             schedule = f"{schedule} ({doc['timezone']})"
         rows.append(
             (str(doc["_id"]), doc.get("name") or "-", schedule,
-             ",".join(doc.get("tags") or ()) or "-", enabled_text,
+             ",".join(doc.get("tags") or ()) or "-", str(doc.get("priority")), enabled_text,
              iso_utc(doc.get("nextRunAt")) or "-")
         )  # fmt: skip
     _table(rows)

@@ -124,6 +124,9 @@ def _finish(document: dict[str, Any]) -> None:
         properties["startAt"]["description"] = "No tick before this time."
         properties["endAt"]["description"] = (
             "No tick after this time; the claim of the last tick disables the job.")
+        properties["priority"]["description"] = (
+            "1 to 10, higher first: when more ticks are due than a process has free "
+            "workers, it starts them by priority, then oldest first (default 5).")
     for name in ("JobCreate", "JobUpdate"):
         properties = schemas[name]["properties"]
         properties["schedule"]["description"] = (

@@ -12,8 +12,11 @@ from scheduler_service.records import (
     DEFAULT_EXECUTION_TYPE,
     DEFAULT_METHOD,
     DEFAULT_MISSED_RUN_POLICY,
+    DEFAULT_PRIORITY,
     DEFAULT_TIMEZONE,
+    MAX_PRIORITY,
     METHODS,
+    MIN_PRIORITY,
     ConcurrencyPolicy,
     ExecutionType,
     MissedRunPolicy,
@@ -82,6 +85,11 @@ def _timeout() -> fields.Field:
 
 def _jitter() -> fields.Field:
     return fields.Integer(strict=True, validate=validate.Range(0, MAX_JITTER_MS))
+
+
+def _priority(**kwargs: Any) -> fields.Field:
+    return fields.Integer(strict=True, validate=validate.Range(MIN_PRIORITY, MAX_PRIORITY),
+                          **kwargs)  # fmt: skip
 
 
 def _name() -> fields.Field:
@@ -155,6 +163,7 @@ class JobCreateSchema(Schema):
     signingSecret = SigningSecret(allow_none=True)
     onSuccess = _chained()
     onFailure = _chained()
+    priority = _priority(load_default=DEFAULT_PRIORITY)
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
     def _window(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
@@ -204,6 +213,7 @@ class JobUpdateSchema(Schema):
     signingSecret = SigningSecret(allow_none=True)
     onSuccess = _chained()
     onFailure = _chained()
+    priority = _priority()
 
     @validates_schema
     def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -240,6 +250,7 @@ class JobResponseSchema(Schema):
     signingSecret = MaskedSecret(dump_default=None)
     onSuccess = fields.List(ObjectIdString(), dump_default=list)
     onFailure = fields.List(ObjectIdString(), dump_default=list)
+    priority = fields.Integer(dump_default=DEFAULT_PRIORITY)
     nextRunAt = IsoDateTime(dump_default=None)
     lastRunAt = IsoDateTime(dump_default=None)
     createdAt = IsoDateTime(dump_default=None)

@@ -17,6 +17,7 @@ from werkzeug.datastructures import MultiDict
 from scheduler_service.api.body import parse_json
 from scheduler_service.delivery.masking import is_secret_header, mask_value
 from scheduler_service.errors import InvalidInput
+from scheduler_service.records import DEFAULT_PRIORITY
 from scheduler_service.runtime import get_runtime
 from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
 from scheduler_service.schemas.jobs import METHODS
@@ -71,6 +72,7 @@ def placeholders() -> dict[str, str]:
     return {
         "retryAttempts": f"{config.job_retry_attempts} (the default)",
         "retryDelay": f"{config.job_retry_delay_ms} (the default)",
+        "priority": f"{DEFAULT_PRIORITY} (the default)",
         "schedule": "e.g. */30 * * * * * (every 30 s)",
         "endpoint": "e.g. https://example.com/hook",
     }

@@ -27,7 +27,7 @@ JOB_FIELDS = {
     "missedRunPolicy", "alertEndpoint", "signingSecret", "nextRunAt",
     "lastRunAt", "createdAt", "updatedAt",
     "name", "description", "tags", "runAt", "timezone", "jitterMs", "startAt", "endAt",
-    "onSuccess", "onFailure",
+    "onSuccess", "onFailure", "priority",
 }  # fmt: skip
 UNKNOWN_ID = "0123456789abcdef01234567"
 
@@ -78,6 +78,7 @@ def test_create_answers_201_with_the_full_job_and_defaults(client: FlaskClient) 
         "endAt": None,
         "onSuccess": [],
         "onFailure": [],
+        "priority": 5,
     }
 
 

@@ -81,9 +81,10 @@ def test_list_prints_a_table_newest_first(runner: FlaskCliRunner, tmp_path: Path
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "SCHEDULE", "TAGS", "ENABLED", "NEXT", "RUN", "AT"]
+    assert lines[0].split() == ["ID", "NAME", "SCHEDULE", "TAGS", "PRIORITY", "ENABLED", "NEXT",
+                                "RUN", "AT"]  # fmt: skip
     assert len(lines) == 3  # header, one row, footer
-    assert "*/30 * * * * *" in lines[1] and lines[1].split()[-2:] == ["no", "-"]
+    assert "*/30 * * * * *" in lines[1] and lines[1].split()[-3:] == ["5", "no", "-"]
     assert lines[-1] == "page 1 of 2, 2 jobs in all"
 
     page_two = runner.invoke(args=["jobs", "list", "--page", "2", "--limit", "1"]).stdout

@@ -43,6 +43,7 @@ def test_create_applies_defaults_and_no_retry_defaults() -> None:
         "concurrencyPolicy": "FORBID",
         "missedRunPolicy": "COALESCE",
         "timezone": "UTC",
+        "priority": 5,
     }
 
 
@@ -69,6 +70,7 @@ def test_create_accepts_every_field() -> None:
         "name": "n" * 200,
         "description": "d" * 2000,
         "tags": [f"t.{i}:x-y_z" for i in range(20)],
+        "priority": 10,
     }
     assert JobCreateSchema().load(full) == full
 
@@ -372,6 +374,7 @@ def test_job_dump_exact() -> None:
         "signingSecret": None,
         "onSuccess": [],  # unchained: the lists are not stored
         "onFailure": [],
+        "priority": 5,  # a job stored before priorities
         "nextRunAt": "2024-01-01T12:05:00.000Z",
         "lastRunAt": None,
         "createdAt": "2024-01-01T12:00:01.007Z",
