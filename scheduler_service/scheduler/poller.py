@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pymongo.errors import PyMongoError
 
 from scheduler_service import metrics
 from scheduler_service.clock import Clock
+from scheduler_service.records import Job
 from scheduler_service.scheduler.affinity import Affinity
 from scheduler_service.scheduler.alerts import AlertSender
 from scheduler_service.scheduler.local_attempts import RunningAttempts
@@ -45,6 +46,7 @@ class Poller:
     stopping: threading.Event
     wake: threading.Event
     alerts: AlertSender | None = None  # takes over alerts left by processes that died
+    _backlog: bool = field(default=False, init=False)  # the last poll found a batch due
 
     @property
     def lookahead(self) -> timedelta:
@@ -83,7 +85,7 @@ class Poller:
         """Queue what falls due within the look-ahead; renew leases. True if a batch was full."""
         now = self.clock.now()
         horizon = now + self.lookahead
-        due = self.ticks.due_ticks(horizon, self.batch)
+        due = self._due_ticks(horizon)
         wanted = [
             tick.id
             for tick in due
@@ -115,6 +117,19 @@ class Poller:
             self.alerts.sweep_if_due(now, self.ticks.jobs_by_id)
         self.affinity.forget_expired(now)
         return len(due) >= self.batch or len(with_entries) >= self.batch
+
+    def _due_ticks(self, horizon: datetime) -> list[Job]:
+        """The due ticks, a batch at most. Earliest first while a batch holds all that is
+        due (the timer queue orders them); once more is due, highest priority first, so a
+        backlog of low-priority ticks does not hide a high-priority one from the poll. The
+        sort by priority reads every due job, so it is used only while there is a backlog."""
+        if not self._backlog:
+            due = self.ticks.due_ticks(horizon, self.batch)
+            if len(due) < self.batch:
+                return due
+        due = self.ticks.due_ticks(horizon, self.batch, by_priority=True)
+        self._backlog = len(due) >= self.batch
+        return due
 
     def _renew_leases(self, now: datetime) -> None:
         """Renew leases a third of the way through, so a live process never loses one."""

@@ -76,7 +76,8 @@ class Scheduler:
             ticks, self.queue, self.affinity, self.running, clock, self.owner,
             interval=timedelta(milliseconds=config.scheduler_poll_interval_ms), lease=lease,
             # Large, because SecantusDB reads and sorts every due job whatever the limit
-            # (MongoDB walks the {enabled, nextRunAt} index and stops).
+            # (MongoDB walks the {enabled, nextRunAt} index and stops; both read every due
+            # job to sort a backlog by priority: ``Poller._due_ticks``).
             batch=max(2000, 16 * config.max_concurrent_jobs),
             stopping=self._stopping, wake=self._wake, alerts=self.alerts,
         )  # fmt: skip
