@@ -49,6 +49,7 @@ def test_create_watch_pause_run_edit_delete(
     field(browser, "Body").send_keys('{"at": "{{timestamp}}"}')
     field(browser, "Retry attempts").clear()
     field(browser, "Retry attempts").send_keys("0")
+    field(browser, "Priority").send_keys("8")
     shoot(browser, screenshots, "new-job")
     follow(browser, button(browser, "Create job"))
 
@@ -57,6 +58,7 @@ def test_create_watch_pause_run_edit_delete(
     job_url = browser.current_url
     job_id = job_url.rsplit("/", 1)[1]
     assert "Bearer ***" in browser.page_source and "e2e-secret-token" not in browser.page_source
+    assert "Priority\n8" in browser.find_element(By.TAG_NAME, "main").text
     stamp = browser.find_element(By.CSS_SELECTOR, "#live-job time[data-local]")
     utc, shown = stamp.get_attribute("title"), stamp.text  # (read before the first refresh)
     assert utc.endswith(" UTC") and shown and shown != utc  # the browser's zone; UTC on hover
@@ -73,7 +75,7 @@ def test_create_watch_pause_run_edit_delete(
     follow(browser, button(browser, "Pause"))
     assert "paused" in live_text(browser, "live-job")
     api_job = requests.get(f"{open_service}/api/jobs/{job_id}", timeout=10).json()["data"]
-    assert api_job["enabled"] is False
+    assert api_job["enabled"] is False and api_job["priority"] == 8
 
     before = len(target.requests_for("/dashboard"))
     follow(browser, button(browser, "Run now"))

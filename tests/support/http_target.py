@@ -182,6 +182,7 @@ def _handler_class(target: HttpTarget) -> type[BaseHTTPRequestHandler]:
 class _Handler(BaseHTTPRequestHandler):
     owner: HttpTarget
     timeout = 30  # a client that stops sending mid-request does not hold a thread forever
+    disable_nagle_algorithm = True  # answers are not held back waiting for an ACK
 
     def do_GET(self) -> None:
         self._serve()
