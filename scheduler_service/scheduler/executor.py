@@ -67,6 +67,7 @@ class Executor:
     writes: BatchedWrites | DirectWrites | None = None
     dead_letters: DeadLetterStore | None = None
     alerts: AlertSender | None = None
+    wake: threading.Event | None = None  # the scheduler's: chained runs queued, poll now
 
     def __post_init__(self) -> None:
         if self.writes is None:
@@ -74,7 +75,8 @@ class Executor:
         if self.dead_letters is None and self.ticks is not None:
             self.dead_letters = DeadLetterStore(self.ticks.collection.database)
         self.settlement = Settlement(self.ticks, self.dead_letters, self.writes,  # type: ignore[arg-type]
-                                     self.owner, self.stopping, self.alerts)  # fmt: skip
+                                     self.owner, self.stopping, self.alerts,
+                                     wake=self.wake)  # fmt: skip
 
     def execute(self, claim: Claim) -> None:
         """Make the attempt ``claim.entry`` stands for, then record and settle it; or settle

@@ -86,7 +86,7 @@ class Scheduler:
         self.executor = Executor(
             ticks, executions, config, clock, self.owner, self.running, self._stopping,
             cipher=cipher, writes=BatchedWrites(executions, ticks, self.owner),
-            dead_letters=dead_letters, alerts=self.alerts,
+            dead_letters=dead_letters, alerts=self.alerts, wake=self._wake,
         )  # fmt: skip
         self.catch_up = CatchUp(self.running, config.misfire_grace)
         self.dispatcher = Dispatcher(

@@ -124,6 +124,7 @@ class Settlement:
     stopping: threading.Event
     alerts: AlertSender | None = None
     chaining: Chaining | None = None
+    wake: threading.Event | None = None  # set when chained runs were queued: poll now
 
     def __post_init__(self) -> None:
         if self.chaining is None and self.ticks is not None:
@@ -167,7 +168,10 @@ class Settlement:
 
     def _trigger(self, record: ExecutionRecord, now: datetime) -> int:
         assert self.chaining is not None
-        return self.chaining.trigger(record, now)
+        queued = self.chaining.trigger(record, now)
+        if queued and self.wake is not None:  # due now, as a manual run: not a poll later
+            self.wake.set()
+        return queued
 
     def _dead_letter(self, job: Job, entry: Entry, record: ExecutionRecord, decision: Decision,
                      request: SentRequest, now: datetime) -> bool:  # fmt: skip

@@ -4,6 +4,7 @@ by a take-over. The wire tests (tests/integration/test_chaining_wire.py) use a r
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from scheduler_service.records.trigger import Trigger
 from scheduler_service.runtime import get_runtime
 from scheduler_service.scheduler.chaining import Chaining
 from scheduler_service.stores.chains import KEPT_KEYS, ChainStore
+from tests.support.workers import candidate, make_worker
 from tests.unit.test_settlement import (
     OK,
     FakeTarget,
@@ -245,3 +247,21 @@ def test_an_unchained_tick_writes_nothing_more_and_a_chained_one_a_write_per_chi
     [plain_record] = database.job_executions.find({"jobId": plain})
     assert "triggers" not in plain_record and "triggeredBy" not in plain_record
     assert "onSuccess" not in database.jobs.find_one({"_id": plain})
+
+
+def test_queued_chained_runs_wake_the_scheduler_and_an_unchained_tick_does_not(
+    app: Flask, database: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chained run is due at once, as a manual run is: the settling process polls now
+    rather than a poll interval later."""
+    FakeTarget(monkeypatch, OK)
+    child = create_job(app, endpoint="https://example.com/child")
+    plain, parent = create_job(app), create_job(app, onSuccess=[str(child)])
+    wake = threading.Event()
+    worker = make_worker(app, wake=wake)
+    for job_id, woken in ((plain, False), (parent, True)):
+        run_now(app, job_id)
+        [entry] = due_entries(database, job_id)
+        worker.run(candidate(database.jobs.find_one({"_id": job_id}), entry))
+        assert wake.is_set() is woken
+    assert [e["trigger"]["jobId"] for e in due_entries(database, child)] == [parent]
