@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from bson import ObjectId
-from pymongo import MongoClient
 from pymongo.database import Database
 
-from tests.fault.conftest import FleetFactory
+from tests.fault.conftest import FailPointFleet, FleetFactory
 from tests.support.http_target import HttpTarget
-from tests.support.processes import ProcessGroup, api, create_job, owner_pid, service_env
+from tests.support.processes import api, create_job, owner_pid
 from tests.support.store_view import entry_in_state, inflight
 from tests.support.waiting import wait_until
 
@@ -66,51 +65,39 @@ def test_each_dead_letter_is_announced_once_with_two_processes(
 
 
 def test_kill_9_between_the_last_failed_attempt_and_its_dead_letter_yields_exactly_one(
-    group: ProcessGroup, target: HttpTarget, tmp_path: Path
+    start_fail_point_fleet: Callable[..., FailPointFleet], target: HttpTarget
 ) -> None:
-    database, uri = group.secantus("secantus", tmp_path / "db", test_commands=True)
-    group.wait_ready()
-    api_process = group.gunicorn("api", service_env(uri, SCHEDULER_ENABLED="false"))
-    for number in (1, 2):
-        group.scheduler(f"scheduler-{number}", service_env(uri, **SETTINGS))
-    group.wait_ready()
-    client: MongoClient = MongoClient(uri, tz_aware=True)
-    db = client.get_default_database()
-    try:
-        target.respond("/fail", 500, delay_s=1.0)  # time to arm the fail point
-        job_id = create_job(api_process.base_url, schedule=NEVER, endpoint=target.url("/fail"),
-                            retryAttempts=2, retryDelay=100)  # fmt: skip
-        run_now(api_process.base_url, job_id)
+    fleet = start_fail_point_fleet(**SETTINGS)
+    db = fleet.db
+    target.respond("/fail", 500, delay_s=1.0)  # time to arm the fail point
+    job_id = create_job(fleet.url, schedule=NEVER, endpoint=target.url("/fail"),
+                        retryAttempts=2, retryDelay=100)  # fmt: skip
+    run_now(fleet.url, job_id)
 
-        target.wait_for_requests("/fail", 3, timeout_s=15)  # the last allowed attempt
-        entry = wait_until(lambda: entry_in_state(db, job_id, "running"), 5)
-        assert entry["attempt"] == 3
-        # Let the attempt's record through, then hold the next insert (the dead letter).
-        client.admin.command({
-            "configureFailPoint": "failCommand", "mode": {"skip": 1, "times": 1},
-            "data": {"failCommands": ["insert"], "blockConnection": True, "blockTimeMS": 8000},
-        })  # fmt: skip
-        wait_until(lambda: db.job_executions.find_one({"jobId": ObjectId(job_id), "attempt": 3}),
-                   5, interval_s=0.01)  # fmt: skip
-        victim = group.holder_of(entry["owner"])
-        victim.kill_scheduler(owner_pid(entry["owner"]))
+    target.wait_for_requests("/fail", 3, timeout_s=15)  # the last allowed attempt
+    entry = wait_until(lambda: entry_in_state(db, job_id, "running"), 5)
+    assert entry["attempt"] == 3
+    # Let the attempt's record through, then hold the next insert (the dead letter).
+    fleet.fail_point({"skip": 1, "times": 1}, {
+        "failCommands": ["insert"], "blockConnection": True, "blockTimeMS": 8000})
+    wait_until(lambda: db.job_executions.find_one({"jobId": ObjectId(job_id), "attempt": 3}),
+               5, interval_s=0.01)  # fmt: skip
+    victim = fleet.group.holder_of(entry["owner"])
+    victim.kill_scheduler(owner_pid(entry["owner"]))
 
-        # The survivor takes the tick over once the lease runs out, and settles it from the
-        # record: the dead letter, written once, and the tick released; no fourth attempt.
-        wait_until(lambda: not inflight(db, job_id), LEASE_S + 10, message="the tick released")
-        time.sleep(LEASE_S)  # a second settlement (or re-delivery) would have happened by now
-        letters = list(db.dead_letters.find({"jobId": ObjectId(job_id)}))
-        assert len(letters) == 1
-        assert (letters[0]["attempts"], letters[0]["state"]) == (3, "dead")
-        assert len(target.requests_for("/fail")) == 3
-        records = db.job_executions.find({"jobId": ObjectId(job_id)}, sort=[("attempt", 1)])
-        assert [(r["attempt"], r["deadLettered"]) for r in records] == [
-            (1, False), (2, False), (3, True)]  # fmt: skip
-        # Written by the survivor (the victim's insert was still held when it died).
-        [survivor] = [p for p in group.processes if p.kind == "scheduler" and p is not victim]
-        assert survivor.log_count("dead-lettered after 3 attempts") == 1
-        assert victim.log_count("dead-lettered") == 0
-    finally:
-        client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
-        client.close()
-    assert database.alive()
+    # The survivor takes the tick over once the lease runs out, and settles it from the
+    # record: the dead letter, written once, and the tick released; no fourth attempt.
+    wait_until(lambda: not inflight(db, job_id), LEASE_S + 10, message="the tick released")
+    time.sleep(LEASE_S)  # a second settlement (or re-delivery) would have happened by now
+    letters = list(db.dead_letters.find({"jobId": ObjectId(job_id)}))
+    assert len(letters) == 1
+    assert (letters[0]["attempts"], letters[0]["state"]) == (3, "dead")
+    assert len(target.requests_for("/fail")) == 3
+    records = db.job_executions.find({"jobId": ObjectId(job_id)}, sort=[("attempt", 1)])
+    assert [(r["attempt"], r["deadLettered"]) for r in records] == [
+        (1, False), (2, False), (3, True)]  # fmt: skip
+    # Written by the survivor (the victim's insert was still held when it died).
+    [survivor] = [p for p in fleet.group.processes if p.kind == "scheduler" and p is not victim]
+    assert survivor.log_count("dead-lettered after 3 attempts") == 1
+    assert victim.log_count("dead-lettered") == 0
+    assert fleet.database.alive()
