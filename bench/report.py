@@ -65,7 +65,7 @@ def targets(f: dict[str, Any]) -> list[Target]:
         out.append(Target(
             f"{r['jobs']} every-second jobs on {r['processes']} processes, 5 min: 0 misses, "
             "0 duplicates, lateness p99 <= 50 ms",
-            f"{_seconds(r['seconds'])}: {r['misses']} misses, {r['duplicates']} duplicates "
+            f"{_seconds(r['seconds'])}: {r['misses']:,} misses, {r['duplicates']:,} duplicates "
             f"of {r['expectedTicks']:,}; lateness p50 {fmt(r['latenessP50Ms'])} / p99 "
             f"{fmt(r['latenessP99Ms'])} / max {fmt(r['latenessMaxMs'])} ms",
             None if ok is None else ok and r["misses"] == 0 and r["duplicates"] == 0))
@@ -149,7 +149,7 @@ def rows(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
              f"start lag p50 {fmt(r['startLagP50Ms'])} / p99 {fmt(r['startLagP99Ms'])} / "
              f"max {fmt(r['startLagMaxMs'])} ms", ""),
             (f"{name}: ticks delivered / due", f"{r['delivered']:,} / {r['expectedTicks']:,}",
-             f"misses {r['misses']}, duplicates {r['duplicates']}", ""),
+             f"misses {r['misses']:,}, duplicates {r['duplicates']:,}", ""),
             (f"{name}: per execution",
              f"{fmt(r['documentWritesPerExecution'], '', 2)} doc writes",
              f"{fmt(r['writeOpsPerExecution'], '', 2)} write ops, service CPU "
