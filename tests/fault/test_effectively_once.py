@@ -5,12 +5,14 @@ the receiver is answering their requests, again and again (each restarted at onc
 The scheduler delivers at least once, so the receiver sees the same tick more than once
 (a request whose answer a kill cut off is sent again after its lease, with the same key);
 it applies each tick's effect exactly once all the same, and no tick of the window is
-missing, neither at the receiver nor in the scheduler's records.
+missing, neither at the receiver nor in the scheduler's records. And its record of a key
+survives a kill -9 of its own database.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import random
 import re
@@ -24,11 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from bson import ObjectId
 from pymongo.database import Database
 
 from scheduler_service.delivery.payload import idempotency_key
+from scheduler_service.delivery.signing import Signing
+from scheduler_service.embedded_db import server_command
 from tests.fault.conftest import Fleet, FleetFactory
+from tests.support.databases import database_uri
 from tests.support.processes import (
     ProcessGroup,
     ServiceProcess,
@@ -58,10 +64,12 @@ SECOND = timedelta(seconds=1)
 RECEIVER = Path(__file__).resolve().parents[2] / "examples" / "receiver.py"
 
 
-def start_receiver(group: ProcessGroup, wire_uri: str) -> tuple[ServiceProcess, str]:
+def start_receiver(
+    group: ProcessGroup, mongodb_uri: str, delay_ms: int = DELAY_MS
+) -> tuple[ServiceProcess, str]:
     """``flask --app examples/receiver.py run``, as its docstring says, on a free port."""
     port = free_port()
-    env = service_env(wire_uri, WEBHOOK_SECRET=SECRET, RECEIVER_DELAY_MS=DELAY_MS)
+    env = service_env(mongodb_uri, WEBHOOK_SECRET=SECRET, RECEIVER_DELAY_MS=delay_ms)
     command = [sys.executable, "-m", "flask", "--app", str(RECEIVER), "run",
                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     process = group.start("receiver", "target", command, env, port=port)
@@ -203,3 +211,35 @@ def test_kill_9_mid_request_repeatedly_every_tick_takes_effect_exactly_once(
           f"requests cut off {len(cut_off)}; keys delivered more than once {len(repeated)} "
           f"(most {max(repeated.values())} times); requests {len(log)}; effects per key "
           f"{dict(Counter(per_key.values()))}; records {len(records)}")  # fmt: skip
+
+
+def deliver(url: str, key: str, body: dict[str, Any]) -> tuple[int, str]:
+    """One signed request, as the scheduler sends it; the receiver's status and answer."""
+    data = json.dumps(body, separators=(",", ":")).encode()
+    headers = {**Signing((SECRET,), key, datetime.now(UTC)).headers(data),
+               "Idempotency-Key": key, "Content-Type": "application/json"}  # fmt: skip
+    answer = requests.post(url, data=data, headers=headers, timeout=40)
+    return answer.status_code, answer.json().get("status", "")
+
+
+def test_an_applied_key_survives_a_kill_9_of_the_receivers_database(
+    group: ProcessGroup, tmp_path: Path
+) -> None:
+    """The receiver writes with j: true. With w: 1 (the driver's default on a standalone),
+    its record of a key was lost to a kill -9 of the database, and the tick's repeat after
+    the restart was applied a second time."""
+    storage = tmp_path / "db"
+    database, uri = group.secantus("secantus", storage)
+    group.wait_ready()
+    receiver, url = start_receiver(group, database_uri(uri, "receiver"), delay_ms=0)
+    key = idempotency_key(str(ObjectId()), datetime.now(UTC))
+    assert deliver(f"{url}/hook", key, {"n": 1}) == (200, "applied")
+
+    database.kill()  # SIGKILL: no clean shutdown of its storage
+    assert database.port is not None
+    command = server_command(storage, database.port)
+    restarted = group.start("secantus-restarted", "secantus", command, dict(os.environ),
+                            port=database.port)  # fmt: skip
+    wait_until(restarted.is_ready, 30, interval_s=0.05, message="the database restarted")
+    assert deliver(f"{url}/hook", key, {"n": 1}) == (200, "already applied")
+    assert [outcome for _, outcome in deliveries(receiver)] == ["applied", "already applied"]
