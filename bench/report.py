@@ -79,6 +79,7 @@ def targets(f: dict[str, Any]) -> list[Target]:
             f"ran, {r['duplicates']} duplicates; lateness p50 {fmt(r['latenessP50Ms'])} / "
             f"p99 {fmt(r['latenessP99Ms'])} / max {fmt(r['latenessMaxMs'])} ms",
             None if ok is None else ok and r["misses"] == 0 and r["duplicates"] == 0))
+    out += _api_scale(f.get("apiScale"))
     writes = _doc_writes(f)
     if writes:
         worst = max(v for _, v in writes)
@@ -90,6 +91,32 @@ def targets(f: dict[str, Any]) -> list[Target]:
     if cpu:
         out.append(Target("service CPU per execution (reported)",
                           ", ".join(f"{label} {v:.2f} ms" for label, v in cpu), None))
+    return out
+
+
+def _api_scale(scale: dict[str, Any] | None) -> list[Target]:
+    """The API at scale (``bench/api_scale.py``, the ``apiscale`` section): page 2 of the
+    plain list (the issue's ``GET /api/jobs?page=2&limit=20``), stats, the create rate."""
+    if not scale:
+        return []
+    at = f"at {scale['jobs']:,} registered jobs"
+    rows = scale.get("list") or []
+    page = next((r for r in rows if r.get("filter") == "page 2"), None)
+    slowest = max(rows, key=lambda r: r["p50Ms"], default=None)
+    out = []
+    if page is not None:
+        worst = "" if slowest is None else (
+            f" (slowest filter: {slowest['filter']}, {fmt(slowest['p50Ms'])} ms)")
+        out.append(Target(f"API {at}: list page p50 <= 50 ms",
+                          f"page 2 p50 {fmt(page['p50Ms'])} ms{worst}",
+                          _at_most(page["p50Ms"], 50)))
+    stats = (scale.get("stats") or {}).get("p50Ms")
+    if stats is not None:
+        out.append(Target(f"API {at}: stats p50 <= 100 ms", f"p50 {fmt(stats)} ms",
+                          _at_most(stats, 100)))
+    rate = (scale.get("create") or {}).get("perSecond")
+    if rate is not None:
+        out.append(Target(f"API {at}: create >= 300/s", f"{fmt(rate)}/s", rate >= 300))
     return out
 
 

@@ -59,6 +59,21 @@ def test_lateness_targets_need_every_tick_once() -> None:
     assert heavy["500 every-second jobs on one process, 2 min"] is True
 
 
+def test_api_scale_targets_follow_page_two_stats_and_the_create_rate() -> None:
+    scale = {"jobs": 100_000, "create": {"perSecond": 300, "errors": 0},
+             "list": [{"filter": "tag", "p50Ms": 80.0}, {"filter": "page 2", "p50Ms": 50.0}],
+             "stats": {"p50Ms": 100.1}}  # fmt: skip
+    found = {t.name: (t.met, t.figure) for t in report.targets({"apiScale": scale})}
+    at = "API at 100,000 registered jobs"
+    assert found[f"{at}: list page p50 <= 50 ms"] == (
+        True, "page 2 p50 50.0 ms (slowest filter: tag, 80.0 ms)")
+    assert found[f"{at}: stats p50 <= 100 ms"][0] is False
+    assert found[f"{at}: create >= 300/s"][0] is True
+    scale["create"]["perSecond"] = 299
+    again = {t.name: t.met for t in report.targets({"apiScale": scale})}
+    assert again[f"{at}: create >= 300/s"] is False
+
+
 def test_a_section_that_did_not_run_is_not_judged() -> None:
     assert report.targets({}) == []
     assert report.markdown({}, {}) == "(no issue-19 section ran)"
