@@ -11,6 +11,8 @@ skipped and says so):
 3. round 0: ceiling (HTTP client alone, database writes alone), throughput, APScheduler peer;
 4. scale: poll cost and idle memory with few and with many registered jobs;
 5. api: create and list requests per second under gunicorn;
+   apiscale: list p50 per filter, stats p50 and the create rate while filling, at the
+   scale section's larger size (``bench/api_scale.py``);
 6. rounds 1..n-1: ceiling, throughput and peer again, for medians.
 
 Ratios are taken within a round (side by side), then their median. Prints a table, issue
@@ -42,7 +44,7 @@ import pymongo
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from bench import burst, ceiling, jobs, lateness, report, writes
+from bench import api_scale, burst, ceiling, jobs, lateness, report, writes
 from bench.procs import (
     ROOT,
     Child,
@@ -93,7 +95,7 @@ QUICK = Plan(runs=1, ticks=1000, http_requests=2000, db_executions=300, light_se
              api_runs=1, api_seconds=3.0, api_threads=16, burst_runs=1,
              burst_sizes=burst.SIZES)
 
-SECTIONS = ("burst", "light", "multi", "heavy", "throughput", "scale", "api")
+SECTIONS = ("burst", "light", "multi", "heavy", "throughput", "scale", "api", "apiscale")
 QUICK_SECTIONS = ("burst", "light", "multi", "heavy")  # --quick: issue 19's, shorter
 LATENESS = {"light": lateness.light, "multi": lateness.multi, "heavy": lateness.heavy}
 
@@ -806,6 +808,10 @@ def run_sections(bench: Bench, plan: Plan, only: set[str]) -> dict[str, Any]:
         done["scale"] = bench.guard("scale", bench.scale)
     if "api" in only and bench.affordable("api", 20 + 2 * plan.api_runs * plan.api_seconds):
         done["api"] = bench.guard("api", bench.api)
+    size = plan.scale_sizes[1]  # the last twentieth through the API
+    if "apiscale" in only and bench.affordable("apiscale", 30 + size / 700):
+        done["apiScale"] = bench.guard("apiscale", lambda: api_scale.run(
+            bench, size, size // 20, 3, API_KEY))
     if "throughput" in only:
         estimate = 25 + plan.ticks / 60 + plan.db_executions / 50
         for number in range(1, plan.runs):
@@ -842,7 +848,8 @@ def main(argv: list[str] | None = None) -> int:
     figures["lateness"] = done["lateness"]
     figures["burst"] = burst.summary(done["burst"])
     figures["burstRounds"] = done["burst"]
-    text = table(figures, meta)
+    figures["apiScale"] = done.get("apiScale")
+    text = "\n".join([table(figures, meta), *api_scale.lines(done.get("apiScale"))])
     figures["issue19"] = [asdict(t) for t in report.targets(figures)]
     markdown = report.markdown(figures, meta)
     line = json.dumps({"meta": meta, **figures}, default=str, separators=(",", ":"))

@@ -123,7 +123,8 @@ def list_jobs(page: int, limit: int, tags: tuple[str, ...], enabled: bool | None
     loaded = load_or_raise(JobListQuerySchema(), query)  # the API's rules for each value
     selection = JobFilter(tags=tuple(loaded.get("tag") or ()), enabled=loaded.get("enabled"),
                           q=loaded.get("q"), sort=loaded["sort"])  # fmt: skip
-    documents, total = get_runtime().job_service.page(page, limit, selection)
+    listed = get_runtime().job_service.page(page, limit, selection)
+    documents, total = listed.jobs, listed.total
     rows = [("ID", "NAME", "SCHEDULE", "TAGS", "PRIORITY", "ENABLED", "NEXT RUN AT")]
     for doc in documents:
         enabled_text = "yes" if doc.get("enabled") else "no"
@@ -136,7 +137,8 @@ def list_jobs(page: int, limit: int, tags: tuple[str, ...], enabled: bool | None
              iso_utc(doc.get("nextRunAt")) or "-")
         )  # fmt: skip
     _table(rows)
-    click.echo(f"page {page} of {max(1, math.ceil(total / limit))}, {total} jobs in all")
+    about = "" if listed.total_exact else "about "
+    click.echo(f"page {page} of {max(1, math.ceil(total / limit))}, {about}{total} jobs in all")
 
 
 @jobs_cli.command("show")
@@ -165,6 +167,17 @@ def reencrypt_jobs() -> None:
     if not service.cipher.enabled:
         raise click.ClickException("ENCRYPTION_KEY is not set")
     click.echo(f"re-encrypted the headers of {service.reencrypt()} jobs")
+
+
+@jobs_cli.command("recount")
+@_cli_errors
+def recount_jobs() -> None:
+    """Count every job again (total, enabled, per tag, per day of creation) and store the
+    counts the API and stats read: after writing jobs around the API, or a crash between a
+    job's write and its count's."""
+    jobs = get_runtime().jobs
+    counts = jobs.counts_store.recount(jobs.collection)
+    click.echo(f"{counts.total} jobs, {counts.enabled} enabled, {len(counts.tags)} tags")
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:

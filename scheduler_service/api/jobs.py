@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from scheduler_service.api.body import json_body, optional_json_body
 from scheduler_service.clock import iso_utc
+from scheduler_service.errors import InvalidInput
 from scheduler_service.runtime import get_runtime
 from scheduler_service.schemas import (
     ExecutionResponseSchema,
@@ -54,17 +55,23 @@ def create_job() -> tuple[Response, int]:
 @jobs_api.get("")
 def list_jobs() -> tuple[Response, int]:
     query = load_or_raise(JobListQuerySchema(), request.args)
-    page, limit = query["page"], query["limit"]
+    if "cursor" in query and "page" in request.args:  # a cursor holds its page's number
+        message = "Give either page or cursor, not both."
+        raise InvalidInput("Invalid request: check cursor", details={"cursor": [message]})
+    limit = query["limit"]
     selection = JobFilter(tags=tuple(query.get("tag") or ()), enabled=query.get("enabled"),
                           q=query.get("q"), sort=query["sort"])  # fmt: skip
-    documents, total = _service().page(page, limit, selection)
+    listed = _service().page(query["page"], limit, selection, query.get("cursor"))
     pagination = {
-        "page": page,
+        "page": listed.page,
         "limit": limit,
-        "total": total,
-        "totalPages": math.ceil(total / limit),
+        "total": listed.total,
+        "totalPages": math.ceil(listed.total / limit),
+        "totalExact": listed.total_exact,
+        "complete": listed.complete,
+        "nextCursor": listed.next_cursor,
     }
-    return _ok(_job.dump(documents, many=True), pagination=pagination)
+    return _ok(_job.dump(listed.jobs, many=True), pagination=pagination)
 
 
 @jobs_api.get("/<job_id>")

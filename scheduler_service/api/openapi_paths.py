@@ -124,7 +124,10 @@ def all_operations(protected: bool) -> dict[str, dict[str, Any]]:
                 "description": "`tag` (repeatable: every tag given must be on the job), "
                 "`enabled`, `q` (a case-insensitive substring of name or endpoint) and `sort` "
                 "(`createdAt`, `nextRunAt`, `name`; `-` for descending; default `-createdAt`). "
-                "`pagination.total` counts the jobs selected.",
+                "`pagination.total` counts the jobs selected (`totalExact`: false when it is "
+                "an estimate). Each page is read in windows of the sort key: its cost follows "
+                "the page, not the number of jobs; `page` reads the pages before it too, "
+                "`cursor` (`pagination.nextCursor` of the previous page) does not.",
                 "parameters": [{"in": "query", "schema": JobListQuerySchema}],
                 "responses": {
                     "200": json_response("JobListEnvelope", "One page of jobs"),

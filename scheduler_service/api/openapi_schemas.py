@@ -79,6 +79,19 @@ class PaginationSchema(Schema):
     totalPages = fields.Integer(required=True)
 
 
+class JobPaginationSchema(PaginationSchema):
+    totalExact = fields.Boolean(required=True, metadata={
+        "description": "false: `total` is an estimate (a `q`, two tags, or a tag with "
+        "`enabled`: the share of the jobs read that matched, times the jobs of the index "
+        "range read); exact otherwise, kept as jobs change"})
+    complete = fields.Boolean(required=True, metadata={
+        "description": "false: the page stopped early (it read as many jobs as one request "
+        "may while checking `q` or a second filter); `nextCursor` goes on from there"})
+    nextCursor = fields.String(required=True, allow_none=True, metadata={
+        "description": "Pass as `cursor` (same tag, enabled, q and sort) for the next page; "
+        "null when no job is left"})
+
+
 def envelope(name: str, data: fields.Field, **extra: fields.Field) -> type[Schema]:
     members: dict[str, Any] = {
         "success": fields.Boolean(required=True, validate=validate.Equal(True)),
@@ -177,7 +190,7 @@ JobEnvelope = envelope("JobEnvelope", fields.Nested(JobResponseSchema, required=
 JobListEnvelope = envelope(
     "JobListEnvelope",
     fields.List(fields.Nested(JobResponseSchema), required=True),
-    pagination=fields.Nested(PaginationSchema, required=True),
+    pagination=fields.Nested(JobPaginationSchema, required=True),
 )
 ExecutionListEnvelope = envelope(
     "ExecutionListEnvelope", fields.List(fields.Nested(ExecutionResponseSchema), required=True)

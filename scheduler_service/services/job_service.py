@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from scheduler_service.delivery.target_guard import literal_refusal
 from scheduler_service.errors import Conflict, InvalidInput, JobNotFound
 from scheduler_service.records import Entry, ExecutionRecord, Job, search_text
 from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
+from scheduler_service.services import job_cursor
 from scheduler_service.services.chain_rules import FIELDS as CHAIN_FIELDS
 from scheduler_service.services.chain_rules import check_links
 from scheduler_service.services.job_timing import (
@@ -37,6 +38,19 @@ from scheduler_service.stores.ticks import EPOCH
 # is a 409 CONFLICT. Each is an entry in the job document: without a cap, repeated
 # POST /run calls would grow it (and the work queued) without end.
 MAX_MANUAL_RUNS_IN_FLIGHT = 10
+# An update that changes ``enabled`` or ``tags`` holds only on the job as read (the counts
+# move by the change); a job changed meanwhile is read again, this many times at most.
+UPDATE_TRIES = 5
+
+
+@dataclass(frozen=True)
+class ListedPage:
+    jobs: list[dict[str, Any]]  # readable (``_readable``)
+    page: int
+    total: int
+    total_exact: bool
+    complete: bool  # False: the scan budget ran out before the page was full
+    next_cursor: str | None
 
 
 def parse_job_id(job_id: str) -> ObjectId:
@@ -143,10 +157,20 @@ class JobService:
             raise JobNotFound(job_id)
         return self._readable(document)
 
-    def page(self, page: int, limit: int,
-             selection: JobFilter | None = None) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
-        jobs, total = self.jobs.page(page, limit, selection)
-        return [self._readable(job) for job in jobs], total
+    def page(self, page: int, limit: int, selection: JobFilter | None = None,
+             cursor: str | None = None) -> ListedPage:  # fmt: skip
+        """Page ``page`` of the jobs ``selection`` selects, or the page ``cursor`` (a
+        ``nextCursor`` of the same query) leads to."""
+        selection = selection or JobFilter()
+        after = None
+        if cursor is not None:
+            after, page = job_cursor.decode(selection, cursor)
+        found = self.jobs.page(limit, selection, now=self.clock.now(), page=page, after=after)
+        next_cursor = None
+        if found.after is not None:
+            next_cursor = job_cursor.encode(selection, found.after, page + 1)
+        return ListedPage([self._readable(job) for job in found.jobs], page, found.total,
+                          found.total_exact, found.complete, next_cursor)  # fmt: skip
 
     def update(self, job_id: str, payload: Any, *, allow_past: bool = False) -> dict[str, Any]:
         """Partial update. A change of schedule, runAt, time zone, jitter or window, or
@@ -155,9 +179,19 @@ class JobService:
         oid = parse_job_id(job_id)
         changes = self._load(JobUpdateSchema(), payload)
         self._check_endpoint(changes)
-        current = self.jobs.get(oid)
-        if current is None:
-            raise JobNotFound(job_id)
+        for _ in range(UPDATE_TRIES):
+            current = self.jobs.get(oid)
+            if current is None:
+                raise JobNotFound(job_id)
+            written = self._apply(oid, current, dict(changes), allow_past)
+            if written is not None:
+                self.on_change()
+                return self._readable(written)
+        raise Conflict(f"Job {job_id} kept changing meanwhile; try again", {})
+
+    def _apply(self, oid: ObjectId, current: Job, changes: dict[str, Any],
+               allow_past: bool) -> Job | None:  # fmt: skip
+        """Write ``changes`` to the job as ``current``; None if it changed meanwhile."""
         merged = {**current.to_document(), **changes}
         check_merged(merged)
         if any(name in changes for name in CHAIN_FIELDS):
@@ -178,11 +212,7 @@ class JobService:
             changes["signingSecret"] = self.cipher.seal_secret(changes["signingSecret"])
         if "endpoint" in changes:
             changes["endpoint"] = self._endpoint_to_store(changes["endpoint"], current.endpoint)
-        updated = self.jobs.update(oid, changes, cancel_waiting=not enabled)
-        if updated is None:
-            raise JobNotFound(job_id)
-        self.on_change()
-        return self._readable(updated)
+        return self.jobs.update(oid, changes, cancel_waiting=not enabled, seen=current)
 
     def _endpoint_to_store(self, given: str, stored: str) -> str:
         """The endpoint exactly as a response showed it (masked: a client that read the job

@@ -15,8 +15,10 @@ WINDOW = timedelta(hours=1)
 # The overview reads at most this many of the last hour's attempts (a busy hour is cut to
 # its newest ones, and the page says so), so one refresh costs a bounded read.
 MAX_ATTEMPTS = 5000
-# A process that claimed a tick within this long counts as alive.
+# A process that claimed a tick within this long counts as alive; it is looked for among
+# the jobs of the newest attempts (this many) and the jobs with ticks in flight.
 ALIVE_WITHIN = timedelta(minutes=5)
+MAX_CLAIMERS_READ = 500
 # Attempts are recorded when they end; the ones in flight are counted from the jobs.
 STATUSES = ("success", "failure")
 
@@ -82,6 +84,9 @@ def build_overview(jobs: JobStore, executions: ExecutionStore, now: datetime) ->
             lags.append((attempt.started_at - attempt.scheduled_at) / timedelta(milliseconds=1))
         latest.setdefault(attempt.job_id, status)
     failing = sorted(str(job) for job, status in latest.items() if status == "failure")
+    alive_since = now - ALIVE_WITHIN
+    recent = [job for job in dict.fromkeys(attempt.job_id for attempt in attempts
+                                           if attempt.started_at >= alive_since)]  # fmt: skip
     return Overview(
         now=now,
         minutes=minutes,
@@ -90,6 +95,6 @@ def build_overview(jobs: JobStore, executions: ExecutionStore, now: datetime) ->
         lag_p50_ms=percentile(lags, 0.50),
         lag_p99_ms=percentile(lags, 0.99),
         failing_job_ids=failing,
-        processes=jobs.claimers_since(now - ALIVE_WITHIN),
+        processes=jobs.claimers_since(alive_since, recent[:MAX_CLAIMERS_READ]),
         running=jobs.running_attempts(),
     )

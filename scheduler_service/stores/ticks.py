@@ -18,6 +18,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from scheduler_service.records import Entry, Job
+from scheduler_service.stores.job_counts import JobCountStore, delta
 
 # What the scheduler needs of a job to fire it; `inflight` included for the overlap rule.
 JOB_FIELDS = [
@@ -79,6 +80,7 @@ IDS_PER_QUERY = 100  # jobs_by_id: ids in one $in at most
 class TickStore:
     def __init__(self, database: Database) -> None:
         self.collection: Collection = database["jobs"]
+        self.counts = JobCountStore(database)
 
     def due_ticks(self, horizon: datetime, limit: int, *, by_priority: bool = False) -> list[Job]:
         """``_id``, ``nextRunAt`` and ``claimedBy`` of the enabled jobs whose next tick is at
@@ -191,6 +193,7 @@ class TickStore:
             "$push": {"inflight": entry.to_document()},
         }  # fmt: skip
         modified = self.collection.update_many(query, update).modified_count
+        self.counts.add(delta(enabled=-modified if following is None else 0))  # disabled
         if modified == len(jobs):
             return {job.id for job in jobs}
         if modified == 0:
@@ -218,11 +221,10 @@ class TickStore:
         query = as_seen(job)
         if only_if_busy:
             query["inflight.0"] = {"$exists": True}
-        result = self.collection.update_one(
-            query,
-            {"$set": next_tick(following, following_tick), "$inc": {"skippedTicks": count}},
-        )
-        return result.modified_count == 1
+        update = {"$set": next_tick(following, following_tick), "$inc": {"skippedTicks": count}}
+        skipped: bool = self.collection.update_one(query, update).modified_count == 1
+        self.counts.add(delta(enabled=-1 if skipped and following is None else 0))  # disabled
+        return skipped
 
     def claim_entry(self, job_id: ObjectId, seen: Entry, taken: Entry) -> bool:
         """Take a waiting entry, or the running entry of a process whose lease ran out.

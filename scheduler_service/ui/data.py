@@ -83,8 +83,8 @@ def jobs_page(query: dict[str, Any]) -> JobsPage:
     selection = JobFilter(tags=tuple(query.get("tag") or ()), enabled=query.get("enabled"),
                           q=query.get("q"), sort=query["sort"])  # fmt: skip
     page = query["page"]
-    documents, total = service().page(page, PAGE_SIZE, selection)
-    shown = _job.dump(documents, many=True)
+    listed = service().page(page, PAGE_SIZE, selection)
+    shown, total = _job.dump(listed.jobs, many=True), listed.total
     results = {
         item["jobId"]: list(reversed(executions(item["jobId"], RESULTS_BAR))) for item in shown
     }

@@ -49,6 +49,7 @@ def test_superseded_indexes_are_dropped(wire_db: Database) -> None:
     wire_db.jobs.create_index("nextRunAt", name="nextRunAt_1")
     wire_db.jobs.create_index("enabled", name="enabled_1")
     wire_db.job_executions.create_index("status", name="status_1")
+    wire_db.jobs.create_index("searchText", name="searchText_1")
     JobStore(wire_db).ensure_indexes()
     ExecutionStore(wire_db).ensure_indexes()
     JobStore(wire_db).ensure_indexes()  # idempotent once they are gone
@@ -56,7 +57,7 @@ def test_superseded_indexes_are_dropped(wire_db: Database) -> None:
     assert jobs == {"_id_", "enabled_1_nextRunAt_1", "inflight_dueAt_1", "createdAt_-1__id_-1",
                     # the list's filters
                     "tags_1_createdAt_-1__id_-1", "enabled_1_createdAt_-1__id_-1",
-                    "name_1__id_1", "searchText_1",
+                    "name_1__id_1", "skippedTicks_1",
                     # the jobs that chain to a job (sparse)
                     "onSuccess_1", "onFailure_1"}  # fmt: skip
     assert "status_1" not in set(wire_db.job_executions.index_information())

@@ -111,7 +111,9 @@ def test_list_is_newest_first_and_paginated(client: FlaskClient, clock: FixedClo
 
     first = client.get("/api/jobs?page=1&limit=2").json
     assert [job["jobId"] for job in first["data"]] == [ids[2], ids[1]]
-    assert first["pagination"] == {"page": 1, "limit": 2, "total": 3, "totalPages": 2}
+    assert first["pagination"].pop("nextCursor")  # page 2 walks on from it (wire tests)
+    assert first["pagination"] == {"page": 1, "limit": 2, "total": 3, "totalPages": 2,
+                                   "totalExact": True, "complete": True}  # fmt: skip
     second = client.get("/api/jobs?page=2&limit=2").json
     assert [job["jobId"] for job in second["data"]] == [ids[0]]
     beyond = client.get("/api/jobs?page=5&limit=2").json
@@ -123,7 +125,8 @@ def test_list_defaults_and_empty(client: FlaskClient) -> None:
     assert body == {
         "success": True,
         "data": [],
-        "pagination": {"page": 1, "limit": 20, "total": 0, "totalPages": 0},
+        "pagination": {"page": 1, "limit": 20, "total": 0, "totalPages": 0,
+                       "totalExact": True, "complete": True, "nextCursor": None},
     }
 
 

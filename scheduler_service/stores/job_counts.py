@@ -1,0 +1,126 @@
+"""The ``job_counts`` collection: how many jobs there are, how many are enabled, how many
+carry each tag, and the oldest ``createdAt``: one document, kept up to date by the writes
+that change them, so that counting costs one read whatever the number of jobs.
+
+Counting on demand costs a read of every job counted on SecantusDB (measured at 100,000
+jobs: ``estimated_document_count`` 0.7 s, ``count_documents({enabled: true})`` 3.5 s)
+and an index walk on MongoDB. Each change that moves a count adds one ``$inc`` of this
+document next to the job's own write: creating, deleting, enabling, disabling and
+retagging through the API, and the claim (or skip) that ends a job with no tick left.
+The two writes are not one transaction: a process that dies between them leaves a count
+off by one, which ``recount`` (``flask --app wsgi jobs recount``, and at start-up when the
+document is missing) puts right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pymongo
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from scheduler_service.stores.job_days import day_key
+
+COLLECTION = "job_counts"
+RECOUNT_TIMEOUT_S = 600.0
+DOCUMENT_ID = "jobs"
+
+
+def tag_key(tag: str) -> str:
+    """A tag as a field name: tags may hold ``.``, a path separator in MongoDB's field
+    names; ``%`` is not a tag character, so this is one-to-one."""
+    return tag.replace(".", "%")
+
+
+@dataclass(frozen=True)
+class JobCounts:
+    total: int = 0
+    enabled: int = 0
+    tags: dict[str, int] = field(default_factory=dict)
+    oldest_created_at: datetime | None = None
+    days: dict[str, int] = field(default_factory=dict)  # jobs created per day (job_days)
+    first: dict[str, datetime] = field(default_factory=dict)  # each day's first creation
+    last: dict[str, datetime] = field(default_factory=dict)  # and last
+
+    def tagged(self, tag: str) -> int:
+        return self.tags.get(tag_key(tag), 0)
+
+
+def delta(enabled: int = 0, total: int = 0, tags: dict[str, int] | None = None,
+          created_at: datetime | None = None) -> dict[str, int]:  # fmt: skip
+    """The ``$inc`` of one change (zero entries left out); a job created or deleted
+    (``total``) moves its ``created_at`` day too."""
+    inc = {"total": total, "enabled": enabled}
+    if created_at is not None:
+        inc[f"days.{day_key(created_at)}"] = total
+    for tag, n in (tags or {}).items():
+        inc[f"tags.{tag_key(tag)}"] = inc.get(f"tags.{tag_key(tag)}", 0) + n
+    return {name: n for name, n in inc.items() if n}
+
+
+def tag_changes(before: list[str], after: list[str]) -> dict[str, int]:
+    old, new = set(before), set(after)
+    return {**dict.fromkeys(new - old, 1), **dict.fromkeys(old - new, -1)}
+
+
+class JobCountStore:
+    def __init__(self, database: Database) -> None:
+        self.collection: Collection = database[COLLECTION]
+
+    def add(self, inc: dict[str, int], *, created_at: datetime | None = None) -> None:
+        update: dict[str, Any] = {}
+        if inc:
+            update["$inc"] = inc
+        if created_at is not None:
+            day = day_key(created_at)
+            update["$min"] = {"oldestCreatedAt": created_at, f"first.{day}": created_at}
+            update["$max"] = {f"last.{day}": created_at}
+        if update:
+            self.collection.update_one({"_id": DOCUMENT_ID}, update, upsert=True)
+
+    def read(self) -> JobCounts | None:
+        document = self.collection.find_one({"_id": DOCUMENT_ID})
+        if document is None:
+            return None
+        return JobCounts(
+            total=int(document.get("total", 0)),
+            enabled=int(document.get("enabled", 0)),
+            tags={name: int(n) for name, n in (document.get("tags") or {}).items() if n > 0},
+            oldest_created_at=document.get("oldestCreatedAt"),
+            days={day: int(n) for day, n in (document.get("days") or {}).items()},
+            first=dict(document.get("first") or {}), last=dict(document.get("last") or {}),
+        )
+
+    def recount(self, jobs: Collection) -> JobCounts:
+        """Count every job (a read of each: seconds for 100,000 jobs on SecantusDB, past
+        the usual database deadline, hence its own) and store the figures. Changes made
+        meanwhile may be missed: run it when the API is quiet."""
+        total = enabled = 0
+        tags: dict[str, int] = {}
+        oldest: datetime | None = None
+        days: dict[str, int] = {}
+        first: dict[str, datetime] = {}
+        last: dict[str, datetime] = {}
+        with pymongo.timeout(RECOUNT_TIMEOUT_S):
+            documents = list(jobs.find({}, projection=["enabled", "tags", "createdAt"]))
+        for document in documents:
+            total += 1
+            enabled += 1 if document.get("enabled") else 0
+            for tag in set(document.get("tags") or []):
+                tags[tag_key(tag)] = tags.get(tag_key(tag), 0) + 1
+            created = document.get("createdAt")
+            if created is not None:
+                day = day_key(created)
+                days[day] = days.get(day, 0) + 1
+                first[day] = min(first.get(day, created), created)
+                last[day] = max(last.get(day, created), created)
+                oldest = created if oldest is None or created < oldest else oldest
+        document: dict[str, Any] = {"total": total, "enabled": enabled, "tags": tags,
+                                    "days": days, "first": first, "last": last}  # fmt: skip
+        if oldest is not None:  # absent, not null: $min keeps a null (it sorts first)
+            document["oldestCreatedAt"] = oldest
+        self.collection.replace_one({"_id": DOCUMENT_ID}, document, upsert=True)
+        return JobCounts(total, enabled, tags, oldest, days, first, last)

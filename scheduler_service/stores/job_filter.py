@@ -1,0 +1,104 @@
+"""What ``GET /api/jobs`` selects (``JobFilter``), as a MongoDB query and as the
+stretches of an order that ``job_pages`` walks; and what one page holds (``JobPage``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+
+from scheduler_service.records import Job
+from scheduler_service.stores.job_counts import JobCounts
+from scheduler_service.stores.job_days import Days, parse_days
+from scheduler_service.stores.job_pages import END, EPOCH, Frontier, Segment
+
+_SORT_KEYS = {"createdAt": "createdAt", "nextRunAt": "nextRunAt", "name": "name"}
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    after: Frontier | None  # where the next page starts; None: no job is left
+    total: int
+    total_exact: bool  # False: ``total`` is an estimate (see ``JobStore._total``)
+    complete: bool  # False: the scan budget ran out before the page was full
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What ``GET /api/jobs`` selects: every tag given, ``enabled``, a substring of name or
+    endpoint (``q``), and the order (``sort``: a field, ``-`` for descending)."""
+
+    tags: tuple[str, ...] = ()
+    enabled: bool | None = None
+    q: str | None = None
+    sort: str = "-createdAt"
+
+    def query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        if self.tags:
+            query["tags"] = {"$all": list(self.tags)} if len(self.tags) > 1 else self.tags[0]
+        if self.enabled is not None:
+            query["enabled"] = self.enabled
+        elif self.sort.lstrip("-") == "nextRunAt":
+            # Both values: MongoDB then merges the two ranges of enabled_1_nextRunAt_1
+            # in order instead of sorting every job in memory.
+            query["enabled"] = {"$in": [True, False]}
+        if self.q:
+            query["searchText"] = {"$regex": re.escape(self.q.lower())}
+        return query
+
+    def order(self) -> list[tuple[str, int]]:
+        direction = DESCENDING if self.sort.startswith("-") else ASCENDING
+        return [(_SORT_KEYS[self.sort.lstrip("-")], direction), ("_id", direction)]
+
+    @property
+    def selects_all(self) -> bool:
+        return not (self.tags or self.enabled is not None or self.q)
+
+    def admits(self, document: dict[str, Any]) -> bool:
+        """Whether a job (its ``WALK_FIELDS``) matches, as ``query()`` says on the server."""
+        if self.enabled is not None and document.get("enabled") is not self.enabled:
+            return False
+        if self.tags and not set(self.tags) <= set(document.get("tags") or ()):
+            return False
+        return not self.q or self.q.lower() in (document.get("searchText") or "")
+
+    @property
+    def exact_base(self) -> bool:
+        """Whether the walk's index range alone selects the jobs (no check left)."""
+        return not self.q and len(self.tags) + (self.enabled is not None) <= 1
+
+    def segments(self, now: datetime, counts: JobCounts) -> list[Segment]:
+        """The order as stretches the walk reads in windows (``stores/job_pages.py``):
+        ``createdAt`` on the filter's index (its first tag, else ``enabled``); by
+        ``nextRunAt``, the disabled jobs (none) by ``createdAt``, then the enabled ones on
+        the poller's index, ``{enabled, nextRunAt}``."""
+        direction = DESCENDING if self.sort.startswith("-") else ASCENDING
+        first = {"tags": self.tags[0]} if self.tags else {}
+        floor, ceiling = counts.oldest_created_at or EPOCH, now + timedelta(seconds=1)
+        days = Days(parse_days(counts.days, counts.first, counts.last))
+        total = max(counts.total, 1)
+        if self.tags:
+            days = days.with_share(counts.tagged(self.tags[0]) / total)
+        elif self.enabled is not None:
+            enabled = counts.enabled if self.enabled else counts.total - counts.enabled
+            days = days.with_share(enabled / total)
+        field = self.sort.lstrip("-")
+        if field == "name":
+            base = self.query()
+            return [Segment(base, "name", direction, floor, ceiling, windowed=False)]
+        if field == "createdAt":
+            base = first or ({} if self.enabled is None else {"enabled": self.enabled})
+            return [Segment(base, "createdAt", direction, floor, ceiling, days=days)]
+        parts = []
+        if self.enabled is not True:
+            own = days if first else days.with_share((counts.total - counts.enabled) / total)
+            parts.append(Segment(first or {"enabled": False}, "createdAt", direction, floor,
+                                 ceiling, days=own, enabled=False))  # fmt: skip
+        if self.enabled is not False:
+            parts.append(Segment({"enabled": True}, "nextRunAt", direction, now, END))
+        return parts if direction == ASCENDING else parts[::-1]

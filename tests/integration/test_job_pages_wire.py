@@ -1,0 +1,240 @@
+"""GET /api/jobs's windowed walk and cursors, and the job counts, on the real wire server
+(SecantusDB): every job exactly once across pages, in order, while jobs are created
+meanwhile; the counts equal real counts after creates, deletes, enables, retags and the
+claim that ends a one-off; a bad cursor is a 400 naming it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from flask import Flask
+from flask.testing import FlaskClient
+from pymongo import ASCENDING, DESCENDING
+from pymongo.database import Database
+
+from scheduler_service import create_app, open_runtime
+from scheduler_service.config import Config
+from scheduler_service.records import Entry
+from scheduler_service.runtime import get_runtime
+from scheduler_service.stores.job_counts import JobCountStore
+from scheduler_service.stores.ticks import TickStore
+
+pytestmark = pytest.mark.integration
+
+JOBS = 45
+LIMIT = 7
+
+
+@pytest.fixture
+def wire_app(wire_uri: str) -> Iterator[Flask]:
+    app = create_app(open_runtime(Config(mongodb_uri=wire_uri, scheduler_enabled=False,
+                                         rate_limit="off")))  # fmt: skip
+    yield app
+    client = get_runtime(app).client
+    if client is not None:
+        client.close()
+
+
+@pytest.fixture
+def api(wire_app: Flask) -> FlaskClient:
+    return wire_app.test_client()
+
+
+def create(api: FlaskClient, n: int, **fields: Any) -> str:
+    run_at = datetime.now(UTC) + timedelta(days=1, minutes=(n * 37) % 101)
+    body = {"runAt": run_at.isoformat(), "endpoint": f"https://api.example.com/j{n}",
+            "name": f"job {n:03d} {'billing' if n % 3 == 0 else 'reports'}",
+            "tags": ["billing"] if n % 3 == 0 else [], "enabled": n % 4 != 0, **fields}  # fmt: skip
+    response = api.post("/api/jobs", json=body)
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["data"]["jobId"])
+
+
+@pytest.fixture
+def jobs(api: FlaskClient) -> list[str]:
+    return [create(api, n) for n in range(JOBS)]
+
+
+def expected_order(db: Database, query: str) -> list[str]:
+    """The job ids the query selects, in its order, read whole from the database."""
+    args = dict(part.split("=") for part in query.split("&") if part)
+    selected: dict[str, Any] = {}
+    if "tag" in args:
+        selected["tags"] = args["tag"]
+    if "enabled" in args:
+        selected["enabled"] = args["enabled"] == "true"
+    documents = list(db["jobs"].find(selected))
+    if "q" in args:
+        documents = [doc for doc in documents if args["q"] in doc["searchText"]]
+    sort = args.get("sort", "-createdAt")
+    field, reverse = sort.lstrip("-"), sort.startswith("-")
+    if field == "nextRunAt":  # disabled jobs (no next run) first, by createdAt
+        def key(doc: dict[str, Any]) -> tuple[Any, ...]:
+            if doc["enabled"]:
+                return (1, doc["nextRunAt"], doc["_id"])
+            return (0, doc["createdAt"], doc["_id"])
+    else:
+        def key(doc: dict[str, Any]) -> tuple[Any, ...]:
+            return (doc[field], doc["_id"])
+    return [str(doc["_id"]) for doc in sorted(documents, key=key, reverse=reverse)]
+
+
+def walk(api: FlaskClient, query: str, on_page: Any = None) -> list[str]:
+    seen: list[str] = []
+    cursor = None
+    for _ in range(100):  # bounded: a walk of 45 jobs in pages of 7 takes 7 or 8
+        suffix = f"&cursor={cursor}" if cursor else ""
+        response = api.get(f"/api/jobs?limit={LIMIT}&{query}{suffix}")
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        seen += [job["jobId"] for job in body["data"]]
+        cursor = body["pagination"]["nextCursor"]
+        if on_page is not None:
+            on_page()
+        if cursor is None:
+            return seen
+    raise AssertionError("the walk did not end")
+
+
+QUERIES = ["", "sort=createdAt", "sort=nextRunAt", "sort=-nextRunAt", "sort=name",
+           "sort=-name", "tag=billing", "enabled=false", "tag=billing&enabled=true",
+           "q=reports", "sort=nextRunAt&enabled=true", "sort=-nextRunAt&tag=billing"]  # fmt: skip
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_a_cursor_walk_lists_every_job_once_in_order(
+    api: FlaskClient, wire_db: Database, jobs: list[str], query: str
+) -> None:
+    assert walk(api, query) == expected_order(wire_db, query)
+
+
+@pytest.mark.parametrize("query", ["", "sort=createdAt", "sort=-nextRunAt", "tag=billing"])
+def test_jobs_created_during_a_walk_change_nothing_already_listed(
+    api: FlaskClient, wire_db: Database, jobs: list[str], query: str
+) -> None:
+    before = expected_order(wire_db, query)
+    made: list[str] = []
+    seen = walk(api, query, on_page=lambda: made.append(create(api, 1000 + len(made))))
+    assert len(seen) == len(set(seen)), "a job was listed twice"
+    assert [job for job in seen if job in before] == before  # each once, in order
+    assert set(seen) - set(before) <= set(made)
+
+
+def test_page_numbers_walk_the_same_order(
+    api: FlaskClient, wire_db: Database, jobs: list[str]
+) -> None:
+    for query in ["", "sort=nextRunAt", "tag=billing", "q=reports"]:
+        order = expected_order(wire_db, query)
+        for page in (1, 2, 4):
+            response = api.get(f"/api/jobs?limit={LIMIT}&page={page}&{query}")
+            ids = [job["jobId"] for job in response.get_json()["data"]]
+            assert ids == order[(page - 1) * LIMIT:page * LIMIT], (query, page)
+            pagination = response.get_json()["pagination"]
+            assert pagination["page"] == page
+            if pagination["totalExact"]:
+                assert pagination["total"] == len(order)
+            else:  # q: estimated from the share of the jobs read that matched
+                assert query.startswith("q=") and pagination["total"] >= len(ids)
+
+
+def counted(db: Database) -> dict[str, Any]:
+    jobs = db["jobs"]
+    return {"total": jobs.count_documents({}), "enabled": jobs.count_documents({"enabled": True}),
+            "billing": jobs.count_documents({"tags": "billing"}),
+            "eu": jobs.count_documents({"tags": "eu"})}  # fmt: skip
+
+
+def reported(api: FlaskClient) -> dict[str, Any]:
+    stats = api.get("/api/observability/stats").get_json()["data"]["jobs"]
+
+    def total(query: str) -> int:
+        pagination = api.get(f"/api/jobs?{query}").get_json()["pagination"]
+        assert pagination["totalExact"] is True
+        return int(pagination["total"])
+
+    assert total("") == stats["total"]
+    assert total("enabled=true") == stats["enabled"]
+    assert total("enabled=false") == stats["total"] - stats["enabled"]
+    return {"total": stats["total"], "enabled": stats["enabled"],
+            "billing": total("tag=billing"), "eu": total("tag=eu")}  # fmt: skip
+
+
+def test_counts_equal_real_counts_after_every_kind_of_change(
+    api: FlaskClient, wire_db: Database, jobs: list[str]
+) -> None:
+    assert reported(api) == counted(wire_db)
+    for job_id in jobs[:5]:
+        assert api.delete(f"/api/jobs/{job_id}").status_code == 200
+    for job_id in jobs[5:10]:
+        assert api.put(f"/api/jobs/{job_id}", json={"enabled": False}).status_code == 200
+    for job_id in jobs[10:16]:
+        assert api.put(f"/api/jobs/{job_id}", json={"enabled": True}).status_code == 200
+    for job_id in jobs[16:22]:
+        changed = api.put(f"/api/jobs/{job_id}", json={"tags": ["eu", "billing"]})
+        assert changed.status_code == 200
+    api.put(f"/api/jobs/{jobs[22]}", json={"tags": []})
+    api.put(f"/api/jobs/{jobs[23]}", json={"name": "renamed"})  # counts nothing
+    assert api.delete(f"/api/jobs/{jobs[0]}").status_code == 404  # gone: counted once
+    assert reported(api) == counted(wire_db)
+
+
+def test_the_claim_of_a_last_tick_counts_the_job_disabled(
+    api: FlaskClient, wire_db: Database, jobs: list[str]
+) -> None:
+    ticks = TickStore(wire_db)
+    enabled = [job for job in ticks.jobs_by_id([ObjectId(j) for j in jobs]) if job.enabled]
+    claimed = enabled[:3]
+    for job in claimed:  # one-offs: no tick after this one
+        now = datetime.now(UTC)
+        entry = Entry.scheduled(job.next_run_at, owner="test", now=now, lease=timedelta(minutes=1))
+        assert ticks.claim_tick(job, entry, None, forbid_overlap=False,
+                                started_at=datetime.now(UTC))  # fmt: skip
+    assert reported(api) == counted(wire_db)
+
+
+def test_recount_puts_right_what_was_written_around_the_counts(
+    api: FlaskClient, wire_db: Database, jobs: list[str]
+) -> None:
+    wire_db["jobs"].delete_many({"tags": "billing"})  # around the API: the counts are stale
+    assert reported(api) != counted(wire_db)
+    JobCountStore(wire_db).recount(wire_db["jobs"])
+    assert reported(api) == counted(wire_db)
+
+
+def test_a_bad_cursor_is_a_400_naming_it(api: FlaskClient, jobs: list[str]) -> None:
+    first = api.get("/api/jobs?limit=5&tag=billing").get_json()["pagination"]["nextCursor"]
+    assert first
+    for query in ["cursor=not-a-cursor", "cursor=eyJ2IjoxfQ", f"cursor={first}",
+                  f"cursor={first}&tag=billing&page=2", f"cursor={first[:-3]}&tag=billing",
+                  f"cursor={first}&tag=billing&sort=name"]:  # fmt: skip
+        response = api.get(f"/api/jobs?{query}")
+        assert response.status_code == 400, query
+        body = response.get_json()
+        assert body["error"]["code"] == "VALIDATION_ERROR"
+        assert "cursor" in body["error"]["details"], query
+    assert api.get(f"/api/jobs?limit=5&tag=billing&cursor={first}").status_code == 200
+
+
+def test_stats_and_lists_read_no_job_to_count(
+    api: FlaskClient, wire_db: Database, jobs: list[str]
+) -> None:
+    """The counts come from job_counts: a job inserted around the API is not counted (so
+    the figures did not come from counting the jobs), until a recount."""
+    wire_db["jobs"].insert_one({**wire_db["jobs"].find_one({}, {"_id": 0}), "enabled": True})
+    assert reported(api)["total"] == JOBS
+    JobCountStore(wire_db).recount(wire_db["jobs"])
+    assert reported(api)["total"] == JOBS + 1
+
+
+def test_sorted_orders_match_mongodb_semantics(wire_db: Database, jobs: list[str]) -> None:
+    """The expectation itself: SecantusDB sorts as the walk assumes (createdAt, then _id)."""
+    direct = [str(doc["_id"]) for doc in wire_db["jobs"].find().sort(
+        [("createdAt", DESCENDING), ("_id", DESCENDING)])]  # fmt: skip
+    assert direct == expected_order(wire_db, "")
+    ascending = [str(doc["_id"]) for doc in wire_db["jobs"].find().sort(
+        [("name", ASCENDING), ("_id", ASCENDING)])]  # fmt: skip
+    assert ascending == expected_order(wire_db, "sort=name")
