@@ -96,7 +96,7 @@ QUICK = Plan(runs=1, ticks=1000, http_requests=2000, db_executions=300, light_se
              burst_sizes=burst.SIZES)
 
 SECTIONS = ("burst", "light", "multi", "heavy", "throughput", "scale", "api", "apiscale")
-QUICK_SECTIONS = ("burst", "light", "multi", "heavy")  # --quick: issue 19's, shorter
+QUICK_SECTIONS = ("burst", "light", "multi", "heavy", "apiscale")  # --quick: issue 19's, shorter
 LATENESS = {"light": lateness.light, "multi": lateness.multi, "heavy": lateness.heavy}
 
 

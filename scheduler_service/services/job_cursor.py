@@ -39,7 +39,7 @@ def encode(selection: JobFilter, frontier: Frontier, page: int) -> str:
         "k": key if key is None or isinstance(key, str)
         else round((key - EPOCH) / timedelta(milliseconds=1)),
         "i": None if frontier.id is None else str(frontier.id),
-        "w": round(frontier.spacing_ms, 3),
+        "w": round(frontier.spacing_ms, 3), "x": frontier.past,
     }  # fmt: skip
     raw = json.dumps(body, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -86,7 +86,10 @@ def _frontier(body: dict[str, Any]) -> Frontier:
         raise ValueError(spacing)
     if id_hex is not None and not (isinstance(id_hex, str) and len(id_hex) == 24):
         raise ValueError(id_hex)
+    past = body.get("x", False)
+    if not isinstance(past, bool):
+        raise ValueError(past)
     return Frontier(segment=_whole(body.get("s"), 0, 1), key=key,
                     id=None if id_hex is None else ObjectId(id_hex),
-                    spacing_ms=min(float(spacing), 1e12))  # fmt: skip
+                    spacing_ms=min(float(spacing), 1e12), past=past)  # fmt: skip
 

@@ -90,15 +90,18 @@ class JobFilter:
         field = self.sort.lstrip("-")
         if field == "name":
             base = self.query()
-            return [Segment(base, "name", direction, floor, ceiling, windowed=False)]
+            return [Segment(base, "name", direction, floor, ceiling, windowed=False, exact=True)]
         if field == "createdAt":
             base = first or ({} if self.enabled is None else {"enabled": self.enabled})
-            return [Segment(base, "createdAt", direction, floor, ceiling, days=days)]
+            return [Segment(base, "createdAt", direction, floor, ceiling, days=days,
+                            exact=self.exact_base)]  # fmt: skip
         parts = []
+        plain = not (self.q or self.tags)  # {enabled} alone selects the stretch's jobs
         if self.enabled is not True:
             own = days if first else days.with_share((counts.total - counts.enabled) / total)
             parts.append(Segment(first or {"enabled": False}, "createdAt", direction, floor,
-                                 ceiling, days=own, enabled=False))  # fmt: skip
+                                 ceiling, days=own, enabled=False, exact=plain))  # fmt: skip
         if self.enabled is not False:
-            parts.append(Segment({"enabled": True}, "nextRunAt", direction, now, END))
+            parts.append(Segment({"enabled": True}, "nextRunAt", direction, now, END,
+                                 exact=plain))  # fmt: skip
         return parts if direction == ASCENDING else parts[::-1]

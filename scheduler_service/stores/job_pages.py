@@ -54,6 +54,7 @@ class Frontier:
     key: datetime | str | None = None
     id: ObjectId | None = None
     spacing_ms: float = FIRST_SPACING_MS
+    past: bool = False  # every job at ``key`` has been seen
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Segment:
     windowed: bool = True
     days: Days | None = None  # jobs created per day: sizes ``createdAt`` windows
     enabled: bool | None = None  # the stretch's own ``enabled``, if its index range has both
+    exact: bool = False  # its index range selects exactly the jobs wanted (``base`` says all)
 
 
 @dataclass
@@ -91,9 +93,10 @@ def _window(segment: Segment, frontier: Frontier, width: timedelta | None) -> di
         if width is None:
             return {}
         return {"$lt": start + width} if forward else {"$gt": start - width}
+    near = {(True, False): "$gte", (True, True): "$gt",
+            (False, False): "$lte", (False, True): "$lt"}[(forward, frontier.past)]  # fmt: skip
     if isinstance(key, str):
-        return {"$gte" if forward else "$lte": key}
-    near = "$gte" if forward else "$lte"
+        return {near: key}
     if width is None:
         return {near: key}
     edge = key + width if forward else key - width
@@ -117,6 +120,8 @@ def _seen(item: dict[str, Any], segment: Segment, frontier: Frontier) -> bool:
     """Whether a job of the window at the frontier's own key was on an earlier page."""
     if frontier.key is None or item.get(segment.field) != frontier.key:
         return False
+    if frontier.past:
+        return True
     if frontier.id is None:
         return False
     if segment.direction == ASCENDING:
@@ -141,14 +146,30 @@ def _width(segment: Segment, frontier: Frontier, spacing: float,
     return width_ms, gap, width
 
 
+def _read(collection: Collection, segment: Segment, query: dict[str, Any],
+          limit: int) -> tuple[list[dict[str, Any]], Any, int]:  # fmt: skip
+    """One window's jobs in order, at most ``limit`` (0: all; MongoDB stops there) but
+    never part of one key's jobs: when the limit cuts the window, it ends at the key where
+    it was cut, whose jobs are all read (None when it was not cut); and the jobs read."""
+    order = [(segment.field, segment.direction), ("_id", segment.direction)]
+    documents = list(collection.find(query, projection=WALK_FIELDS).sort(order).limit(limit))
+    if not limit or len(documents) < limit:
+        return documents, None, len(documents)
+    tied = documents[-1][segment.field]
+    group = list(collection.find({**segment.base, segment.field: tied},
+                                 projection=WALK_FIELDS).sort(order))  # fmt: skip
+    kept = [doc for doc in documents if doc[segment.field] != tied]
+    return kept + group, tied, len(documents) + len(group)
+
+
 def walk(collection: Collection, segment: Segment, frontier: Frontier, need: int,
-         admits: Callable[[dict[str, Any]], bool], budget: int) -> WalkResult:  # fmt: skip
+         admits: Callable[[dict[str, Any]], bool] | None, budget: int) -> WalkResult:  # fmt: skip
     """Take up to ``need`` jobs of ``segment`` after ``frontier`` that ``admits``
-    accepts, reading at most about ``budget`` jobs."""
+    accepts (None: the index range selects exactly, so each window is read with a limit),
+    reading at most about ``budget`` jobs."""
     taken: list[dict[str, Any]] = []
     scanned = 0
     spacing = max(frontier.spacing_ms, 0.001)  # ms per admitted job
-    order = [(segment.field, segment.direction), ("_id", segment.direction)]
     while True:
         wanted = need - len(taken)
         width_ms, gap, width = _width(segment, frontier, spacing, wanted)
@@ -156,10 +177,12 @@ def walk(collection: Collection, segment: Segment, frontier: Frontier, need: int
         bounds = _window(segment, frontier, width)
         if bounds:
             query[segment.field] = bounds
-        documents = list(collection.find(query, projection=WALK_FIELDS).sort(order))
-        scanned += len(documents)
+        limit = 2 * wanted + 1 if admits is None else 0  # exact: read with a limit
+        documents, tied, read = _read(collection, segment, query, limit)
+        scanned += read
         admitted = [doc for doc in documents if not _seen(doc, segment, frontier)
-                    and segment.enabled in (None, doc.get("enabled")) and admits(doc)]  # fmt: skip
+                    and segment.enabled in (None, doc.get("enabled"))
+                    and (admits is None or admits(doc))]  # fmt: skip
         if admitted:  # the gap crossed, where the counts say no job is, is not density
             spacing = max(width_ms - gap, 1.0) / len(admitted)
         elif gap:
@@ -167,15 +190,19 @@ def walk(collection: Collection, segment: Segment, frontier: Frontier, need: int
         if len(admitted) >= wanted:
             taken += admitted[:wanted]
             last = taken[-1]
-            end = replace(frontier, key=last[segment.field], id=last["_id"], spacing_ms=spacing)
+            end = replace(frontier, key=last[segment.field], id=last["_id"], spacing_ms=spacing,
+                          past=False)
             return WalkResult(taken, end, scanned, True)
         taken += admitted
+        if tied is not None:
+            frontier = replace(frontier, key=tied, id=None, past=True, spacing_ms=spacing)
+            continue
         if width is None:
             return WalkResult(taken, None, scanned, True)
         if not admitted:
             spacing *= MAX_GROWTH
         frontier = replace(frontier, key=_next_key(segment, frontier, width), id=None,
-                           spacing_ms=spacing)  # fmt: skip
+                           spacing_ms=spacing, past=False)  # fmt: skip
         if scanned >= budget:
             return WalkResult(taken, frontier, scanned, False)
 
@@ -183,12 +210,14 @@ def walk(collection: Collection, segment: Segment, frontier: Frontier, need: int
 def walk_segments(collection: Collection, segments: list[Segment], frontier: Frontier,
                   need: int, admits: Callable[[dict[str, Any]], bool],
                   budget: int) -> WalkResult:  # fmt: skip
-    """``walk`` across the order's segments, from ``frontier.segment`` on."""
+    """``walk`` across the order's segments, from ``frontier.segment`` on (``admits`` is
+    asked only where a segment's index range does not select exactly)."""
     taken: list[dict[str, Any]] = []
     scanned = 0
     while frontier.segment < len(segments):
         segment = segments[frontier.segment]
-        result = walk(collection, segment, frontier, need - len(taken), admits,
+        check = None if segment.exact else admits
+        result = walk(collection, segment, frontier, need - len(taken), check,
                       budget - scanned)  # fmt: skip
         taken += result.items
         scanned += result.scanned

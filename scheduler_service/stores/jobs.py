@@ -106,7 +106,8 @@ class JobStore:
         counts = self.counts_store.read()
         segments = selection.segments(now, counts or JobCounts())
         skip = 0 if after is not None else (page - 1) * limit
-        budget = UNBOUNDED if selection.exact_base else SCAN_BUDGET + skip
+        exact = all(segment.exact for segment in segments)
+        budget = UNBOUNDED if exact else SCAN_BUDGET + skip
         result = walk_segments(self.collection, segments, after or Frontier(), skip + limit,
                                selection.admits, budget)  # fmt: skip
         ids = [item["_id"] for item in result.items[skip:]]

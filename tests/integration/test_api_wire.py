@@ -70,7 +70,8 @@ def test_job_round_trip(api: FlaskClient, wire_db: Database) -> None:
 
     listed = api.get("/api/jobs?limit=10").json
     assert [j["jobId"] for j in listed["data"]] == [job_id]
-    assert listed["pagination"] == {"page": 1, "limit": 10, "total": 1, "totalPages": 1}
+    assert listed["pagination"] == {"page": 1, "limit": 10, "total": 1, "totalPages": 1,
+                                    "totalExact": True, "complete": True, "nextCursor": None}
     assert api.get(f"/api/jobs/{job_id}").json["data"] == job
 
     updated = api.put(f"/api/jobs/{job_id}", json={"enabled": False, "method": "GET"}).json
