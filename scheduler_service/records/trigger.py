@@ -29,6 +29,9 @@ class Trigger:
     # tick, so a re-applied trigger is recognised (``chainKeys``) and a re-delivery of the
     # child's run carries the same key.
     key: str
+    # How many triggers led here: 1 for a run triggered by a tick of its own (unchained
+    # parent), one more per link (``chaining.MAX_DEPTH``).
+    depth: int = 1
 
     def parent_values(self) -> dict[str, Any]:
         """The values of the ``{{parent.*}}`` placeholders (``delivery/payload.py``)."""
@@ -42,7 +45,7 @@ class Trigger:
         return {
             "jobId": self.job_id, "scheduledAt": self.scheduled_at,
             "status": self.status.value, "responseCode": self.response_code,
-            "responseBody": self.response_body, "key": self.key,
+            "responseBody": self.response_body, "key": self.key, "depth": self.depth,
         }  # fmt: skip
 
     @classmethod
@@ -51,4 +54,5 @@ class Trigger:
             job_id=document["jobId"], scheduled_at=document["scheduledAt"],
             status=Status(document["status"]), response_code=document.get("responseCode"),
             response_body=document.get("responseBody"), key=document["key"],
+            depth=int(document.get("depth") or 1),
         )  # fmt: skip

@@ -13,6 +13,10 @@ At least once, never lost, once per parent tick:
   tick), the child's run's ``Idempotency-Key`` too: the child runs once.
 
 A job without ``onSuccess``/``onFailure`` costs nothing here: no field, no write.
+
+Validation refuses cycles (``services/chain_rules.py``), but two updates at the same
+instant could still close one; each run then carries its depth in the chain, and a run
+``MAX_DEPTH`` links down triggers nothing more (logged), so such a cycle stops by itself.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from scheduler_service.records.trigger import Trigger
 from scheduler_service.stores.chains import ChainStore
 
 log = logging.getLogger(__name__)
+
+MAX_DEPTH = 100  # links in one chain: past it, a run triggers nothing (a cycle, see above)
 
 
 def children(job: Job, entry: Entry, *, succeeded: bool,
@@ -50,16 +56,17 @@ def entry_key(job_id: ObjectId, entry: Entry) -> str:
     return idempotency_key(str(job_id), entry.scheduled_at)
 
 
-def triggered_runs(record: ExecutionRecord, now: datetime) -> list[tuple[ObjectId, Entry]]:
+def triggered_runs(record: ExecutionRecord, now: datetime,
+                   depth: int = 1) -> list[tuple[ObjectId, Entry]]:  # fmt: skip
     """The run each of ``record.triggers`` gets: a waiting entry due ``now`` carrying the
-    parent's outcome, keyed by child, list and parent tick."""
+    parent's outcome, keyed by child, list and parent tick, ``depth`` links down."""
     succeeded = record.status is Status.SUCCESS
     list_name = "onSuccess" if succeeded else "onFailure"
     runs = []
     for child_id in record.triggers:
         key = chain_key(str(child_id), list_name, str(record.job_id), record.scheduled_at)
         trigger = Trigger(record.job_id, record.scheduled_at, record.status,
-                          record.response_code, record.response_body, key)  # fmt: skip
+                          record.response_code, record.response_body, key, depth)  # fmt: skip
         runs.append((child_id, Entry.triggered(trigger, now)))
     return runs
 
@@ -68,12 +75,19 @@ class Chaining:
     def __init__(self, store: ChainStore) -> None:
         self.store = store
 
-    def trigger(self, record: ExecutionRecord, now: datetime) -> int:
-        """Queue the runs ``record`` triggers (none: no write); returns how many were queued
-        now. Repeatable: a run already queued for its key is not queued again."""
+    def trigger(self, record: ExecutionRecord, entry: Entry, now: datetime) -> int:
+        """Queue the runs ``record`` (the end of ``entry``'s tick) triggers (none: no write);
+        returns how many were queued now. Repeatable: a run already queued for its key is
+        not queued again."""
         if not record.triggers:
             return 0
-        queued = self.store.trigger(triggered_runs(record, now))
+        depth = 1 if entry.trigger is None else entry.trigger.depth + 1
+        if depth > MAX_DEPTH:
+            log.error("job %s: tick %s is %d links down a chain: its onSuccess/onFailure jobs "
+                      "are not run (a cycle made by concurrent updates?)", record.job_id,
+                      record.scheduled_at.isoformat(), depth - 1)  # fmt: skip
+            return 0
+        queued = self.store.trigger(triggered_runs(record, now, depth))
         if queued:
             metrics.record_chained(queued)
             log.info("job %s: tick %s triggered %d chained run(s) of %s", record.job_id,

@@ -162,13 +162,14 @@ class Settlement:
             # Not written (the database stayed away): keep the tick in flight, so that it is
             # settled again, from its record, once its lease runs out. Never released unsaid.
             return
-        if record.triggers and durable(lambda: self._trigger(record, now), self.stopping) is None:
+        if record.triggers and durable(lambda: self._trigger(record, entry, now),
+                                       self.stopping) is None:  # fmt: skip
             return  # kept in flight, as above: the take-over triggers from the record
         durable(lambda: self.writes.drop_entry(job_id, entry.id), self.stopping)
 
-    def _trigger(self, record: ExecutionRecord, now: datetime) -> int:
+    def _trigger(self, record: ExecutionRecord, entry: Entry, now: datetime) -> int:
         assert self.chaining is not None
-        queued = self.chaining.trigger(record, now)
+        queued = self.chaining.trigger(record, entry, now)
         if queued and self.wake is not None:  # due now, as a manual run: not a poll later
             self.wake.set()
         return queued

@@ -10,7 +10,8 @@ as fewer than ``KEPT_KEYS`` other triggers reached that child in between.
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from bson import ObjectId
 from pymongo.collection import Collection
@@ -23,6 +24,7 @@ from scheduler_service.records import Entry
 # releasing the tick), within about a lease; no trigger reaches anyone while no process runs.
 KEPT_KEYS = 100
 READ_BATCH = 100
+TIME_TRIES = 10  # writes tried, should the tick a run takes be taken meanwhile
 
 Links = tuple[tuple[ObjectId, ...], tuple[ObjectId, ...]]  # (onSuccess, onFailure)
 
@@ -36,17 +38,36 @@ class ChainStore:
         returns how many were queued now (not before, and the child not deleted). One
         write per child (at most 10; ``bulk_write`` would make it one round trip, but
         mongomock's does not work with this pymongo)."""
-        queued = 0
-        for child_id, entry in runs:
-            assert entry.trigger is not None
-            key = entry.trigger.key
+        return sum(self._trigger_one(child_id, entry) for child_id, entry in runs)
+
+    def _trigger_one(self, child_id: ObjectId, entry: Entry) -> int:
+        """A run's tick is ``(child, scheduledAt)``, like any tick (the execution records'
+        unique key): two runs triggered in the same millisecond (two parents), or a run at
+        the very time of one of the child's own ticks, would share it. So the write also
+        requires that time to be free (no entry in flight at it, not the next tick); if it
+        is not, the run takes the first free millisecond after it."""
+        assert entry.trigger is not None
+        key = entry.trigger.key
+        for _ in range(TIME_TRIES):
+            when = entry.scheduled_at
             result = self.collection.update_one(
-                {"_id": child_id, "chainKeys": {"$ne": key}},
+                {"_id": child_id, "chainKeys": {"$ne": key},
+                 "inflight.scheduledAt": {"$ne": when}, "nextTickAt": {"$ne": when}},
                 {"$push": {"inflight": entry.to_document(),
                            "chainKeys": {"$each": [key], "$slice": -KEPT_KEYS}}},
             )  # fmt: skip
-            queued += result.modified_count
-        return queued
+            if result.modified_count:
+                return 1
+            child = self.collection.find_one(
+                {"_id": child_id}, projection=["chainKeys", "inflight.scheduledAt", "nextTickAt"])
+            if child is None or key in (child.get("chainKeys") or ()):
+                return 0  # deleted, or already triggered
+            taken = {item.get("scheduledAt") for item in child.get("inflight") or ()}
+            taken.add(child.get("nextTickAt"))
+            while when in taken:
+                when += timedelta(milliseconds=1)
+            entry = replace(entry, scheduled_at=when, due_at=max(entry.due_at, when))
+        raise RuntimeError(f"no free millisecond for a chained run of job {child_id}")
 
     def links(self, job_ids: list[ObjectId]) -> dict[ObjectId, Links]:
         """The lists of the jobs among ``job_ids`` that exist, by id (``READ_BATCH`` ids a

@@ -18,7 +18,7 @@ from scheduler_service.delivery.payload import chain_key
 from scheduler_service.records import Entry, ExecutionRecord, Status
 from scheduler_service.records.trigger import Trigger
 from scheduler_service.runtime import get_runtime
-from scheduler_service.scheduler.chaining import Chaining
+from scheduler_service.scheduler.chaining import MAX_DEPTH, Chaining
 from scheduler_service.stores.chains import KEPT_KEYS, ChainStore
 from tests.support.workers import candidate, make_worker
 from tests.unit.test_settlement import (
@@ -148,7 +148,9 @@ def test_a_take_over_of_a_recorded_success_triggers_once_even_after_the_child_ra
         orphan_with_record(database, parent, clock, tick, record)
         if applied_before:  # it triggered, and the child's run ended, before the take-over
             stored = database.job_executions.find_one({"jobId": parent})
+            [entry] = due_entries(database, parent)
             Chaining(ChainStore(database)).trigger(ExecutionRecord.from_document(stored),
+                                                   Entry.from_document(entry),
                                                    clock.now())  # fmt: skip
             run_until_settled(app, child, clock)
             assert len(target.requests) == 1
@@ -265,3 +267,51 @@ def test_queued_chained_runs_wake_the_scheduler_and_an_unchained_tick_does_not(
         worker.run(candidate(database.jobs.find_one({"_id": job_id}), entry))
         assert wake.is_set() is woken
     assert [e["trigger"]["jobId"] for e in due_entries(database, child)] == [parent]
+
+
+def test_a_chain_stops_after_max_depth_links(
+    app: Flask, database: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """A cycle that validation could not see (two updates at the same instant) runs at most
+    MAX_DEPTH links: each run carries its depth."""
+    FakeTarget(monkeypatch, OK)
+    first = create_job(app, endpoint="https://example.com/first")
+    second = create_job(app, endpoint="https://example.com/second", onSuccess=[str(first)])
+    # The cycle's other half, written past validation (as a concurrent update would).
+    database.jobs.update_one({"_id": first}, {"$set": {"onSuccess": [second]}})
+    run_now(app, first)
+    runs = 0
+    while (job_id := next((j for j in (first, second) if list(due_entries(database, j))),
+                          None)) is not None:  # fmt: skip
+        run_until_settled(app, job_id, clock)
+        clock.advance(seconds=1)  # each tick its own (the chain key is per parent tick)
+        runs += 1
+        assert runs <= MAX_DEPTH + 1
+    assert runs == MAX_DEPTH + 1  # the manual run, then MAX_DEPTH triggered ones
+    triggered = database.job_executions.count_documents({"triggeredBy": {"$ne": None}})
+    assert triggered == MAX_DEPTH
+    assert "links down a chain" in caplog.text
+
+
+def test_runs_triggered_in_the_same_millisecond_get_ticks_of_their_own(
+    app: Flask, database: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two parents settling at the same instant, and the child's own next tick at that very
+    time: each run has its own (child, scheduledAt), as the records' unique key needs."""
+    target = FakeTarget(monkeypatch, OK)
+    now = clock.now()
+    child = create_job(app, endpoint="https://example.com/child")
+    database.jobs.update_one({"_id": child}, {"$set": {"nextTickAt": now}})  # its tick: now
+    parents = [create_job(app, onSuccess=[str(child)]) for _ in range(2)]
+    for parent in parents:
+        run_now(app, parent)
+        run_until_settled(app, parent, clock)
+    ticks = [e["scheduledAt"] for e in due_entries(database, child)]
+    assert ticks == [now + timedelta(milliseconds=1), now + timedelta(milliseconds=2)]
+    worker = make_worker(app)
+    for entry in list(due_entries(database, child)):
+        worker.run(candidate(database.jobs.find_one({"_id": child}), entry))
+    records = list(database.job_executions.find({"jobId": child}))
+    assert sorted(r["triggeredBy"]["jobId"] for r in records) == sorted(parents)
+    assert len([r for r in target.requests if r.url.endswith("/child")]) == 2
