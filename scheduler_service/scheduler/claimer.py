@@ -21,7 +21,11 @@ the job document (``stores/ticks.py``), so that one process runs the tick:
 Nothing is written when an attempt starts. When it ends, ``executor.py`` writes (group
 committed, ``batched_writes.py``) its execution record to ``job_executions``, then either
 pulls the entry (the tick is settled) or turns it into a waiting retry (``Entry.retry``).
-A tick that succeeds at once thus costs three writes: claim, record, release.
+When this process is to claim the job's next tick soon (it queued it as a follow-up), the
+settled entry is not pulled on its own: that claim replaces it (``releases.py``). A tick
+that succeeds at once thus costs two document writes (claim, record) when its job's next
+tick follows within the look-ahead (every-second jobs), three otherwise (claim, record,
+release).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from pymongo.errors import PyMongoError
 
@@ -37,6 +42,7 @@ from scheduler_service.clock import Clock
 from scheduler_service.records import Entry, ExecutionRecord, Job, Status
 from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.planning import plan_job
+from scheduler_service.scheduler.releases import Releases
 from scheduler_service.scheduler.settlement import ORPHAN_MESSAGE, recorded_decision
 from scheduler_service.scheduler.timer_queue import Candidate
 from scheduler_service.scheduling import start_of
@@ -89,6 +95,7 @@ class Claimer:
     lease: timedelta
     misfire_grace: timedelta
     running: RunningAttempts
+    releases: Releases | None = None  # settled entries a claim may replace (one write)
 
     def claim(self, candidates: list[Candidate]) -> Claims:
         """Claim what is due: scheduled ticks together, waiting and orphaned entries one by
@@ -130,7 +137,8 @@ class Claimer:
         # Claimed together: jobs with the same stored tick (the claim's compare-and-set
         # value), the same tick to run, the same next one and the same overlap rule.
         # The next tick is stored as when it starts (``nextRunAt``) and as itself.
-        groups: dict[tuple[datetime | None, ...], list[Candidate]] = {}
+        # A job's settled entry the claim replaces (``releases.py``) joins the key too.
+        groups: dict[tuple[object, ...], list[Candidate]] = {}
         for candidate in candidates:
             job = candidate.job
             plan = plan_job(job, now, self.misfire_grace)
@@ -139,32 +147,86 @@ class Claimer:
                 if self.ticks.skip_tick(job, starts, plan.skipped, following_tick=plan.following):
                     metrics.record_skipped("missed", plan.skipped)
                 continue
-            key = (job.next_run_at, plan.run, starts, plan.following, job.forbids_overlap)
+            replaces = None if self.releases is None else self.releases.take(
+                job.id, tuple(entry.id for entry in job.inflight))  # fmt: skip
+            key = (job.next_run_at, plan.run, starts, plan.following, job.forbids_overlap,
+                   replaces)  # fmt: skip
             groups.setdefault(key, []).append(candidate)
         won: dict[object, Claim] = {}
-        for (_, run, starts, tick, forbid), members in groups.items():
-            assert run is not None
-            for start in range(0, len(members), CLAIM_BATCH):
-                batch = members[start : start + CLAIM_BATCH]
-                entry = Entry.scheduled(run, owner=self.owner, now=now, lease=self.lease)
-                jobs = [candidate.job for candidate in batch]
-                won_ids = self.ticks.claim_ticks(
-                    jobs, entry, starts, following_tick=tick, forbid_overlap=bool(forbid),
-                    started_at=now,
-                )  # fmt: skip
-                for candidate in batch:
-                    if candidate.job.id in won_ids:
-                        won[candidate.job.id] = Claim(candidate.job, entry, starts,
-                                                      following_tick=tick)
-                    else:
-                        self._lost(candidate, run, starts, tick, bool(forbid))
+        pending = list(groups.items())
+        try:
+            while pending:
+                (_, run, starts, tick, forbid, replaces), members = pending.pop(0)
+                assert isinstance(run, datetime)
+                self._claim_group(members, run, starts, tick, bool(forbid), replaces, now, won)
+        except PyMongoError:
+            for key, members in pending:  # never sent: their held releases are still due
+                self._give_back(members, key[-1], now)
+            raise
         return won
 
+    def _claim_group(self, members: list[Candidate], run: datetime, starts: Any, tick: Any,
+                     forbid: bool, replaces: Any, now: datetime,
+                     won: dict[object, Claim]) -> None:  # fmt: skip
+        for start in range(0, len(members), CLAIM_BATCH):
+            batch = members[start : start + CLAIM_BATCH]
+            entry = Entry.scheduled(run, owner=self.owner, now=now, lease=self.lease)
+            jobs = [candidate.job for candidate in batch]
+            try:
+                won_ids = self.ticks.claim_ticks(
+                    jobs, entry, starts, following_tick=tick, forbid_overlap=forbid,
+                    started_at=now, replaces=replaces,
+                )  # fmt: skip
+            except PyMongoError:
+                self._give_back(members[start:], replaces, now)
+                raise
+            for candidate in batch:
+                if candidate.job.id in won_ids:
+                    won[candidate.job.id] = Claim(candidate.job, entry, starts,
+                                                  following_tick=tick)  # fmt: skip
+                else:
+                    self._give_back([candidate], replaces, now)
+                    claim = self._over_a_settled_entry(candidate, run, starts, tick, now) \
+                        if forbid and replaces is None else None  # fmt: skip
+                    if claim is not None:
+                        won[candidate.job.id] = claim
+                    else:
+                        self._lost(candidate, run, starts, tick, forbid, replaces)
+
+    def _over_a_settled_entry(self, candidate: Candidate, run: datetime, starts: Any,
+                              tick: Any, now: datetime) -> Claim | None:  # fmt: skip
+        """A FORBID claim refused because the job holds another process's entry whose
+        attempt is recorded as a success: that process held its release for its next claim
+        (``releases.py``) and is late, or died. The tick is settled, so this claim replaces
+        the entry instead of skipping the tick (one read, only on this path)."""
+        job = candidate.job
+        if len(job.inflight) != 1 or candidate.follow_up:
+            return None
+        held = job.inflight[0]
+        if not held.is_running or held.owner == self.owner or held.is_manual:
+            return None
+        recorded = self.executions.recorded(job.id, held.scheduled_at, held.attempt)
+        if recorded is None or recorded.status is not Status.SUCCESS or recorded.triggers:
+            return None  # with triggers: written by the take-over of the entry, after its lease
+        entry = Entry.scheduled(run, owner=self.owner, now=now, lease=self.lease)
+        if not self.ticks.claim_ticks([job], entry, starts, following_tick=tick,
+                                      forbid_overlap=True, started_at=now, replaces=held.id,
+                                      replaced_owner=held.owner):  # fmt: skip
+            return None
+        return Claim(job, entry, starts, following_tick=tick)
+
+    def _give_back(self, candidates: list[Candidate], replaces: Any, now: datetime) -> None:
+        if replaces is None or self.releases is None:
+            return
+        for candidate in candidates:
+            self.releases.back(candidate.job.id, replaces, now)
+
     def _lost(self, candidate: Candidate, run: datetime, following: datetime | None,
-              tick: datetime | None, forbid: bool) -> None:  # fmt: skip
+              tick: datetime | None, forbid: bool, replaces: Any = None) -> None:  # fmt: skip
         job = candidate.job
         if (
             forbid
+            and replaces is None  # the job held only our settled entry: nothing to refuse
             and self._maybe_busy(candidate)
             and self.ticks.skip_tick(job, following, following_tick=tick, only_if_busy=True)
         ):

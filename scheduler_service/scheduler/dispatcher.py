@@ -22,13 +22,15 @@ from scheduler_service.scheduler.affinity import Affinity
 from scheduler_service.scheduler.catch_up import CatchUp
 from scheduler_service.scheduler.claimer import CLAIM_BATCH, Claim, Claimer
 from scheduler_service.scheduler.executor import Executor
+from scheduler_service.scheduler.releases import Releases
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
 
 
 class Dispatcher:
     def __init__(self, queue: TimerQueue, claimer: Claimer, executor: Executor,
                  catch_up: CatchUp, affinity: Affinity, clock: Clock, *, workers: int,
-                 lookahead: timedelta, stopping: threading.Event) -> None:  # fmt: skip
+                 lookahead: timedelta, stopping: threading.Event,
+                 releases: Releases | None = None) -> None:  # fmt: skip
         self.queue = queue
         self.claimer = claimer
         self.executor = executor
@@ -37,6 +39,7 @@ class Dispatcher:
         self.clock = clock
         self.lookahead = lookahead
         self.stopping = stopping
+        self.releases = releases
         self.slots = threading.BoundedSemaphore(workers)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="job")
 
@@ -105,7 +108,9 @@ class Dispatcher:
                                    next_tick_at=claim.following_tick,
                                    claimed_by=claim.entry.owner)  # fmt: skip
                 key = ("tick", claim.job.id, following)
-                self.queue.push(following, key, snapshot, follow_up=True)
+                if self.queue.push(following, key, snapshot, follow_up=True) and self.releases:
+                    # We claim it next: the settled tick's release can go with that claim.
+                    self.releases.expect(claim.job.id, claim.entry.id, following)
 
     def _give_back(self, candidates: list[Candidate]) -> None:
         for candidate in candidates:

@@ -40,6 +40,7 @@ from scheduler_service.scheduler.batched_writes import BatchedWrites, DirectWrit
 from scheduler_service.scheduler.chaining import entry_key
 from scheduler_service.scheduler.claimer import Claim
 from scheduler_service.scheduler.local_attempts import RunningAttempts
+from scheduler_service.scheduler.releases import Releases
 from scheduler_service.scheduler.settlement import (
     Settlement,
     decide,
@@ -68,6 +69,7 @@ class Executor:
     dead_letters: DeadLetterStore | None = None
     alerts: AlertSender | None = None
     wake: threading.Event | None = None  # the scheduler's: chained runs queued, poll now
+    releases: Releases | None = None
 
     def __post_init__(self) -> None:
         if self.writes is None:
@@ -76,7 +78,7 @@ class Executor:
             self.dead_letters = DeadLetterStore(self.ticks.collection.database)
         self.settlement = Settlement(self.ticks, self.dead_letters, self.writes,  # type: ignore[arg-type]
                                      self.owner, self.stopping, self.alerts,
-                                     wake=self.wake)  # fmt: skip
+                                     wake=self.wake, releases=self.releases)  # fmt: skip
 
     def execute(self, claim: Claim) -> None:
         """Make the attempt ``claim.entry`` stands for, then record and settle it; or settle

@@ -32,6 +32,7 @@ from scheduler_service.scheduler.dispatcher import Dispatcher
 from scheduler_service.scheduler.executor import Executor
 from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.poller import Poller
+from scheduler_service.scheduler.releases import Releases
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
 from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.executions import ExecutionStore
@@ -72,6 +73,11 @@ class Scheduler:
         lease = timedelta(milliseconds=config.job_lease_timeout_ms)
         dead_letters = dead_letters or DeadLetterStore(ticks.collection.database)
         self.alerts = AlertSender(dead_letters, config, clock, self.owner)
+        interval = timedelta(milliseconds=config.scheduler_poll_interval_ms)
+        # A settled tick's release waits for the job's next claim at most 0.4 interval past
+        # that claim's due time: released before others take the tick over (``releases.py``).
+        self.releases = Releases(ticks, self.owner, lease, hold=interval * 0.4)
+        self._clock = clock
         self.poller = Poller(
             ticks, self.queue, self.affinity, self.running, clock, self.owner,
             interval=timedelta(milliseconds=config.scheduler_poll_interval_ms), lease=lease,
@@ -82,23 +88,25 @@ class Scheduler:
             stopping=self._stopping, wake=self._wake, alerts=self.alerts,
         )  # fmt: skip
         self.claimer = Claimer(ticks, executions, clock, self.owner, lease,
-                               config.misfire_grace, self.running)  # fmt: skip
+                               config.misfire_grace, self.running, self.releases)  # fmt: skip
         self.executor = Executor(
             ticks, executions, config, clock, self.owner, self.running, self._stopping,
             cipher=cipher, writes=BatchedWrites(executions, ticks, self.owner),
             dead_letters=dead_letters, alerts=self.alerts, wake=self._wake,
+            releases=self.releases,
         )  # fmt: skip
         self.catch_up = CatchUp(self.running, config.misfire_grace)
         self.dispatcher = Dispatcher(
             self.queue, self.claimer, self.executor, self.catch_up, self.affinity, clock,
             workers=config.max_concurrent_jobs, lookahead=self.poller.lookahead,
-            stopping=self._stopping,
+            stopping=self._stopping, releases=self.releases,
         )  # fmt: skip
 
     def start(self) -> None:
         for name, target in (
             ("scheduler-poller", self.poller.run),
             ("scheduler-dispatcher", self.dispatcher.run),
+            ("scheduler-releases", lambda: self.releases.run(self._clock.now, self._stopping)),
         ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -131,6 +139,7 @@ class Scheduler:
                 grace,
             )
         self.dispatcher.shutdown()
+        self.releases.close()  # held releases: one write per entry id
         assert self.executor.writes is not None
         self.executor.writes.close()
         self.alerts.close()

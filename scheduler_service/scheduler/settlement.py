@@ -16,7 +16,9 @@ server, SecantusDB's embedded one included, so none is assumed):
    replay's end on its dead letter (a compare-and-set on ``replaying``);
 3. a chained job's triggers (``chaining.py``: the jobs named in the record's ``triggers``,
    one conditional write per child; nothing for an unchained job);
-4. the release of the tick (its entry pulled), unless it waits for a retry.
+4. the release of the tick (its entry pulled), unless it waits for a retry; a success's
+   (with no triggers) held, when this process is to claim the job's next tick soon, for
+   that claim to do in its write (``releases.py``).
 
 A process that dies after 1 leaves its entry in flight; whoever takes the entry over when
 its lease runs out finds the record (``claimer.py``) and settles the tick again from it
@@ -48,6 +50,7 @@ from scheduler_service.scheduler.backoff import next_retry_delay_ms, should_retr
 from scheduler_service.scheduler.batched_writes import BatchedWrites, DirectWrites
 from scheduler_service.scheduler.chaining import Chaining, children, entry_key
 from scheduler_service.scheduler.durable import durable
+from scheduler_service.scheduler.releases import Releases
 from scheduler_service.stores.chains import ChainStore
 from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.ticks import TickStore
@@ -125,6 +128,7 @@ class Settlement:
     alerts: AlertSender | None = None
     chaining: Chaining | None = None
     wake: threading.Event | None = None  # set when chained runs were queued: poll now
+    releases: Releases | None = None  # releases held for the job's next claim
 
     def __post_init__(self) -> None:
         if self.chaining is None and self.ticks is not None:
@@ -165,6 +169,12 @@ class Settlement:
         if record.triggers and durable(lambda: self._trigger(record, entry, now),
                                        self.stopping) is None:  # fmt: skip
             return  # kept in flight, as above: the take-over triggers from the record
+        # A success with no triggers only: a take-over may replace such an entry knowing its
+        # record alone (``claimer.py``); a dead letter or triggers must be known written.
+        if (self.releases is not None and decision.verdict is Verdict.DONE
+                and not record.triggers and not entry.is_manual
+                and self.releases.defer(job_id, entry.id, now)):  # fmt: skip
+            return  # released with the job's next claim, or in a batch (``releases.py``)
         durable(lambda: self.writes.drop_entry(job_id, entry.id), self.stopping)
 
     def _trigger(self, record: ExecutionRecord, entry: Entry, now: datetime) -> int:

@@ -133,22 +133,12 @@ class TickStore:
         )
         return [Job.from_document(document) for document in cursor]
 
-    def claim_tick(
-        self,
-        job: Job,
-        entry: Entry,
-        following: datetime | None,
-        *,
-        forbid_overlap: bool,
-        started_at: datetime,
-        following_tick: datetime | None = None,
-    ) -> bool:
+    def claim_tick(self, job: Job, entry: Entry, following: datetime | None, *,
+                   forbid_overlap: bool, started_at: datetime,
+                   following_tick: datetime | None = None) -> bool:  # fmt: skip
         """``claim_ticks`` for one job."""
-        won = self.claim_ticks(
-            [job], entry, following, forbid_overlap=forbid_overlap, started_at=started_at,
-            following_tick=following_tick,
-        )  # fmt: skip
-        return job.id in won
+        return job.id in self.claim_ticks([job], entry, following, forbid_overlap=forbid_overlap,
+                                          started_at=started_at, following_tick=following_tick)
 
     def claim_ticks(
         self,
@@ -159,6 +149,8 @@ class TickStore:
         forbid_overlap: bool,
         started_at: datetime,
         following_tick: datetime | None = None,
+        replaces: ObjectId | None = None,
+        replaced_owner: str | None = None,
     ) -> set[ObjectId]:
         """Take the scheduled tick of jobs that share it (same ``nextRunAt``, same next one):
         advance ``nextRunAt`` to ``following``, record ``entry`` as running and its owner as
@@ -172,6 +164,10 @@ class TickStore:
         ``following`` is when the next tick starts, ``following_tick`` the tick itself (they
         differ by its jitter; default: the same). None: the job has no tick left, and the
         same write disables it.
+
+        ``replaces``: the jobs hold exactly one entry, a settled one of that id (this
+        process's, or ``replaced_owner``'s), which the claim replaces (its release folded
+        into the claim, ``releases.py``); the overlap rule then has nothing to refuse.
         """
         if len(jobs) == 1:
             query = as_seen(jobs[0])
@@ -185,13 +181,18 @@ class TickStore:
                 "enabled": True,
                 "nextRunAt": jobs[0].next_run_at,
             }
-        if forbid_overlap:
-            query["inflight.0"] = {"$exists": False}
-        update = {
-            "$set": {**next_tick(following, following_tick), "lastRunAt": started_at,
-                     "claimedBy": entry.owner},
-            "$push": {"inflight": entry.to_document()},
-        }  # fmt: skip
+        fields = {**next_tick(following, following_tick), "lastRunAt": started_at,
+                  "claimedBy": entry.owner}  # fmt: skip
+        update: dict[str, Any]
+        if replaces is not None:
+            query.update({"inflight.0.id": replaces,
+                          "inflight.0.owner": replaced_owner or entry.owner,
+                          "inflight.1": {"$exists": False}})  # fmt: skip
+            update = {"$set": {**fields, "inflight": [entry.to_document()]}}
+        else:
+            if forbid_overlap:
+                query["inflight.0"] = {"$exists": False}
+            update = {"$set": fields, "$push": {"inflight": entry.to_document()}}
         modified = self.collection.update_many(query, update).modified_count
         self.counts.add(delta(enabled=-modified if following is None else 0))  # disabled
         if modified == len(jobs):

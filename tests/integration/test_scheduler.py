@@ -15,7 +15,7 @@ import pytest
 from bson import ObjectId
 from flask import Flask
 from flask.testing import FlaskClient
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
 from scheduler_service import create_app, open_runtime
@@ -318,3 +318,61 @@ def test_at_most_once_is_not_retried_after_a_failure(
                message="the tick is settled with no retry queued")
     assert [(r["attempt"], r["status"], r["responseCode"]) for r in rows] == [(1, "failure", 500)]
     assert len(target.requests_for("/once")) == 1
+
+
+class DocumentWrites(monitoring.CommandListener):
+    """Documents a client's writes changed, by collection."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.written: Counter[str] = Counter()
+        self._collections: dict[int, str] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("insert", "update"):
+            with self.lock:
+                self._collections[event.request_id] = str(event.command[event.command_name])
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        with self.lock:
+            collection = self._collections.pop(event.request_id, None)
+            if collection is not None:
+                reply = event.reply
+                self.written[collection] += int(reply.get("nModified", reply.get("n", 0)))
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        with self.lock:
+            self._collections.pop(event.request_id, None)
+
+
+def test_a_ticks_release_goes_with_the_jobs_next_claim(
+    wire_uri: str, target: HttpTarget
+) -> None:
+    """Every-second jobs: one write to the job per tick (the claim, which also releases the
+    previous tick), not two; what is held at the stop is released then."""
+    config = Config(mongodb_uri=wire_uri, allow_private_targets=True, rate_limit="off",
+                    scheduler_poll_interval_ms=500, max_concurrent_jobs=8)  # fmt: skip
+    app = create_app(open_runtime(config))
+    writes = DocumentWrites()
+    client: MongoClient = MongoClient(wire_uri, tz_aware=True, event_listeners=[writes])
+    scheduler = compose(config, SystemClock(), client.get_default_database(), client,
+                        "external").new_scheduler()  # fmt: skip
+    api = app.test_client()
+    try:
+        scheduler.start()
+        for i in range(5):
+            create_job(api, schedule="* * * * * *", endpoint=target.url(f"/f{i}"),
+                       retryAttempts=0)  # fmt: skip
+        for i in range(5):
+            target.wait_for_requests(f"/f{i}", 5, timeout_s=20)
+    finally:
+        scheduler.stop()
+        client.close()
+    database = get_runtime(app).database
+    executed = database.job_executions.count_documents({})
+    assert database.jobs.count_documents({"inflight.0": {"$exists": True}}) == 0
+    get_runtime(app).close()
+    assert executed >= 25
+    assert writes.written["job_executions"] == executed
+    # Without the fold: a claim and a release per tick (2 x executed).
+    assert writes.written["jobs"] <= executed + 2 * 5, writes.written

@@ -261,3 +261,27 @@ def test_release_jobs_forgets_only_this_owners_claims(store_db: Database) -> Non
 def ended(job_id: ObjectId, entry: Entry, status: Status, **result: Any) -> ExecutionRecord:
     """The record of an attempt that ended at T0 (only the fields given set)."""
     return replace(ExecutionRecord.running(job_id, entry), status=status, **result)
+
+
+def test_a_claim_replaces_the_settled_entry_it_names_in_the_same_write(
+    store_db: Database,
+) -> None:
+    """A release folded into the next claim: the job holds exactly our settled entry."""
+    ticks = TickStore(store_db)
+    following = T0 + timedelta(seconds=1)
+    settled = running_entry("a")
+    held, busy, theirs = (make_job(store_db, inflight=(settled,)) for _ in range(3))
+    store_db.jobs.update_one({"_id": busy.id}, {"$push": {"inflight": running_entry("a")
+                                                                    .to_document()}})
+    store_db.jobs.update_one({"_id": theirs.id}, {"$set": {"inflight.0.owner": "b"}})
+    entry = running_entry("a", following)
+    won = ticks.claim_ticks([held, busy, theirs], entry, following + timedelta(seconds=1),
+                            forbid_overlap=True, started_at=T0, replaces=settled.id)
+    assert won == {held.id}  # FORBID: our settled entry is no overlap; any other entry is
+    stored = store_db.jobs.find_one({"_id": held.id})
+    assert [e["id"] for e in stored["inflight"]] == [entry.id]
+    assert stored["nextRunAt"] == following + timedelta(seconds=1)
+    assert len(store_db.jobs.find_one({"_id": busy.id})["inflight"]) == 2
+    # Once replaced, the same claim (a retried write that had landed) matches nothing.
+    assert ticks.claim_ticks([held], running_entry("a"), following, forbid_overlap=True,
+                             started_at=T0, replaces=settled.id) == set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 from bson import ObjectId
 from flask import Flask
 
-from scheduler_service.records import Entry
+from scheduler_service.records import Entry, ExecutionRecord, Status
 from scheduler_service.runtime import get_runtime
 from tests.support.workers import Worker, candidate, make_worker
 
@@ -70,4 +71,40 @@ def test_a_polled_busy_job_tries_the_overlap_skip(
     other = an_entry("someone", job["nextRunAt"])
     push_entry(app, job, other)
     worker.claimer.claim([candidate({**job, "inflight": [other]})])
+    assert len(calls) == 1
+
+
+def record_success(app: Flask, job: dict[str, Any], entry: dict[str, Any]) -> None:
+    record = ExecutionRecord.running(job["_id"], Entry.from_document(entry))
+    done = replace(record, status=Status.SUCCESS, completed_at=entry["startedAt"])
+    get_runtime(app).executions.record_many([done])
+
+
+def test_a_busy_jobs_entry_recorded_as_a_success_is_replaced_not_skipped(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process held the release of its settled tick for its next claim (and died or
+    is late): the take-over replaces that entry rather than skip the tick as an overlap."""
+    worker, job = worker_and_job(app)
+    calls = skip_calls(worker, monkeypatch)
+    other = an_entry("someone", job["nextRunAt"] - timedelta(seconds=1))
+    push_entry(app, job, other)
+    record_success(app, job, other)
+    claims = worker.claimer.claim([candidate({**job, "inflight": [other]})])
+    assert len(claims.won) == 1 and calls == []
+    stored = get_runtime(app).database.jobs.find_one({"_id": job["_id"]})
+    assert [e["owner"] for e in stored["inflight"]] == ["me"]
+
+
+def test_a_busy_jobs_entry_not_recorded_as_a_success_still_skips(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker, job = worker_and_job(app)
+    calls = skip_calls(worker, monkeypatch)
+    other = an_entry("someone", job["nextRunAt"] - timedelta(seconds=1))
+    push_entry(app, job, other)
+    failed = replace(ExecutionRecord.running(job["_id"], Entry.from_document(other)),
+                     status=Status.FAILURE, completed_at=other["startedAt"])  # fmt: skip
+    get_runtime(app).executions.record_many([failed])
+    assert worker.claimer.claim([candidate({**job, "inflight": [other]})]).won == []
     assert len(calls) == 1

@@ -1,0 +1,142 @@
+"""Settled ticks released with the job's next claim: one write for both, not two.
+
+When this process claims a job's tick and queues the job's next one (a *follow-up*, due
+within the look-ahead), it *expects* to claim that next tick itself soon. If the attempt
+then settles for good (a success, or a failure dead-lettered) before that claim, its entry
+is not pulled at once: it stays in the job's ``inflight`` array, still ``running``, owned
+here, under the lease of its claim, and the next claim replaces it (``TickStore.claim_ticks``
+with ``replaces``), so one document write both releases the settled tick and claims the
+next. An entry whose fold does not come (the claim was lost, the job changed, the tick is
+later than expected) is released in a batch once its hold ends, 0.4 poll interval
+after the claim was due (``run``, a thread of its own), and every one left at
+``Scheduler.stop``. The hold ends before another process would take the job's tick over
+(half an interval overdue, ``affinity.py``), so such a take-over finds no settled entry of
+ours for the overlap rule to refuse.
+
+Only a success is held. Nothing is lost by holding its release: the attempt's execution
+record is written first, so if this process dies holding one, the process taking the
+job's next tick over finds the record and its claim replaces the entry (``claimer.py``: a
+``FORBID`` job's tick is not skipped for it), and an entry whose lease runs out is only
+released, as after a crash between the record and the release. A hold ends well within
+the lease (at most ``lease / 4`` after the attempt ended, which itself renewed its lease
+every third of one), so a live process's held entry is never taken over as an orphan.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bson import ObjectId
+from pymongo.errors import PyMongoError
+
+from scheduler_service.stores.ticks import TickStore
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT_S = 1.0  # the thread looks again at least this often (and once stopping)
+
+
+@dataclass(frozen=True)
+class _Held:
+    entry_id: ObjectId
+    until: datetime  # expected: fold by then; settled: release by then
+
+
+class Releases:
+    def __init__(self, ticks: TickStore, owner: str, lease: timedelta,
+                 hold: timedelta) -> None:  # fmt: skip
+        self._ticks = ticks
+        self._owner = owner
+        self._hold = hold  # after its expected claim, how long a settled entry waits for it
+        self._cap = lease / 4  # never held longer than this after the attempt ended
+        self._expected: dict[ObjectId, _Held] = {}  # job id -> entry whose fold is expected
+        self._settled: dict[ObjectId, _Held] = {}  # job id -> settled entry, not released
+        self._lock = threading.Condition()
+        self._closed = False
+
+    def expect(self, job_id: ObjectId, entry_id: ObjectId, next_claim: datetime) -> None:
+        """This process claimed ``entry_id`` and will claim the job's next tick at about
+        ``next_claim``: the entry's release may wait for that claim."""
+        with self._lock:
+            self._expected[job_id] = _Held(entry_id, next_claim + self._hold)
+
+    def defer(self, job_id: ObjectId, entry_id: ObjectId, now: datetime) -> bool:
+        """The attempt of ``entry_id`` settled for good: hold its release for the job's next
+        claim if one is expected (True: the caller writes nothing now)."""
+        with self._lock:
+            expected = self._expected.get(job_id)
+            if self._closed or expected is None or expected.entry_id != entry_id:
+                return False
+            del self._expected[job_id]
+            self._settled[job_id] = _Held(entry_id, min(expected.until, now + self._cap))
+            self._lock.notify()
+            return True
+
+    def take(self, job_id: ObjectId, seen: tuple[ObjectId, ...]) -> ObjectId | None:
+        """The settled entry that the job's claim now replaces, if the job (as the claim
+        will check it) holds exactly that entry; the claimer gives it ``back`` if the claim
+        is lost. Any claim of the job ends the expectation of a fold."""
+        with self._lock:
+            self._expected.pop(job_id, None)
+            held = self._settled.get(job_id)
+            if held is None or seen != (held.entry_id,):
+                return None
+            del self._settled[job_id]
+            return held.entry_id
+
+    def back(self, job_id: ObjectId, entry_id: ObjectId, now: datetime) -> None:
+        """A claim that was to replace ``entry_id`` lost (or its outcome is unknown): release
+        the entry with the next flush (a no-op if the claim did land)."""
+        with self._lock:
+            self._settled.setdefault(job_id, _Held(entry_id, now))
+            self._lock.notify()
+
+    def run(self, now: Callable[[], datetime], stopping: threading.Event) -> None:
+        """The thread's loop: release each held entry when its hold ends, until stopping."""
+        while not stopping.is_set():
+            self.flush(now())
+            with self._lock:
+                ends = [held.until for held in self._settled.values()]
+                ends += [held.until for held in self._expected.values()]
+                wait = (min(ends) - now()).total_seconds() if ends else MAX_WAIT_S
+                self._lock.wait(min(max(wait, 0.005), MAX_WAIT_S))
+
+    def close(self) -> int:
+        """Hold nothing more (the process is stopping) and release every held entry."""
+        with self._lock:
+            self._closed = True
+        return self.flush()
+
+    def held(self) -> int:
+        with self._lock:
+            return len(self._settled)
+
+    def flush(self, now: datetime | None = None) -> int:
+        """Release, in one write per entry id, the settled entries whose hold ended by
+        ``now`` (every one if None); those the database did not take are kept for the next
+        flush. Returns how many were released."""
+        with self._lock:
+            due = [(job_id, held) for job_id, held in self._settled.items()
+                   if now is None or held.until <= now]  # fmt: skip
+            for job_id, _ in due:
+                del self._settled[job_id]
+            expired = [job_id for job_id, held in self._expected.items()
+                       if now is None or held.until <= now]  # fmt: skip
+            for job_id in expired:
+                del self._expected[job_id]
+        if not due:
+            return 0
+        try:
+            self._ticks.drop_entries([(job_id, held.entry_id) for job_id, held in due],
+                                     self._owner)  # fmt: skip
+        except PyMongoError as exc:
+            log.warning("could not release %d settled ticks (retried): %s", len(due), exc)
+            with self._lock:
+                for job_id, held in due:
+                    self._settled.setdefault(job_id, held)
+            return 0
+        return len(due)
