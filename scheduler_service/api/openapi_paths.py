@@ -151,12 +151,13 @@ def all_operations(protected: bool) -> dict[str, dict[str, Any]]:
                 "tags": ["jobs"],
                 "summary": "Change some of a job's fields",
                 "description": "A new schedule or re-enabling recomputes `nextRunAt`. "
-                + job_rules,
+                "A change that adds to `onSuccess`/`onFailure` while another such change "
+                "holds the chain lock for more than 2 s is a 409 `CONFLICT`. " + job_rules,
                 "parameters": [{"in": "query", "schema": WriteQuerySchema}],
                 "requestBody": body(JobUpdateSchema),
                 "responses": {
                     "200": json_response("JobEnvelope", "The job as updated"),
-                    **error_responses(*body_errors, 404, *common),
+                    **error_responses(*body_errors, 404, 409, *common),
                 },
             },
             "delete": {

@@ -6,8 +6,8 @@ never trigger runs without end.
 from the jobs the changed job would trigger, looking for the changed job itself: the graph
 without it is acyclic (every write was checked), so a cycle, if any, passes through it.
 Two concurrent updates could each pass alone and make a cycle together (no multi-document
-transaction is assumed); a job's runs then chain on, one per parent tick, until a list is
-changed.
+transaction is assumed), so the service makes each change that adds to a list hold the
+chain lock (``stores/chain_lock.py``) from this check to its write.
 """
 
 from __future__ import annotations

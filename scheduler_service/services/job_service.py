@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ from scheduler_service.services.job_timing import (
     default_name,
     next_run,
 )
+from scheduler_service.stores.chain_lock import ChainLock
 from scheduler_service.stores.chains import ChainStore
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.jobs import JobFilter, JobStore
@@ -81,6 +83,12 @@ class JobService:
         self.on_change = on_change  # wakes this process's scheduler so a near tick is not late
         self.cipher = cipher or HeaderCipher(config.encryption_keys)
         self.chains = ChainStore(jobs.collection.database)
+        # Chain list changes one at a time (check, then write), across processes; a held
+        # lease outlives any request's database work, and a wait shorter than it answers 409.
+        self.chain_lock = ChainLock(
+            jobs.collection.database, clock,
+            lease=timedelta(milliseconds=2 * config.db_timeout_ms + 1000),
+            wait_s=min(2.0, config.db_timeout_ms / 2000))  # fmt: skip
 
     def create(self, payload: Any, *, allow_past: bool = False) -> dict[str, Any]:
         fields = self._load(JobCreateSchema(), payload)
@@ -179,15 +187,23 @@ class JobService:
         oid = parse_job_id(job_id)
         changes = self._load(JobUpdateSchema(), payload)
         self._check_endpoint(changes)
-        for _ in range(UPDATE_TRIES):
-            current = self.jobs.get(oid)
-            if current is None:
-                raise JobNotFound(job_id)
-            written = self._apply(oid, current, dict(changes), allow_past)
-            if written is not None:
-                self.on_change()
-                return self._readable(written)
+        with self._chain_change(changes):
+            for _ in range(UPDATE_TRIES):
+                current = self.jobs.get(oid)
+                if current is None:
+                    raise JobNotFound(job_id)
+                written = self._apply(oid, current, dict(changes), allow_past)
+                if written is not None:
+                    self.on_change()
+                    return self._readable(written)
         raise Conflict(f"Job {job_id} kept changing meanwhile; try again", {})
+
+    def _chain_change(self, changes: dict[str, Any]) -> AbstractContextManager[Any]:
+        """The chain lock for a change that adds to ``onSuccess``/``onFailure`` (it could
+        close a cycle), from its check to its write; nothing for other changes."""
+        if any(changes.get(name) for name in CHAIN_FIELDS):
+            return self.chain_lock.held()
+        return nullcontext()
 
     def _apply(self, oid: ObjectId, current: Job, changes: dict[str, Any],
                allow_past: bool) -> Job | None:  # fmt: skip
