@@ -19,11 +19,14 @@ text put in (a parent's response body) is never read as a placeholder itself:
 from __future__ import annotations
 
 import copy
+import json
 import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+import bson
 
 from scheduler_service.clock import iso_utc
 
@@ -31,6 +34,7 @@ PLACEHOLDER = "{{timestamp}}"
 PARENT_FIELDS = ("jobId", "scheduledAt", "status", "responseCode", "responseBody")
 _NAMES = "|".join(PARENT_FIELDS)
 _PLACEHOLDERS = re.compile(r"\{\{(timestamp|parent\.(?:" + _NAMES + r"))\}\}")
+RESPONSE_BODY = "{{parent.responseBody}}"
 # Fixed for good: changing it changes every key, so re-deliveries across an upgrade would
 # no longer be recognised by targets as the same tick.
 IDEMPOTENCY_NAMESPACE = uuid.UUID("1a9edc7b-220f-4c37-9141-68525fad2985")
@@ -110,3 +114,13 @@ def _iso(when: datetime) -> str:
     stamp = iso_utc(when)
     assert stamp is not None  # iso_utc maps only None to None
     return stamp
+
+
+def largest_rendering(body: Any, response_body_limit: int) -> int:
+    """An upper bound of the BSON bytes of ``body`` rendered in a chained run (its dead
+    letter keeps it): its own, plus for each ``{{parent.responseBody}}`` the parent's
+    response as its record keeps it (``response_body_limit`` bytes, up to 3 each once
+    decoded: a byte that is not UTF-8 becomes U+FFFD). 23 bytes of placeholder can so
+    become 12 KiB, 4,000 of them 50 MB."""
+    placeholders = json.dumps(body, ensure_ascii=False).count(RESPONSE_BODY)
+    return len(bson.encode({"body": body})) + placeholders * 3 * response_body_limit

@@ -17,10 +17,12 @@ from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.delivery.masking import has_url_secrets, mask_url
+from scheduler_service.delivery.payload import largest_rendering
 from scheduler_service.delivery.target_guard import literal_refusal
 from scheduler_service.errors import Conflict, InvalidInput, JobNotFound
 from scheduler_service.records import Entry, ExecutionRecord, Job, search_text
 from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
+from scheduler_service.schemas.fields import MAX_BODY_BSON_BYTES
 from scheduler_service.services import job_cursor
 from scheduler_service.services.chain_rules import FIELDS as CHAIN_FIELDS
 from scheduler_service.services.chain_rules import check_links
@@ -143,7 +145,9 @@ class JobService:
     def _check_endpoint(self, fields: dict[str, Any]) -> None:
         """Refuse an endpoint (or alert endpoint) whose host is an IP literal or ``localhost``
         that the SSRF policy forbids; names are resolved and checked when each request is
-        made. A ``timeoutMs`` over ``JOB_TIMEOUT`` is refused too."""
+        made. A ``timeoutMs`` over ``JOB_TIMEOUT`` is refused too, and a body with so many
+        ``{{parent.responseBody}}`` that a chained run's could outgrow a stored document
+        (its dead letter's write would fail, and the run be sent again without end)."""
         problems: dict[str, list[str]] = {}
         for name in ("endpoint", "alertEndpoint"):
             if fields.get(name) is None:
@@ -155,6 +159,13 @@ class JobService:
         limit = self.config.job_timeout_ms
         if fields.get("timeoutMs", 0) > limit:
             problems["timeoutMs"] = [self._timeout_message()]
+        if fields.get("body") is not None:
+            size = largest_rendering(fields["body"], self.config.response_body_limit)
+            if size > MAX_BODY_BSON_BYTES:
+                problems["body"] = [
+                    f"Could be {size} bytes once {{{{parent.responseBody}}}} is replaced (each "
+                    f"by up to RESPONSE_BODY_LIMIT, {self.config.response_body_limit} bytes, "
+                    f"3 x in UTF-8), over the limit of {MAX_BODY_BSON_BYTES} (8 MiB)."]  # fmt: skip
         if problems:
             names = ", ".join(sorted(problems))
             raise InvalidInput(f"Invalid request: check {names}", details=problems)

@@ -160,3 +160,20 @@ def test_links_reads_any_number_of_ids_in_batches(database: Database) -> None:
            for _ in range(READ_BATCH * 2 + 1)]  # fmt: skip
     found = ChainStore(database).links([*ids, ObjectId()])
     assert found == {job_id: ((A,), ()) for job_id in ids}
+
+
+def test_a_body_that_a_parents_response_could_grow_past_a_document_is_refused(
+    client: FlaskClient, database: Database
+) -> None:
+    # 700 x {{parent.responseBody}}: 16 KB as written, up to 700 x 4,096 x 3 bytes (8.6 MB)
+    # rendered, which its dead letter could not hold with the rest; before, a run of it
+    # failed its dead letter's write (DocumentTooLarge) and was sent again every lease.
+    body = {"list": ["{{parent.responseBody}}"] * 700}
+    answer = client.post("/api/jobs", json={"schedule": NEVER, "body": body,
+                                            "endpoint": "https://example.com/hook"})  # fmt: skip
+    assert "over the limit of 8388608" in refused(answer, "body")
+    assert database.jobs.count_documents({}) == 0
+    job = create(client, body={"list": ["{{parent.responseBody}}"] * 600, "n": "{{timestamp}}"})
+    assert "parent.responseBody" in refused(client.put(f"/api/jobs/{job}", json={"body": body}),
+                                            "body")  # fmt: skip
+    assert len(client.get(f"/api/jobs/{job}").get_json()["data"]["body"]["list"]) == 600
