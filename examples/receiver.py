@@ -59,11 +59,14 @@ app = Flask(__name__)
 
 @app.post("/<path:path>")
 def receive(path: str) -> tuple[dict[str, str], int]:
-    try:
-        payload = webhook.verify(request.get_data(), dict(request.headers))
-    except WebhookVerificationError:
+    try:  # ValueError: a signature header not "v1,<base64>", or a body that is not UTF-8
+        webhook.verify(request.get_data(), dict(request.headers), json_parse=False)
+    except (WebhookVerificationError, ValueError):
         log.info("delivery refused: bad signature")
         return {"error": "bad signature"}, 401
+    # A job without a body (its default) sends none: the payload is then None (as for a
+    # body that is not JSON).
+    payload = request.get_json(force=True, silent=True)
     key = request.headers["webhook-id"]  # the tick's Idempotency-Key, covered by the signature
     attempt = request.headers.get("X-Scheduler-Attempt", "?")
     try:

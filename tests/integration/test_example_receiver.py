@@ -73,3 +73,20 @@ def test_a_bad_signature_is_a_401_and_applies_nothing(
     assert post(receiver, {"n": 1}, tamper=True)[0] == 401
     assert receiver.post("/hook", json={"n": 1}).status_code == 401  # unsigned
     assert wire_db["effects"].count_documents({}) == 0
+
+
+def test_a_signed_tick_without_a_json_body_is_applied_and_a_garbled_signature_is_a_401(
+    receiver: FlaskClient, wire_db: Database
+) -> None:
+    # A job's body defaults to null: the scheduler then sends no body at all. The library's
+    # verify() parses the body as JSON after the signature matched, and raised on b"" (an
+    # HTML 500, so such a tick was retried and dead-lettered); a signature header without
+    # its "v1," (or not base64) raised ValueError from inside it (a 500 too).
+    headers = Signing((SECRET,), KEY, datetime.now(UTC)).headers(b"")
+    assert receiver.post("/hook", data=b"", headers=headers).get_json() == {"status": "applied"}
+    assert wire_db["effects"].find_one({"idempotencyKey": KEY})["payload"] is None
+    for garbled in ("v1", "v1,not base64!", "v1,a,b"):
+        answer = receiver.post("/hook", data=b"{}", headers={**headers, "webhook-id": "k2",
+                                                             "webhook-signature": garbled})
+        assert (answer.status_code, answer.get_json()) == (401, {"error": "bad signature"})
+    assert wire_db["effects"].count_documents({}) == 1
