@@ -23,7 +23,7 @@ from scheduler_service.schemas import (
 )
 from scheduler_service.schemas.jobs import RunJobSchema
 from scheduler_service.schemas.query import JobListQuerySchema, WriteQuerySchema
-from scheduler_service.services.job_service import JobService
+from scheduler_service.services.job_service import JobService, parse_job_id
 from scheduler_service.stores.jobs import JobFilter
 
 jobs_api = Blueprint("jobs", __name__, url_prefix="/api/jobs")
@@ -100,7 +100,8 @@ def list_executions(job_id: str) -> tuple[Response, int]:
 @jobs_api.post("/<job_id>/run")
 def run_job(job_id: str) -> tuple[Response, int]:
     """Queue one tick due now; 202 because it runs on the scheduler, not in this request.
-    No body, or ``{}``."""
+    No body, or ``{}``; an id that is not one is a 404 before the body is read."""
+    parse_job_id(job_id)
     load_or_raise(RunJobSchema(), optional_json_body())
     scheduled_at = _service().run_now(job_id)
     return _ok({"jobId": job_id.lower(), "scheduledAt": iso_utc(scheduled_at)}, 202)

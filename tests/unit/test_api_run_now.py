@@ -40,3 +40,13 @@ def test_a_bad_run_body_is_refused_and_queues_nothing(
     if field is not None:
         assert field in response.json["error"]["details"]
     assert mongo_db["jobs"].find_one({"_id": ObjectId(job_id)})["inflight"] == []
+
+
+@pytest.mark.parametrize("job_id", ["nope", "0" * 23, "6b0c08e1a71faa26c200a8dZ"])
+def test_an_id_that_is_not_one_is_a_404_whatever_the_body(client: FlaskClient,
+                                                          job_id: str) -> None:  # fmt: skip
+    # The contract: an id that is not an ObjectId answers 404, as PUT /api/jobs/nope does;
+    # the body was read first, so a bad one made it a 400 (or 415) here only.
+    for body, content_type in (('{"x": 1}', "application/json"), ("x", "text/plain")):
+        response = client.post(f"/api/jobs/{job_id}/run", data=body, content_type=content_type)
+        assert (response.status_code, response.json["error"]["code"]) == (404, "NOT_FOUND")
