@@ -13,8 +13,10 @@ before it forks and before anything imports this module.
 
 from __future__ import annotations
 
+import glob
 import os
 import time
+from collections.abc import Iterable
 from datetime import datetime
 
 from flask import Flask, Response, g, request
@@ -218,11 +220,42 @@ def multiprocess_mode() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))
 
 
+# A process's file starts empty and gets its first 64 KiB (header zeroed) just after: the
+# header (4-byte used size, 4 bytes of padding) is what a reader needs first.
+_HEADER_BYTES = 8
+
+
+class _SettledFilesCollector(multiprocess.MultiProcessCollector):
+    """prometheus_client's multiprocess collector, minus the files of a process that is
+    creating them at this instant.
+
+    ``MmapedDict`` creates its file empty, then extends it; prometheus_client reads every
+    ``*.db`` file it globbed and fails (``struct.error``) on one still empty. A scrape that
+    met a worker starting (gunicorn replacing a dead one, or booting under load) was a 500.
+    Such a file holds no value yet, so leaving it out loses nothing. Files only grow, so
+    one seen with a header is whole enough to read.
+    """
+
+    def collect(self) -> Iterable[object]:
+        return self.merge(_readable_files(self._path), accumulate=True)
+
+
+def _readable_files(path: str) -> list[str]:
+    readable = []
+    for name in glob.glob(os.path.join(path, "*.db")):
+        try:
+            if os.path.getsize(name) >= _HEADER_BYTES:
+                readable.append(name)
+        except FileNotFoundError:
+            continue  # a dead process's live gauge, removed since the glob
+    return readable
+
+
 def render() -> bytes:
     """The current metrics in the Prometheus text format (all processes' in multiprocess mode)."""
     if multiprocess_mode():
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        _SettledFilesCollector(registry)
         return generate_latest(registry)
     return generate_latest(REGISTRY)
 

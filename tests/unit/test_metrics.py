@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,10 +13,11 @@ from bson import ObjectId
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo.errors import AutoReconnect
 
-from scheduler_service import create_app, open_runtime
+from scheduler_service import create_app, metrics, open_runtime
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from scheduler_service.delivery.outcome import AttemptOutcome
@@ -215,3 +218,37 @@ def test_http_requests_are_counted_by_route_template(client: FlaskClient) -> Non
     assert sample("scheduler_http_requests_total", **unmatched) == before_unmatched + 1
     text = client.get("/metrics").get_data(as_text=True)
     assert "6b08c0497c71e5d9c95309d1" not in text, "ids never become label values"
+
+
+def test_a_scrape_meeting_a_process_creating_its_files_reads_the_others(
+    client: FlaskClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker starting (gunicorn replacing a dead one) creates each metrics file empty and
+    extends it just after; a scrape in between was a 500 (struct.error)."""
+    written = MmapedDict(str(tmp_path / "counter_101.db"))
+    key = json.dumps(["scheduler_claim_conflicts", "scheduler_claim_conflicts_total", {},
+                      "Claims that lost."])  # fmt: skip
+    written.write_value(key, 3.0, 0.0)
+    written.close()
+    (tmp_path / "counter_202.db").write_bytes(b"")  # created this instant, not yet extended
+    monkeypatch.setenv(metrics.MULTIPROC_ENV, str(tmp_path))
+
+    answer = client.get("/metrics")
+
+    assert answer.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(answer.get_data(as_text=True))}
+    assert [s.value for s in families["scheduler_claim_conflicts"].samples] == [3.0]
+
+
+def test_a_failing_scrape_answers_the_contracts_json_500(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> bytes:
+        raise RuntimeError("Read beyond file size detected, file is corrupted.")
+
+    monkeypatch.setattr(metrics, "render", broken)
+    answer = client.get("/metrics")
+    assert answer.status_code == 500
+    body = answer.get_json()
+    assert body["error"]["code"] == "INTERNAL_ERROR"
+    assert "corrupted" not in answer.get_data(as_text=True)
