@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -100,6 +99,10 @@ class JobService:
         fields.setdefault("retryDelayMax", self.config.job_retry_delay_max_ms)
         fields.setdefault("timeoutMs", self.config.job_timeout_ms)
         fields.setdefault("name", default_name(fields["method"], fields["endpoint"]))
+        with self.chain_lock.for_lists(fields):  # its ids name jobs until it is written
+            return self._create(fields, allow_past)
+
+    def _create(self, fields: dict[str, Any], allow_past: bool) -> dict[str, Any]:
         job_id = ObjectId()
         # A new id: nothing chains to it yet, so no cycle; its ids must name jobs.
         check_links(job_id, {name: tuple(fields.get(name, ())) for name in CHAIN_FIELDS},
@@ -198,7 +201,7 @@ class JobService:
         oid = parse_job_id(job_id)
         changes = self._load(JobUpdateSchema(), payload)
         self._check_endpoint(changes)
-        with self._chain_change(changes):
+        with self.chain_lock.for_lists(changes):
             for _ in range(UPDATE_TRIES):
                 current = self.jobs.get(oid)
                 if current is None:
@@ -208,13 +211,6 @@ class JobService:
                     self.on_change()
                     return self._readable(written)
         raise Conflict(f"Job {job_id} kept changing meanwhile; try again", {})
-
-    def _chain_change(self, changes: dict[str, Any]) -> AbstractContextManager[Any]:
-        """The chain lock for a change that adds to ``onSuccess``/``onFailure`` (it could
-        close a cycle), from its check to its write; nothing for other changes."""
-        if any(changes.get(name) for name in CHAIN_FIELDS):
-            return self.chain_lock.held()
-        return nullcontext()
 
     def _apply(self, oid: ObjectId, current: Job, changes: dict[str, Any],
                allow_past: bool) -> Job | None:  # fmt: skip
@@ -267,7 +263,11 @@ class JobService:
         oid = parse_job_id(job_id)
         if not self.jobs.delete(oid):
             raise JobNotFound(job_id)
-        self.chains.forget(oid, self.clock.now())
+        try:  # after a create or change naming it that checked before the delete
+            with self.chain_lock.held():
+                self.chains.forget(oid, self.clock.now())
+        except Conflict:  # the lease is not to be had: remove it anyway
+            self.chains.forget(oid, self.clock.now())
 
     def list_executions(self, job_id: str, limit: int) -> list[ExecutionRecord]:
         """The job's attempts, newest first: the records, and the attempts in flight

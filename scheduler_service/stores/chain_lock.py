@@ -1,14 +1,18 @@
 """One lease, in the database, that every change of ``onSuccess``/``onFailure`` holds from
 its cycle check to its write, so that two changes never check against a graph the other is
-about to change: without it, ``A.onSuccess = [B]`` and ``B.onSuccess = [A]`` sent at once
-each passed the check alone, and together made a cycle whose jobs triggered one another
-without end (half of 20 tries did, through the API on the wire server).
+about to change, and no create names a job while it is deleted: without it,
+``A.onSuccess = [B]`` and ``B.onSuccess = [A]`` sent at once each passed the check alone,
+and together made a cycle whose jobs triggered one another without end (half of 20 tries
+did, through the API on the wire server).
 
 The lease is a document ``{_id: "chains", owner, until}`` in ``locks``: taken by a
 conditional upsert (free, or its holder's lease ran out; a held one fails the upsert with a
 duplicate key), given back by deleting it. A process that dies holding it keeps the other
 changes of chain lists waiting until ``until``, a few seconds. Changes that only clear
-lists, and every other job change, do not take it: they cannot make a cycle.
+lists, and every other job change, do not take it: they cannot make a cycle. A delete takes
+it to remove the job from the lists (after the job is gone), so that a create or change
+that found the job still there has written its list by then; if the lease cannot be had it
+removes the job anyway.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import timedelta
+from typing import Any
 
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -27,6 +32,7 @@ from scheduler_service.clock import Clock
 from scheduler_service.errors import Conflict
 
 LOCK_ID = "chains"
+LISTS = ("onSuccess", "onFailure")
 POLL_S = 0.02
 
 
@@ -42,6 +48,11 @@ class ChainLock:
     @property
     def collection(self) -> Collection:
         return self._database["locks"]
+
+    def for_lists(self, lists: dict[str, Any]) -> AbstractContextManager[Any]:
+        """Held for a create or change that names jobs in ``onSuccess``/``onFailure`` (it
+        could close a cycle, or name a job being deleted); nothing for any other."""
+        return self.held() if any(lists.get(name) for name in LISTS) else nullcontext()
 
     @contextmanager
     def held(self) -> Iterator[None]:

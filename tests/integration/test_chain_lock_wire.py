@@ -124,3 +124,44 @@ def test_the_lease_of_a_holder_that_died_runs_out(wire_db: Database) -> None:
     wire_db["locks"].insert_one({"_id": LOCK_ID, "owner": "a dead process", "until": gone})
     assert jobs.update(a, {"onSuccess": [b]})["onSuccess"] == [ObjectId(b)]
     assert wire_db["locks"].count_documents({}) == 0
+
+
+def test_a_job_deleted_while_a_create_names_it_is_not_left_in_its_list(
+    wire_db: Database,
+) -> None:
+    # The create found the child, then the child was deleted and removed from every list,
+    # then the create wrote its list: without the lock, a list naming a job gone for good.
+    first, second = service(wire_db), service(wire_db)
+    child = new_job(first)
+    checked, deleting, deleted = threading.Event(), threading.Event(), threading.Event()
+    read = first.chains.links
+
+    def read_then_hold(ids: list[ObjectId]) -> Any:
+        found = read(ids)
+        checked.set()
+        for _ in range(500):  # until the delete has finished, or waits for the lock
+            if deleted.is_set() or deleting.is_set():
+                break
+            threading.Event().wait(0.02)
+        return found
+
+    first.chains.links = read_then_hold  # type: ignore[method-assign]
+    sleep = second.chain_lock.sleep
+
+    def waiting(seconds: float) -> None:
+        deleting.set()
+        sleep(seconds)
+
+    second.chain_lock.sleep = waiting
+    made: list[str] = []
+    create = threading.Thread(target=lambda: made.append(str(first.create(
+        {"schedule": NEVER, "endpoint": "https://example.com/hook", "onSuccess": [child]}
+    )["_id"])))  # fmt: skip
+    create.start()
+    assert checked.wait(10)
+    second.delete(child)
+    deleted.set()
+    create.join(15)
+
+    assert on_success(wire_db, made[0]) == []
+    assert wire_db["locks"].count_documents({}) == 0
