@@ -141,7 +141,8 @@ class Claimer:
         groups: dict[tuple[object, ...], list[Candidate]] = {}
         for candidate in candidates:
             job = candidate.job
-            plan = plan_job(job, now, self.misfire_grace)
+            # Claimed ahead (``dispatcher.py``): planned, started and leased from its time.
+            plan = plan_job(job, max(now, job.next_run_at or now), self.misfire_grace)
             starts = start_of(job, plan.following)
             if plan.run is None:
                 if self.ticks.skip_tick(job, starts, plan.skipped, following_tick=plan.following):
@@ -156,9 +157,10 @@ class Claimer:
         pending = list(groups.items())
         try:
             while pending:
-                (_, run, starts, tick, forbid, replaces), members = pending.pop(0)
+                (seen, run, starts, tick, forbid, replaces), members = pending.pop(0)
                 assert isinstance(run, datetime)
-                self._claim_group(members, run, starts, tick, bool(forbid), replaces, now, won)
+                at = max(now, seen) if isinstance(seen, datetime) else now
+                self._claim_group(members, run, starts, tick, bool(forbid), replaces, at, won)
         except PyMongoError:
             for key, members in pending:  # never sent: their held releases are still due
                 self._give_back(members, key[-1], now)

@@ -7,14 +7,25 @@ candidate due by then in the same batch, has ``Claimer`` claim them (scheduled t
 share a plan in one write), and hands each tick won to the pool, where ``Executor`` makes
 the attempt, records it and settles the tick. A tick due before our own
 late attempt of the job's previous tick started waits for it (``catch_up.py``).
+
+Claimed ahead: a scheduled tick is taken out ``AHEAD`` before its time and claimed then,
+its lease and start set to its time, so that at the due instant only the worker's timer
+stands between the tick and its request. Only a job with nothing in flight (or only its
+settled tick whose release we hold, ``releases.py``) is claimed ahead: any other waits
+for its time, so the overlap rule (``FORBID``) judges what runs at the tick's time. A
+worker holds each tick claimed ahead until its time; a stopping process gives back those
+not started (``unclaim``: waiting entries, due at their time, one write per entry id).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
+
+from pymongo.errors import PyMongoError
 
 from scheduler_service.clock import Clock
 from scheduler_service.scheduler import catch_up
@@ -24,6 +35,10 @@ from scheduler_service.scheduler.claimer import CLAIM_BATCH, Claim, Claimer
 from scheduler_service.scheduler.executor import Executor
 from scheduler_service.scheduler.releases import Releases
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
+
+log = logging.getLogger(__name__)
+
+AHEAD = timedelta(milliseconds=50)  # how long before its time a scheduled tick is claimed
 
 
 class Dispatcher:
@@ -41,6 +56,8 @@ class Dispatcher:
         self.stopping = stopping
         self.releases = releases
         self.slots = threading.BoundedSemaphore(workers)
+        self._ahead: dict[tuple[object, object], Claim] = {}  # claimed ahead, not started
+        self._ahead_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="job")
 
     def run(self) -> None:
@@ -73,10 +90,14 @@ class Dispatcher:
         """Claim the batch (``Claimer``) and hand each tick won to a worker; each candidate
         holds a worker slot, which is given back if nothing is to run."""
         due = []
+        now = self.clock.now()
         for candidate in batch:
-            if candidate.entry is None and self.catch_up.must_wait(candidate.job, self.clock.now()):
+            if candidate.due > now and not self._may_claim_ahead(candidate):
                 self.slots.release()
-                self.queue.delay(candidate, self.clock.now() + catch_up.RECHECK)
+                self.queue.delay(candidate, candidate.due, early=False)
+            elif candidate.entry is None and self.catch_up.must_wait(candidate.job, now):
+                self.slots.release()
+                self.queue.delay(candidate, self.clock.now() + catch_up.RECHECK, early=False)
             else:
                 due.append(candidate)
         if not due:
@@ -89,8 +110,22 @@ class Dispatcher:
         self.catch_up.claimed([claim.key for claim in scheduled])
         self._queue_follow_ups(scheduled)
         self._give_back(claims.refused + claims.unanswered)
+        now = self.clock.now()
+        with self._ahead_lock:
+            for _, claim in claims.won:
+                if claim.entry.started_at is not None and claim.entry.started_at > now:
+                    self._ahead[claim.key] = claim
         for candidate, claim in claims.won:
             self.pool.submit(self._run, candidate, claim)
+
+    def _may_claim_ahead(self, candidate: Candidate) -> bool:
+        """A scheduled tick whose job has nothing in flight but our held settled tick."""
+        if candidate.entry is not None:
+            return False
+        job = candidate.job
+        releases = self.releases
+        return all(releases is not None and releases.holds(job.id, entry.id)
+                   for entry in job.inflight)  # fmt: skip
 
     def _queue_follow_ups(self, claims: list[Claim]) -> None:
         """Queue each claimed job's next tick now if it falls within the look-ahead.
@@ -100,10 +135,11 @@ class Dispatcher:
         snapshot is the job as the claim left it (the CAS checks exactly that), marked as a
         follow-up.
         """
-        horizon = self.clock.now() + self.lookahead
+        now = self.clock.now()
         for claim in claims:
             following = claim.following
-            if following is not None and following <= horizon:
+            start = claim.entry.started_at or now  # a claim ahead: its tick's time
+            if following is not None and following <= max(now, start) + self.lookahead:
                 snapshot = replace(claim.job, next_run_at=following, inflight=(claim.entry,),
                                    next_tick_at=claim.following_tick,
                                    claimed_by=claim.entry.owner)  # fmt: skip
@@ -120,10 +156,37 @@ class Dispatcher:
     def _run(self, candidate: Candidate, claim: Claim) -> None:
         """A claimed tick runs even while stopping: its attempt is what the grace is for."""
         try:
-            self.executor.execute(claim)
+            if self._starts(claim):
+                self.executor.execute(claim)
         finally:
             self.catch_up.ended(claim.key)
             self._give_back([candidate])
+
+    def _starts(self, claim: Claim) -> bool:
+        """Wait for a tick claimed ahead to be due; False if the process stops first (then
+        ``unclaim_ahead`` gives it back)."""
+        with self._ahead_lock:
+            if claim.key not in self._ahead:
+                return True
+        assert claim.entry.started_at is not None
+        wait = (claim.entry.started_at - self.clock.now()).total_seconds()
+        if wait > 0 and self.stopping.wait(wait):
+            return False
+        with self._ahead_lock:
+            return self._ahead.pop(claim.key, None) is not None
+
+    def unclaim_ahead(self) -> int:
+        """Give back the ticks claimed ahead and not started (the dispatcher has stopped)."""
+        with self._ahead_lock:
+            claims, self._ahead = list(self._ahead.values()), {}
+        if not claims:
+            return 0
+        try:
+            return self.claimer.ticks.unclaim([(c.job.id, c.entry) for c in claims],
+                                              self.claimer.owner)  # fmt: skip
+        except PyMongoError as exc:  # their leases run out instead: then re-run by others
+            log.warning("could not give back %d ticks claimed ahead: %s", len(claims), exc)
+            return 0
 
     def shutdown(self) -> None:
         """Drop the work not started; running attempts go on (``Scheduler.stop`` waits)."""

@@ -88,6 +88,12 @@ class Releases:
             del self._settled[job_id]
             return held.entry_id
 
+    def holds(self, job_id: ObjectId, entry_id: ObjectId) -> bool:
+        """Is ``entry_id`` the job's settled entry whose release is held here?"""
+        with self._lock:
+            held = self._settled.get(job_id)
+            return held is not None and held.entry_id == entry_id
+
     def back(self, job_id: ObjectId, entry_id: ObjectId, now: datetime) -> None:
         """A claim that was to replace ``entry_id`` lost (or its outcome is unknown): release
         the entry with the next flush (a no-op if the claim did land)."""
@@ -104,6 +110,11 @@ class Releases:
                 ends += [held.until for held in self._expected.values()]
                 wait = (min(ends) - now()).total_seconds() if ends else MAX_WAIT_S
                 self._lock.wait(min(max(wait, 0.005), MAX_WAIT_S))
+
+    def wake(self) -> None:
+        """Have ``run`` look again now (the process is stopping)."""
+        with self._lock:
+            self._lock.notify_all()
 
     def close(self) -> int:
         """Hold nothing more (the process is stopping) and release every held entry."""

@@ -2,11 +2,13 @@
 
 - ``Poller`` (``poller.py``) queues what falls due soon in the ``TimerQueue``; it claims
   nothing, and renews the leases of this process's running attempts.
-- ``Dispatcher`` (``dispatcher.py``) takes each candidate at its due time, has ``Claimer``
-  (``claimer.py``) claim it, and runs what was won on the pool with ``Executor``
-  (``executor.py``), which records the attempt and settles the tick.
-- ``stop()`` stops claiming, lets running attempts finish within ``SHUTDOWN_GRACE``, and
-  drops the queued ticks, none of which is claimed, so other processes take them at once.
+- ``Dispatcher`` (``dispatcher.py``) takes each candidate at its due time (a scheduled
+  tick ``AHEAD`` of it), has ``Claimer`` (``claimer.py``) claim it, and runs what was won
+  on the pool with ``Executor`` (``executor.py``), which records the attempt and settles
+  the tick.
+- ``stop()`` stops claiming, gives back the ticks claimed ahead and not started, lets
+  running attempts finish within ``SHUTDOWN_GRACE``, and drops the queued ticks, none of
+  which is claimed, so other processes take them at once.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from scheduler_service.scheduler.alerts import AlertSender
 from scheduler_service.scheduler.batched_writes import BatchedWrites
 from scheduler_service.scheduler.catch_up import CatchUp
 from scheduler_service.scheduler.claimer import Claimer
-from scheduler_service.scheduler.dispatcher import Dispatcher
+from scheduler_service.scheduler.dispatcher import AHEAD, Dispatcher
 from scheduler_service.scheduler.executor import Executor
 from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.poller import Poller
@@ -65,7 +67,7 @@ class Scheduler:
         self.owner = owner or make_owner_id()
         self.ticks = ticks
         self.running = RunningAttempts()
-        self.queue = TimerQueue(clock.now)
+        self.queue = TimerQueue(clock.now, ahead=AHEAD)
         self.affinity = Affinity(self.owner, config.scheduler_poll_interval_ms)
         self._stopping = threading.Event()
         self._wake = wake or threading.Event()
@@ -128,8 +130,10 @@ class Scheduler:
         self._stopping.set()
         self._wake.set()
         dropped = self.queue.close()
+        self.releases.wake()
         for thread in self._threads:
             thread.join(5.0)
+        unclaimed = self.dispatcher.unclaim_ahead()  # claimed ahead, not started
         grace = self.config.shutdown_grace_ms / 1000 if grace_s is None else grace_s
         if not self.running.wait_empty(grace):
             log.warning(
@@ -144,7 +148,8 @@ class Scheduler:
         self.executor.writes.close()
         self.alerts.close()
         self._release_jobs(dropped)
-        log.info("scheduler %s stopped (%d queued ticks left unclaimed)", self.owner, len(dropped))
+        log.info("scheduler %s stopped (%d queued ticks left unclaimed, %d claimed ahead given "
+                 "back)", self.owner, len(dropped), unclaimed)
 
     def _release_jobs(self, dropped: list[Candidate]) -> None:
         """Hand the jobs whose next ticks this process had queued to the others at once."""

@@ -3,13 +3,13 @@ one condition variable.
 
 Nothing in here is claimed: a candidate is only what a poll saw. It is claimed (a
 compare-and-set in the database) when it is taken out, so a process that stops holds no
-claims for ticks it did not start.
+claims for ticks it only queued (those claimed ahead it gives back, ``dispatcher.py``).
 
-A candidate waits in the *timer* heap (by due time) until its time comes, then moves to the
-*ready* heap, which hands out the one to run next by ``run_order``: the highest priority
-first, then the oldest due. Only when more is due than there are free workers does the
-ready heap hold more than one, so a burst of low-priority ticks never delays a
-high-priority one behind it.
+A candidate waits in the *timer* heap (by due time) until its time comes (or ``ahead`` of
+it, for the dispatcher to claim it ahead), then moves to the *ready* heap, which hands out
+the one to run next by ``run_order``: the highest priority first, then the oldest due.
+Only when more is due than there are free workers does the ready heap hold more than one,
+so a burst of low-priority ticks never delays a high-priority one behind it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from scheduler_service.records import Entry, Job
 
@@ -34,6 +34,7 @@ class Candidate:
     entry: Entry | None = None  # None: the scheduled tick
     # The job's next tick, queued right after this process claimed the one before.
     follow_up: bool = False
+    early: bool = True  # may be taken out ahead of its time (``TimerQueue.ahead``)
 
     @property
     def priority(self) -> int:
@@ -48,8 +49,9 @@ def run_order(candidate: Candidate) -> tuple[int, datetime, int]:
 
 
 class TimerQueue:
-    def __init__(self, now: Callable[[], datetime]) -> None:
+    def __init__(self, now: Callable[[], datetime], ahead: timedelta = timedelta(0)) -> None:
         self._now = now
+        self.ahead = ahead  # a candidate is handed out this long before its time
         self._timer: list[tuple[datetime, int, Candidate]] = []  # not due yet, by due time
         self._ready: list[tuple[tuple[int, datetime, int], Candidate]] = []  # by run_order
         self._keys: set[Hashable] = set()  # queued or being handled: not queued again
@@ -75,17 +77,19 @@ class TimerQueue:
         with self._cond:
             yield
 
-    def delay(self, candidate: Candidate, due: datetime) -> None:
-        """Put a taken candidate back for ``due``; its key stays held meanwhile."""
+    def delay(self, candidate: Candidate, due: datetime, *, early: bool = True) -> None:
+        """Put a taken candidate back for ``due`` (``early``: or ``ahead`` of it); its key
+        stays held meanwhile."""
         with self._cond:
             if self._closed:
                 self._keys.discard(candidate.key)
                 return
-            candidate.due, candidate.seq = due, next(self._seq)
+            candidate.due, candidate.seq, candidate.early = due, next(self._seq), early
             self._add(candidate)
 
     def _add(self, candidate: Candidate) -> None:
-        heapq.heappush(self._timer, (candidate.due, candidate.seq, candidate))
+        out = candidate.due - self.ahead if candidate.early else candidate.due
+        heapq.heappush(self._timer, (out, candidate.seq, candidate))
         self._cond.notify()
 
     def holds(self, key: Hashable) -> bool:

@@ -19,6 +19,7 @@ from pymongo.database import Database
 
 from scheduler_service.records import Entry, Job
 from scheduler_service.stores.job_counts import JobCountStore, delta
+from scheduler_service.stores.tick_releases import TickReleases
 
 # What the scheduler needs of a job to fire it; `inflight` included for the overlap rule.
 JOB_FIELDS = [
@@ -77,7 +78,7 @@ def next_tick(following: datetime | None, tick: datetime | None) -> dict[str, An
 IDS_PER_QUERY = 100  # jobs_by_id: ids in one $in at most
 
 
-class TickStore:
+class TickStore(TickReleases):
     def __init__(self, database: Database) -> None:
         self.collection: Collection = database["jobs"]
         self.counts = JobCountStore(database)
@@ -265,58 +266,3 @@ class TickStore:
             {"$set": {f"inflight.$.{key}": value for key, value in changes.items()}},
         )
         return result.modified_count == 1
-
-    def drop_entry(self, job_id: ObjectId, entry_id: ObjectId, owner: str) -> None:
-        """The tick is settled (success, last failure, or given up): forget it, if ``owner``
-        still holds it (a process whose lease ran out while it lived must not drop the entry
-        another process has since re-claimed and is running)."""
-        self.collection.update_one(
-            {"_id": job_id}, {"$pull": {"inflight": {"id": entry_id, "owner": owner}}}
-        )
-
-    def drop_settled_entry(self, job_id: ObjectId, entry: Entry) -> bool:
-        """Remove a running entry whose attempt is recorded as a success (its process died
-        after writing the result, before releasing the tick). Holds only while the entry is
-        as seen."""
-        pulled = {"id": entry.id, "state": entry.state.value, "attempt": entry.attempt,
-                  "owner": entry.owner, "dueAt": entry.due_at}  # fmt: skip
-        result = self.collection.update_one({"_id": job_id}, {"$pull": {"inflight": pulled}})
-        return result.modified_count == 1
-
-    def drop_entries(self, entries: list[tuple[ObjectId, ObjectId]], owner: str) -> list[None]:
-        """``drop_entry`` for several ticks: one write per entry id (ticks claimed together
-        share one), each naming exactly the jobs it belongs to."""
-        jobs_by_entry: dict[ObjectId, list[ObjectId]] = {}
-        for job_id, entry_id in entries:
-            jobs_by_entry.setdefault(entry_id, []).append(job_id)
-        for entry_id, job_ids in jobs_by_entry.items():
-            self.collection.update_many(
-                {"_id": {"$in": job_ids}},
-                {"$pull": {"inflight": {"id": entry_id, "owner": owner}}},
-            )
-        return [None] * len(entries)
-
-    def release_jobs(self, job_ids: list[ObjectId], owner: str) -> int:
-        """Forget that ``owner`` claimed these jobs last, so that other processes take their
-        next ticks on time rather than after the take-over delay (a process stopping)."""
-        result = self.collection.update_many(
-            {"_id": {"$in": job_ids}, "claimedBy": owner}, {"$set": {"claimedBy": None}}
-        )
-        return result.modified_count
-
-    def renew_leases(
-        self, owned: list[tuple[ObjectId, ObjectId]], owner: str, until: datetime
-    ) -> int:
-        """Push the lease of running entries this process owns to ``until``.
-
-        One write per entry, a third of a lease apart: cheap next to the attempts themselves.
-        (A single ``update_many`` with ``arrayFilters`` would do, but mongomock lacks them.)
-        """
-        renewed = 0
-        for job_id, entry_id in owned:
-            result = self.collection.update_one(
-                {"_id": job_id, "inflight": {"$elemMatch": {"id": entry_id, "owner": owner}}},
-                {"$set": {"inflight.$.dueAt": until}},
-            )
-            renewed += result.modified_count
-        return renewed

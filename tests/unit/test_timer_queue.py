@@ -159,3 +159,17 @@ def test_close_returns_both_the_due_and_the_waiting() -> None:
     assert len(queue) == 2
     assert sorted(c.key for c in queue.close()) == ["due-too", "later"]  # type: ignore[type-var]
     assert queue.pop_due_nowait() is None
+
+
+def test_with_ahead_a_candidate_is_handed_out_that_long_before_its_time_or_held() -> None:
+    clock = FixedClock(T0)
+    queue = TimerQueue(clock.now, ahead=timedelta(milliseconds=50))
+    queue.push(T0 + timedelta(milliseconds=60), "a", job())
+    assert queue.pop_due_nowait() is None
+    clock.advance(milliseconds=10)
+    taken = queue.pop_due_nowait()
+    assert taken is not None and taken.key == "a"  # 50 ms before its time
+    queue.delay(taken, taken.due, early=False)  # not to be claimed ahead: its time only
+    assert queue.pop_due_nowait() is None
+    clock.advance(milliseconds=50)
+    assert queue.pop_due_nowait() is taken
