@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -84,12 +84,8 @@ class JobService:
         self.on_change = on_change  # wakes this process's scheduler so a near tick is not late
         self.cipher = cipher or HeaderCipher(config.encryption_keys)
         self.chains = ChainStore(jobs.collection.database)
-        # Chain list changes one at a time (check, then write), across processes; a held
-        # lease outlives any request's database work, and a wait shorter than it answers 409.
-        self.chain_lock = ChainLock(
-            jobs.collection.database, clock,
-            lease=timedelta(milliseconds=2 * config.db_timeout_ms + 1000),
-            wait_s=min(2.0, config.db_timeout_ms / 2000))  # fmt: skip
+        self.chain_lock = ChainLock.for_requests(jobs.collection.database, clock,
+                                                 config.db_timeout_ms)  # fmt: skip
 
     def create(self, payload: Any, *, allow_past: bool = False) -> dict[str, Any]:
         fields = self._load(JobCreateSchema(), payload)

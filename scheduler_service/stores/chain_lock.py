@@ -45,6 +45,13 @@ class ChainLock:
         self.wait_s = wait_s
         self.sleep = sleep
 
+    @classmethod
+    def for_requests(cls, database: Database, clock: Clock, db_timeout_ms: int) -> ChainLock:
+        """Chain list changes one at a time (check, then write), across processes: a held
+        lease outlives any request's database work, and a wait shorter than it is a 409."""
+        return cls(database, clock, lease=timedelta(milliseconds=2 * db_timeout_ms + 1000),
+                   wait_s=min(2.0, db_timeout_ms / 2000))  # fmt: skip
+
     @property
     def collection(self) -> Collection:
         return self._database["locks"]
