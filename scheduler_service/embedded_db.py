@@ -9,6 +9,11 @@ take the lock file starts it, the others find it answering and reuse it.
 The child gets SIGTERM when the thread that started it dies (Linux ``PR_SET_PDEATHSIG``),
 so a server never outlives the process that owns it; under gunicorn the master owns it
 (``deploy/gunicorn.conf.py`` starts it in ``on_starting``).
+
+The process that started the server watches it (``_Watchdog``): if it exits while the
+service is not stopping (killed, crashed), it is started again on the same data folder and
+port, after a pause that doubles while restarts keep failing (0.5 s up to 30 s). The
+clients' pymongo reconnects by itself.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +40,13 @@ _PR_SET_PDEATHSIG = 1
 # (server, data dir, pid of the process that started it): a forked child (a gunicorn
 # worker) inherits this list but must not stop its parent's server.
 _started: list[tuple[subprocess.Popen[bytes], Path, int]] = []
+# Held while a watchdog restarts a server and while the servers are taken out of _started
+# to be stopped: a server that is not in _started any more is not restarted.
+_restarting = threading.Lock()
+FIRST_RESTART_DELAY_S = 0.5
+MAX_RESTART_DELAY_S = 30.0
+# A server that ran this long before exiting was healthy: the next restart waits the least.
+STEADY_RUN_S = 60.0
 
 
 def embedded_uri(port: int, database: str = "job_scheduler") -> str:
@@ -60,7 +73,73 @@ def ensure_server(data_dir: str, port: int, start_timeout_s: float = 30.0) -> st
             atexit.register(stop_started_servers)
         _started.append((process, root, os.getpid()))
     log.info("started the embedded database on 127.0.0.1:%d (data in %s)", port, root / "db")
+    _Watchdog(process, root, port, start_timeout_s).start()
     return embedded_uri(port)
+
+
+class _Watchdog(threading.Thread):
+    """Starts the server again, on the same folder and port, whenever it exits unexpectedly.
+
+    It is also the thread that spawns the replacement, and it lives as long as the process:
+    ``PR_SET_PDEATHSIG`` signals a child when the thread that started it ends."""
+
+    def __init__(self, process: subprocess.Popen[bytes], root: Path, port: int,
+                 start_timeout_s: float) -> None:  # fmt: skip
+        super().__init__(name="embedded-db-watchdog", daemon=True)
+        self._process, self._root, self._port = process, root, port
+        self._start_timeout_s = start_timeout_s
+
+    def run(self) -> None:
+        delay = FIRST_RESTART_DELAY_S
+        started_at = time.monotonic()
+        while True:
+            code = self._process.wait()
+            if not self._watched():
+                return  # stopped on purpose
+            if time.monotonic() - started_at >= STEADY_RUN_S:
+                delay = FIRST_RESTART_DELAY_S
+            log.error("embedded database (pid %d) exited with code %s; restarting it in %.1f s",
+                      self._process.pid, code, delay)  # fmt: skip
+            while True:
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_RESTART_DELAY_S)
+                outcome = self._restart()
+                if outcome != "failed":
+                    break
+            if outcome != "restarted":
+                return
+            started_at = time.monotonic()
+
+    def _watched(self) -> bool:
+        with _restarting:
+            return any(entry[0] is self._process for entry in _started)
+
+    def _restart(self) -> str:
+        """"restarted", "failed" (try again later), or "gone": stopped meanwhile, or another
+        process's server answers on the port (that process watches it)."""
+        with _restarting:
+            if not any(entry[0] is self._process for entry in _started):
+                return "gone"
+            try:
+                with open(self._root / "embedded.lock", "w") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    if _answers(self._port):
+                        log.warning("another process's embedded database answers on "
+                                    "127.0.0.1:%d; using it", self._port)  # fmt: skip
+                        return "gone"
+                    process = _spawn(self._root, self._port)
+                    _wait_until_up(process, self._port, self._start_timeout_s, self._root)
+                    (self._root / "embedded.pid").write_text(str(process.pid))
+            except (OSError, RuntimeError) as exc:
+                log.error("restarting the embedded database failed: %s", exc)
+                return "failed"
+            for index, entry in enumerate(_started):
+                if entry[0] is self._process:
+                    _started[index] = (process, entry[1], entry[2])
+            self._process = process
+        log.warning("restarted the embedded database on 127.0.0.1:%d (pid %d, data in %s)",
+                    self._port, process.pid, self._root / "db")  # fmt: skip
+        return "restarted"
 
 
 def require_installed() -> None:
@@ -83,10 +162,10 @@ def stop_started_servers(timeout_s: float = 10.0) -> None:
     Runs at exit. It holds the lock while the server shuts down, so that another process
     does not find the dying server still answering and reuse it.
     """
-    while _started:
-        process, root, starter = _started.pop()
-        if starter != os.getpid():
-            continue
+    with _restarting:  # a restart under way finishes first; none begins after this
+        ours = [entry for entry in _started if entry[2] == os.getpid()]
+        _started[:] = [entry for entry in _started if entry[2] != os.getpid()]
+    for process, root, _ in reversed(ours):
         with open(root / "embedded.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if process.poll() is None:

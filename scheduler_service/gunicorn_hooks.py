@@ -14,7 +14,8 @@ from the project directory without ``-c``, as plain ``gunicorn wsgi:app``.
   itself (request line too long, malformed request...) the contract's JSON
   (``gunicorn_errors.py``); check the configuration, so that a bad value stops
   gunicorn with one line before it boots a worker (exit 3); then start the embedded
-  database if ``MONGODB_URI`` is unset, so that the workers share one. Without
+  database if ``MONGODB_URI`` is unset, so that the workers share one (the master restarts
+  it if it dies: ``embedded_db._Watchdog``). Without
   ``SECRET_KEY`` (allowed without ``API_KEYS``), make one for all the workers, so that a
   dashboard form one worker made is accepted by another.
 - ``post_worker_init`` (each worker, its app loaded): start the worker's scheduler unless
