@@ -111,7 +111,9 @@ class Poller:
                     # runs nowhere (a claim whose reply was lost) is re-claimed like anyone's.
                     if entry.due_at > horizon or (job.id, entry.id) in mine:
                         continue
-                    self.queue.push(entry.due_at, ("entry", entry.id, entry.due_at), job, entry)
+                    # Keyed by job too: ticks claimed together share one entry id.
+                key = ("entry", job.id, entry.id, entry.due_at)
+                self.queue.push(entry.due_at, key, job, entry)
         self._renew_leases(now)
         if self.alerts is not None:
             self.alerts.sweep_if_due(now, self.ticks.jobs_by_id)

@@ -181,3 +181,17 @@ def test_a_claim_the_database_did_not_answer_is_no_lost_take_over(
         assert not scheduler.affinity.left_to_another(job, clock.now()), "still taken over"
     finally:
         scheduler.stop(grace_s=0)
+
+
+def test_orphans_claimed_together_are_all_queued_by_one_poll(
+    mongo_db: Database, clock: FixedClock
+) -> None:
+    """A dead process's ticks claimed in one write share an entry id: each job's is queued."""
+    ago = START - timedelta(seconds=90)  # its lease ran out 30 s ago
+    dead = Entry.scheduled(ago, owner="dead", now=ago, lease=timedelta(seconds=60))
+    ids = [add_job(mongo_db, 5000, "dead") for _ in range(3)]
+    mongo_db.jobs.update_many({"_id": {"$in": ids}},
+                              {"$set": {"inflight": [dead.to_document()]}})  # fmt: skip
+    scheduler = make_scheduler(mongo_db, clock)
+    scheduler.poll_once()
+    assert queued(scheduler) == set(ids)
