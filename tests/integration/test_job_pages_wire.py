@@ -22,6 +22,7 @@ from scheduler_service.records import Entry
 from scheduler_service.runtime import get_runtime
 from scheduler_service.stores.job_counts import JobCountStore
 from scheduler_service.stores.ticks import TickStore
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -193,7 +194,15 @@ def test_the_claim_of_a_last_tick_counts_the_job_disabled(
         entry = Entry.scheduled(job.next_run_at, owner="test", now=now, lease=timedelta(minutes=1))
         assert ticks.claim_tick(job, entry, None, forbid_overlap=False,
                                 started_at=datetime.now(UTC))  # fmt: skip
-    assert reported(api) == counted(wire_db)
+    # The claims' count changes are this client's, written within FLUSH_AFTER_S (the app
+    # reads with a client of its own).
+    def settled() -> bool:
+        try:
+            return reported(api) == counted(wire_db)
+        except AssertionError:  # read while the claims' changes were being written
+            return False
+
+    wait_until(settled, message="counts after claims")
 
 
 def test_recount_puts_right_what_was_written_around_the_counts(
