@@ -93,14 +93,26 @@ def _window(segment: Segment, frontier: Frontier, width: timedelta | None) -> di
         if width is None:
             return {}
         return {"$lt": start + width} if forward else {"$gt": start - width}
-    near = {(True, False): "$gte", (True, True): "$gt",
-            (False, False): "$lte", (False, True): "$lt"}[(forward, frontier.past)]  # fmt: skip
-    if isinstance(key, str):
-        return {near: key}
-    if width is None:
-        return {near: key}
+    near = _near(key, forward, frontier.past)
+    if isinstance(key, str) or width is None:
+        return near
     edge = key + width if forward else key - width
-    return {near: key, ("$lt" if forward else "$gt"): edge}
+    return {**near, ("$lt" if forward else "$gt"): edge}
+
+
+def _near(key: datetime | str, forward: bool, past: bool) -> dict[str, Any]:
+    """The bound at the frontier's key, as an exclusive one: SecantusDB drops the jobs at
+    an inclusive bound that falls at the end of its index range when the field is not the
+    index's last (``createdAt`` before ``_id``; measured: ``$gte`` on a descending
+    ``createdAt`` missed the jobs at that very millisecond). Dates are whole milliseconds,
+    so ``>= t`` is ``> t - 1 ms``; the name after ``s`` is ``s + "\x00"``."""
+    if forward:
+        if past or isinstance(key, str):
+            return {"$gt" if past else "$gte": key}
+        return {"$gt": key - timedelta(milliseconds=1)}
+    if past:
+        return {"$lt": key}
+    return {"$lt": key + "\x00" if isinstance(key, str) else key + timedelta(milliseconds=1)}
 
 
 def _next_key(segment: Segment, frontier: Frontier, width: timedelta) -> datetime:

@@ -263,3 +263,22 @@ def test_jobs_sharing_one_key_are_listed_once_each(
     seen = walk(api, query)
     assert seen == expected_order(wire_db, query)
     assert len(seen) == len(set(seen)) == 31
+
+
+@pytest.mark.parametrize("direction", [ASCENDING, DESCENDING])
+def test_a_window_starting_at_a_jobs_own_millisecond_holds_it(
+    wire_db: Database, jobs: list[str], direction: int
+) -> None:
+    """A window's near bound at a job's createdAt keeps the job (SecantusDB dropped jobs at
+    an inclusive bound on enabled_1_createdAt_-1__id_-1, where createdAt is neither the
+    first field nor the last)."""
+    from scheduler_service.stores.job_pages import END, EPOCH, Frontier, Segment, walk
+
+    ordered = list(wire_db["jobs"].find({"enabled": True}, ["createdAt"]).sort(
+        [("createdAt", direction), ("_id", direction)]))  # fmt: skip
+    at = ordered[10]
+    segment = Segment({"enabled": True}, "createdAt", direction, EPOCH, END, exact=True)
+    result = walk(wire_db["jobs"], segment, Frontier(key=at["createdAt"]), 5, None, 10**6)
+    assert [doc["_id"] for doc in result.items] == [
+        doc["_id"] for doc in ordered[10:] if doc["createdAt"] >= at["createdAt"]
+        or direction == DESCENDING][:5]
