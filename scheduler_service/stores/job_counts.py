@@ -83,7 +83,8 @@ class PendingCounts:
 
     def __init__(self, collection: Collection) -> None:
         self.collection = collection
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the sums
+        self.writing = threading.Lock()  # one write at a time: a read waits for the timer's
         self.inc: dict[str, int] = {}
         self.low: dict[str, datetime] = {}
         self.high: dict[str, datetime] = {}
@@ -118,9 +119,10 @@ class PendingCounts:
             return update
 
     def flush(self) -> None:
-        update = self._take()
-        if update:
-            self.collection.update_one({"_id": DOCUMENT_ID}, update, upsert=True)
+        with self.writing:
+            update = self._take()
+            if update:
+                self.collection.update_one({"_id": DOCUMENT_ID}, update, upsert=True)
 
     def _flush_quietly(self) -> None:
         try:
@@ -129,7 +131,8 @@ class PendingCounts:
             log.warning("job counts not written (run jobs recount): %s", exc)
 
     def discard(self) -> None:
-        self._take()
+        with self.writing:
+            self._take()
 
 
 _PENDING: dict[tuple[int, str], PendingCounts] = {}
