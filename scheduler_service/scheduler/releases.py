@@ -7,11 +7,11 @@ is not pulled at once: it stays in the job's ``inflight`` array, still ``running
 here, under the lease of its claim, and the next claim replaces it (``TickStore.claim_ticks``
 with ``replaces``), so one document write both releases the settled tick and claims the
 next. An entry whose fold does not come (the claim was lost, the job changed, the tick is
-later than expected) is released in a batch once its hold ends, 0.4 poll interval
+later than expected) is released in a batch once its hold ends, two poll intervals
 after the claim was due (``run``, a thread of its own), and every one left at
-``Scheduler.stop``. The hold ends before another process would take the job's tick over
-(half an interval overdue, ``affinity.py``), so such a take-over finds no settled entry of
-ours for the overlap rule to refuse.
+``Scheduler.stop``. A take-over of the job's tick meanwhile (half an interval overdue,
+``affinity.py``) whose ``FORBID`` claim our held entry refuses reads its record and
+replaces it (``claimer.py``).
 
 Only a success is held. Nothing is lost by holding its release: the attempt's execution
 record is written first, so if this process dies holding one, the process taking the

@@ -76,9 +76,9 @@ class Scheduler:
         dead_letters = dead_letters or DeadLetterStore(ticks.collection.database)
         self.alerts = AlertSender(dead_letters, config, clock, self.owner)
         interval = timedelta(milliseconds=config.scheduler_poll_interval_ms)
-        # A settled tick's release waits for the job's next claim at most 0.4 interval past
-        # that claim's due time: released before others take the tick over (``releases.py``).
-        self.releases = Releases(ticks, self.owner, lease, hold=interval * 0.4)
+        # A settled tick's release waits for the job's next claim at most two intervals past
+        # that claim's due time (``releases.py``; shorter folded fewer under overload).
+        self.releases = Releases(ticks, self.owner, lease, hold=interval * 2)
         self._clock = clock
         self.poller = Poller(
             ticks, self.queue, self.affinity, self.running, clock, self.owner,
