@@ -45,20 +45,21 @@ def on_success(database: Database, job_id: str) -> list[ObjectId]:
     return list(database["jobs"].find_one({"_id": ObjectId(job_id)}).get("onSuccess") or [])
 
 
-def test_two_updates_at_once_cannot_close_a_cycle(wire_db: Database) -> None:
-    first, second = service(wire_db), service(wire_db)  # as two processes would
-    a, b = new_job(first), new_job(first)
-    checked, second_done, second_waiting = threading.Event(), threading.Event(), threading.Event()
-
+def hold_after_check(first: JobService, second: JobService, second_done: threading.Event,
+                     *, hold_at_read: int) -> threading.Event:  # fmt: skip
+    """Hold ``first``'s change after its ``hold_at_read``-th read of the chain graph (its
+    check done, its write not yet made) until ``second``'s change has finished or waits for
+    the lock. Returns the event set when the hold begins."""
+    checked, second_waiting = threading.Event(), threading.Event()
     read, reads = first.chains.links, []
 
     def read_then_hold(ids: list[ObjectId]) -> Any:
         found = read(ids)
         reads.append(ids)
-        if len(reads) < 2:  # the ids exist; the second read is the cycle search's
+        if len(reads) < hold_at_read:
             return found
-        checked.set()  # the first change has searched the graph; hold it before its write
-        for _ in range(500):  # until the second has finished, or waits for the lock
+        checked.set()
+        for _ in range(500):
             if second_done.is_set() or second_waiting.is_set():
                 break
             threading.Event().wait(0.02)
@@ -71,7 +72,16 @@ def test_two_updates_at_once_cannot_close_a_cycle(wire_db: Database) -> None:
         second_waiting.set()
         sleep(seconds)
 
-    second.chain_lock.sleep = waiting
+    second.chain_lock.sleep = waiting  # type: ignore[method-assign]
+    return checked
+
+
+def test_two_updates_at_once_cannot_close_a_cycle(wire_db: Database) -> None:
+    first, second = service(wire_db), service(wire_db)  # as two processes would
+    a, b = new_job(first), new_job(first)
+    second_done = threading.Event()
+    # The first read is of the ids named; the second is the cycle search's.
+    checked = hold_after_check(first, second, second_done, hold_at_read=2)
     outcomes: dict[str, Any] = {}
 
     def change(name: str, jobs: JobService, job_id: str, child: str) -> None:
@@ -133,26 +143,8 @@ def test_a_job_deleted_while_a_create_names_it_is_not_left_in_its_list(
     # then the create wrote its list: without the lock, a list naming a job gone for good.
     first, second = service(wire_db), service(wire_db)
     child = new_job(first)
-    checked, deleting, deleted = threading.Event(), threading.Event(), threading.Event()
-    read = first.chains.links
-
-    def read_then_hold(ids: list[ObjectId]) -> Any:
-        found = read(ids)
-        checked.set()
-        for _ in range(500):  # until the delete has finished, or waits for the lock
-            if deleted.is_set() or deleting.is_set():
-                break
-            threading.Event().wait(0.02)
-        return found
-
-    first.chains.links = read_then_hold  # type: ignore[method-assign]
-    sleep = second.chain_lock.sleep
-
-    def waiting(seconds: float) -> None:
-        deleting.set()
-        sleep(seconds)
-
-    second.chain_lock.sleep = waiting
+    deleted = threading.Event()
+    checked = hold_after_check(first, second, deleted, hold_at_read=1)
     made: list[str] = []
     create = threading.Thread(target=lambda: made.append(str(first.create(
         {"schedule": NEVER, "endpoint": "https://example.com/hook", "onSuccess": [child]}

@@ -3,35 +3,21 @@ target on 127.0.0.1, the real clock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from bson import ObjectId
-from flask import Flask
 from flask.testing import FlaskClient
 from pymongo.database import Database
 
 from scheduler_service.runtime import get_runtime
 from tests.support.http_target import HttpTarget
-from tests.support.in_process import created_job, running_service
+from tests.support.in_process import created_job
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 NEVER = "0 0 0 1 1 *"  # once a year: only manual runs and replays fire here
-
-
-@pytest.fixture
-def service(wire_uri: str) -> Iterator[Flask]:
-    with running_service(wire_uri, scheduler_poll_interval_ms=200, max_concurrent_jobs=4,
-                         job_timeout_ms=2000) as app:  # fmt: skip
-        yield app
-
-
-@pytest.fixture
-def api(service: Flask) -> FlaskClient:
-    return service.test_client()
 
 
 def create_job(api: FlaskClient, target: HttpTarget, path: str, **fields: Any) -> str:

@@ -26,11 +26,6 @@ def service(wire_uri: str) -> Iterator[Flask]:
         yield app
 
 
-@pytest.fixture
-def api(service: Flask) -> FlaskClient:
-    return service.test_client()
-
-
 def job_of(api: FlaskClient, job_id: str) -> dict[str, Any]:
     data: dict[str, Any] = api.get(f"/api/jobs/{job_id}").get_json()["data"]
     return data
