@@ -18,12 +18,12 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from scheduler_service.records import Entry
+from scheduler_service.stores.by_id import find_by_ids
 
 # Per child: keys of its last triggers, to recognise one applied again. A re-application
 # comes from a take-over of the parent's tick (a process died after triggering, before
 # releasing the tick), within about a lease; no trigger reaches anyone while no process runs.
 KEPT_KEYS = 100
-READ_BATCH = 100
 TIME_TRIES = 10  # writes tried, should the tick a run takes be taken meanwhile
 
 Links = tuple[tuple[ObjectId, ...], tuple[ObjectId, ...]]  # (onSuccess, onFailure)
@@ -70,16 +70,9 @@ class ChainStore:
         raise RuntimeError(f"no free millisecond for a chained run of job {child_id}")
 
     def links(self, job_ids: list[ObjectId]) -> dict[ObjectId, Links]:
-        """The lists of the jobs among ``job_ids`` that exist, by id (``READ_BATCH`` ids a
-        query: SecantusDB's cost of an ``$in`` grows with the square of its list)."""
-        found: dict[ObjectId, Links] = {}
-        for start in range(0, len(job_ids), READ_BATCH):
-            batch = job_ids[start : start + READ_BATCH]
-            for doc in self.collection.find({"_id": {"$in": batch}},
-                                            projection=["onSuccess", "onFailure"]):  # fmt: skip
-                found[doc["_id"]] = (tuple(doc.get("onSuccess") or ()),
-                                     tuple(doc.get("onFailure") or ()))  # fmt: skip
-        return found
+        """The lists of the jobs among ``job_ids`` that exist, by id (``by_id.py``)."""
+        return {doc["_id"]: (tuple(doc.get("onSuccess") or ()), tuple(doc.get("onFailure") or ()))
+                for doc in find_by_ids(self.collection, job_ids, ["onSuccess", "onFailure"])}
 
     def forget(self, job_id: ObjectId, now: datetime) -> int:
         """Remove a (deleted) job from every other job's lists; returns the jobs changed.

@@ -18,6 +18,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from scheduler_service.records import Entry, Job
+from scheduler_service.stores.by_id import find_by_ids
 from scheduler_service.stores.job_counts import JobCountStore, delta
 from scheduler_service.stores.tick_releases import TickReleases
 
@@ -75,7 +76,6 @@ def next_tick(following: datetime | None, tick: datetime | None) -> dict[str, An
     return fields
 
 
-IDS_PER_QUERY = 100  # jobs_by_id: ids in one $in at most
 
 
 class TickStore(TickReleases):
@@ -108,17 +108,10 @@ class TickStore(TickReleases):
         return [Job.from_document(document) for document in cursor]
 
     def jobs_by_id(self, job_ids: list[ObjectId]) -> list[Job]:
-        """What the scheduler needs of these jobs (``JOB_FIELDS``); missing ones are left out.
-
-        In queries of at most ``IDS_PER_QUERY`` ids: SecantusDB's cost of an ``$in`` grows
-        with the square of its list (2,000 ids: 5-7 s, past the 4 s database deadline, so
-        a poll with 2,000 jobs due failed every time; 20 queries of 100: 0.6 s)."""
-        jobs: list[Job] = []
-        for start in range(0, len(job_ids), IDS_PER_QUERY):
-            chunk = job_ids[start : start + IDS_PER_QUERY]
-            found = self.collection.find({"_id": {"$in": chunk}}, projection=JOB_FIELDS)
-            jobs += [Job.from_document(document) for document in found]
-        return jobs
+        """What the scheduler needs of these jobs (``JOB_FIELDS``); missing ones are left out
+        (read ``IDS_PER_QUERY`` ids a query: ``by_id.py``)."""
+        return [Job.from_document(document)
+                for document in find_by_ids(self.collection, job_ids, JOB_FIELDS)]  # fmt: skip
 
     def jobs_with_due_entries(self, horizon: datetime, limit: int) -> list[Job]:
         """Jobs with a waiting entry due by ``horizon``, or a running one whose lease ends;

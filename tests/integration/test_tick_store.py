@@ -10,8 +10,9 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from scheduler_service.records import Entry, ExecutionRecord, Job, Status
+from scheduler_service.stores.by_id import IDS_PER_QUERY
 from scheduler_service.stores.jobs import JobStore
-from scheduler_service.stores.ticks import IDS_PER_QUERY, TickStore
+from scheduler_service.stores.ticks import TickStore
 
 T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
 LEASE = timedelta(seconds=60)

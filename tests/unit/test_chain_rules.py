@@ -154,10 +154,11 @@ def test_deleting_a_job_removes_it_from_every_list(client: FlaskClient,
 
 
 def test_links_reads_any_number_of_ids_in_batches(database: Database) -> None:
-    from scheduler_service.stores.chains import READ_BATCH, ChainStore
+    from scheduler_service.stores.by_id import IDS_PER_QUERY
+    from scheduler_service.stores.chains import ChainStore
 
     ids = [database.jobs.insert_one({"onSuccess": [A]}).inserted_id
-           for _ in range(READ_BATCH * 2 + 1)]  # fmt: skip
+           for _ in range(IDS_PER_QUERY * 2 + 1)]  # fmt: skip
     found = ChainStore(database).links([*ids, ObjectId()])
     assert found == {job_id: ((A,), ()) for job_id in ids}
 
