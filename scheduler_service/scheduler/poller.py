@@ -112,8 +112,8 @@ class Poller:
                     if entry.due_at > horizon or (job.id, entry.id) in mine:
                         continue
                     # Keyed by job too: ticks claimed together share one entry id.
-                key = ("entry", job.id, entry.id, entry.due_at)
-                self.queue.push(entry.due_at, key, job, entry)
+                    key = ("entry", job.id, entry.id, entry.due_at)
+                    self.queue.push(entry.due_at, key, job, entry)
         self._renew_leases(now)
         if self.alerts is not None:
             self.alerts.sweep_if_due(now, self.ticks.jobs_by_id)

@@ -195,3 +195,25 @@ def test_orphans_claimed_together_are_all_queued_by_one_poll(
     scheduler = make_scheduler(mongo_db, clock)
     scheduler.poll_once()
     assert queued(scheduler) == set(ids)
+
+
+def test_a_poll_queues_each_due_entry_of_a_job_and_none_that_is_not_due(
+    mongo_db: Database, clock: FixedClock
+) -> None:
+    """A job holding several entries (ticks claimed together, overlapping runs): each due
+    one is queued, and an entry whose lease runs on (listed last) is not."""
+    job_id = add_job(mongo_db, 60_000, "other")
+    lease = timedelta(seconds=60)
+    expired = Entry.scheduled(START, owner="other", now=START - lease, lease=lease)
+    also_expired = Entry.scheduled(START, owner="gone", now=START - lease, lease=lease)
+    leased = Entry.scheduled(START, owner="other", now=START, lease=lease)
+    mongo_db.jobs.update_one({"_id": job_id}, {"$set": {"inflight": [
+        e.to_document() for e in (expired, also_expired, leased)]}})  # fmt: skip
+    scheduler = make_scheduler(mongo_db, clock)
+    try:
+        scheduler.poll_once()
+        got = scheduler.queue.close()
+    finally:
+        scheduler.stop(grace_s=0)
+    assert sorted(c.entry.id for c in got if c.entry is not None) == sorted(
+        [expired.id, also_expired.id])  # fmt: skip
