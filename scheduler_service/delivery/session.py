@@ -2,10 +2,12 @@
 
 SSRF protection (:mod:`target_guard`): the session's :class:`PinnedAdapter` resolves the
 host of every request it sends (each redirect hop too), refuses it unless every address is
-allowed, and connects to the first checked address itself: the pool is keyed on that IP, the
-``Host`` header and TLS (SNI and certificate check, via urllib3's ``server_hostname``) keep
-the name. urllib3 never resolves the name again, so DNS rebinding cannot swap the address
-between check and connect. The policy (``allow_private``) reaches the adapter through a
+allowed, and connects to the first checked address itself: the pool is keyed on that IP,
+the ``Host`` header and TLS (SNI and certificate check, via urllib3's ``server_hostname``)
+keep the name. urllib3 never resolves the name again, so DNS rebinding cannot swap the
+address between check and connect. A name's checked addresses are reused for
+``target_guard.RESOLUTION_TTL_S`` (``CheckedResolutions``, one per Session); a refusal is
+never kept. The policy (``allow_private``) reaches the adapter through a
 context variable set by :func:`private_targets`; outside it private targets are refused.
 """
 
@@ -23,7 +25,7 @@ from requests.adapters import HTTPAdapter
 from requests.utils import select_proxy
 from urllib3.util import connection as urllib3_connection
 
-from scheduler_service.delivery.target_guard import checked_addresses
+from scheduler_service.delivery.target_guard import CheckedResolutions
 from scheduler_service.errors import TargetRefused
 
 USER_AGENT = "scheduler-service/0.1"
@@ -49,13 +51,17 @@ class PinnedAdapter(HTTPAdapter):
     that name as SNI and verify the certificate against it.
     """
 
+    def __init__(self, resolutions: CheckedResolutions | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.resolutions = resolutions or CheckedResolutions()
+
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(
             request, verify, cert)
         host, port, scheme = host_params["host"], host_params["port"], host_params["scheme"]
-        addresses = checked_addresses(host, port, _allow_private.get())
+        addresses = self.resolutions.checked_addresses(host, port, _allow_private.get())
         usable = [a for a in addresses if a.version == 4 or urllib3_connection.HAS_IPV6]
         host_params["host"] = str((usable or addresses)[0])
         if "Host" not in request.headers:  # the API refuses Host; one stored earlier is sent
@@ -99,18 +105,18 @@ def thread_session() -> requests.Session:
     return session
 
 
-def new_session() -> requests.Session:
+def new_session(resolutions: CheckedResolutions | None = None) -> requests.Session:
     """A Session that ignores the environment and keeps nothing between jobs.
 
     ``trust_env=False``: no proxies, ``.netrc`` credentials or CA bundle from the environment;
     a job reaches exactly the URL it names. Cookies are refused, so one job's target cannot
     set a cookie that another job's request would carry. Every request is checked and pinned
-    by :class:`PinnedAdapter`.
+    by :class:`PinnedAdapter`, with its own ``resolutions`` (a new one by default).
     """
     session = _Session()
     session.trust_env = False
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    adapter = PinnedAdapter(pool_connections=8, pool_maxsize=4, max_retries=0)
+    adapter = PinnedAdapter(resolutions, pool_connections=8, pool_maxsize=4, max_retries=0)
     for prefix in ("http://", "https://"):
         session.mount(prefix, adapter)
     session.headers["User-Agent"] = USER_AGENT

@@ -31,6 +31,7 @@ from scheduler_service.config import Config
 from scheduler_service.delivery.attempt import AttemptRequest, perform
 from scheduler_service.delivery.outcome import AttemptOutcome
 from scheduler_service.delivery.session import new_session
+from scheduler_service.delivery.target_guard import CheckedResolutions
 from scheduler_service.records import Entry, Job
 from scheduler_service.scheduler.executor import Executor
 from tests.support.http_target import HttpTarget
@@ -197,12 +198,14 @@ def test_the_connection_goes_to_the_checked_address_with_the_name_as_host(
 
 
 def test_dns_rebinding_cannot_move_the_connection(
-    session: requests.Session, resolver: Resolver, connections: Connections, target: HttpTarget
+    resolver: Resolver, connections: Connections, target: HttpTarget
 ) -> None:
     # The first answer is checked and pinned; a second resolution would say 127.0.0.1.
     resolver.answers["rebind.test"] = [[PUBLIC], ["127.0.0.1"]]
     connections.routes[(PUBLIC, target.port)] = ("127.0.0.1", target.port)
     url = f"http://rebind.test:{target.port}/hook"
+    monotonic = [100.0]
+    session = new_session(CheckedResolutions(ttl_s=10.0, now=lambda: monotonic[0]))
 
     outcome = attempt(session, url, allow_private=False)
     assert outcome.success, outcome.error_message
@@ -211,12 +214,21 @@ def test_dns_rebinding_cannot_move_the_connection(
     [received] = target.requests_for("/hook")
     assert received.header("Host") == f"rebind.test:{target.port}"
 
-    # The next attempt resolves again, sees the rebound address, and sends nothing.
+    # Within the resolution's TTL the next attempt goes to the address checked before.
+    monotonic[0] += 9.9
+    assert attempt(session, url, allow_private=False).success
+    assert resolver.calls == ["rebind.test"]
+    assert connections.made == [(PUBLIC, target.port)] * 2  # HTTP/1.0 target: a new socket
+
+    # After it, the attempt resolves again, sees the rebound address, and sends nothing.
+    monotonic[0] += 0.1
     again = attempt(session, url, allow_private=False)
     assert_refused(again, f"target refused: rebind.test resolves to 127.0.0.1, "
                           f"a loopback address {HINT}")
-    assert connections.made == [(PUBLIC, target.port)]
-    assert len(target.requests_for("/hook")) == 1
+    assert resolver.calls == ["rebind.test", "rebind.test"]
+    assert connections.made == [(PUBLIC, target.port)] * 2
+    assert len(target.requests_for("/hook")) == 2
+    session.close()
 
 
 @pytest.mark.parametrize(("location", "message"), [

@@ -14,6 +14,7 @@ from scheduler_service import create_app, open_runtime
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from scheduler_service.delivery.target_guard import (
+    CheckedResolutions,
     check_addresses,
     checked_addresses,
     literal_refusal,
@@ -242,3 +243,79 @@ def test_update_refuses_a_forbidden_literal(mongo_db: Database, clock: FixedCloc
     assert stored["endpoint"] == "https://api.example.com/hook"
 
     assert client.put(f"/api/jobs/{job_id}", json={"enabled": False}).status_code == 200
+
+
+# CheckedResolutions: a name's checked addresses reused for a few seconds, never a refused one.
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_checked_resolutions_are_reused_until_they_expire(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Any, ...]] = []
+    table = {"moving.test": ["93.184.215.14"]}
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo(table, calls))
+    clock = Monotonic()
+    cache = CheckedResolutions(ttl_s=10.0, now=clock)
+    first = [ipaddress.ip_address("93.184.215.14")]
+    assert cache.checked_addresses("moving.test", 443, False) == first
+    table["moving.test"] = ["93.184.215.99"]  # the name moves
+    clock.now += 9.999
+    assert cache.checked_addresses("moving.test", 443, False) == first
+    assert len(calls) == 1
+    clock.now += 0.001  # expired: resolved and checked again
+    assert cache.checked_addresses("moving.test", 443, False) == [
+        ipaddress.ip_address("93.184.215.99")]
+    assert len(calls) == 2
+    assert cache.checked_addresses("moving.test", 80, False)  # another port: its own entry
+    assert len(calls) == 3
+
+
+def test_checked_resolutions_never_serve_an_address_the_guard_refuses(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Any, ...]] = []
+    table = {"inside.test": ["10.0.0.1"], "rebind.test": ["127.0.0.1"]}
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo(table, calls))
+    clock = Monotonic()
+    cache = CheckedResolutions(ttl_s=10.0, now=clock)
+    # Allowed under ALLOW_PRIVATE_TARGETS: kept for that policy only.
+    assert cache.checked_addresses("inside.test", 80, True) == [ipaddress.ip_address("10.0.0.1")]
+    with pytest.raises(TargetRefused, match=r"inside\.test resolves to 10\.0\.0\.1, a private"):
+        cache.checked_addresses("inside.test", 80, False)
+    # A refusal is not kept: the next request resolves again (and is allowed once it may be).
+    with pytest.raises(TargetRefused, match=r"rebind\.test resolves to 127\.0\.0\.1"):
+        cache.checked_addresses("rebind.test", 80, False)
+    table["rebind.test"] = ["93.184.215.14"]
+    assert cache.checked_addresses("rebind.test", 80, False) == [
+        ipaddress.ip_address("93.184.215.14")]
+    # Metadata is refused under either policy, and so never kept.
+    table["meta.test"] = ["169.254.169.254"]
+    for allow_private in (True, False, True):
+        with pytest.raises(TargetRefused, match="cloud metadata"):
+            cache.checked_addresses("meta.test", 80, allow_private)
+    assert [host for host, _ in calls] == ["inside.test", "inside.test", "rebind.test",
+                                           "rebind.test", "meta.test", "meta.test", "meta.test"]
+
+
+def test_checked_resolutions_keep_a_bounded_number_of_names(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Any, ...]] = []
+    table = {f"n{i}.test": ["93.184.215.14"] for i in range(5)}
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo(table, calls))
+    cache = CheckedResolutions(ttl_s=10.0, entries=3, now=Monotonic())
+    for i in range(5):
+        cache.checked_addresses(f"n{i}.test", 80, False)
+    for i in (2, 3, 4):  # kept
+        cache.checked_addresses(f"n{i}.test", 80, False)
+    assert len(calls) == 5
+    cache.checked_addresses("n0.test", 80, False)  # the oldest went first
+    assert len(calls) == 6
