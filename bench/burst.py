@@ -21,12 +21,13 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from bench import writes
+from bench import service_burst, writes
 from bench.procs import python
+from bench.rounds import memory_peer
 from bench.stats import log, median
 
 if TYPE_CHECKING:
-    from bench.run import Bench
+    from bench.harness import Bench
 
 SIZES = (600, 2000)
 WORKERS = 32
@@ -36,11 +37,11 @@ PEER_DATABASE = "burst_peer"
 def burst_round(bench: Bench, round_no: int, sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for ticks in sizes:
-        service = bench.service_burst(f"burst{round_no}_{ticks}",
-                                      f"service-burst{round_no}-{ticks}", ticks, WORKERS,
-                                      profile=bench.profile and round_no == 0)
+        service = service_burst.run(bench, f"burst{round_no}_{ticks}",
+                                    f"service-burst{round_no}-{ticks}", ticks, WORKERS,
+                                    profile=bench.profile and round_no == 0)
         mongo = mongo_peer(bench, round_no, ticks)
-        memory = bench.peer(round_no, ticks, WORKERS)
+        memory = memory_peer(bench, round_no, ticks, WORKERS)
         ratio = (round(service["rate"] / mongo["rate"], 3)
                  if mongo["rate"] and mongo["completed"] == ticks else None)  # fmt: skip
         out[str(ticks)] = {"service": service, "apschedulerMongo": mongo,

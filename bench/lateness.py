@@ -32,7 +32,7 @@ from bench.procs import Child, cpu_seconds
 from bench.stats import log, percentile, sleep_until, whole_second_after
 
 if TYPE_CHECKING:
-    from bench.run import Bench
+    from bench.harness import Bench
 
 WARMUP_S = 3  # whole seconds between the first tick and the window
 SETTLE_S = 3  # after the window: its last ticks arrive and are recorded
