@@ -92,13 +92,6 @@ def test_bad_lists_are_refused_on_create(client: FlaskClient, database: Database
     assert database.jobs.count_documents({}) == 0
 
 
-@pytest.fixture
-def database(client: FlaskClient) -> Database:
-    from scheduler_service.runtime import get_runtime
-
-    return get_runtime(client.application).database
-
-
 def test_unknown_ids_are_refused_and_repeated_ones_kept_once(
     client: FlaskClient, database: Database
 ) -> None:

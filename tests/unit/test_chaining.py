@@ -17,11 +17,9 @@ from scheduler_service.clock import FixedClock, iso_utc
 from scheduler_service.delivery.payload import chain_key
 from scheduler_service.records import Entry, ExecutionRecord, Status
 from scheduler_service.records.trigger import Trigger
-from scheduler_service.runtime import get_runtime
 from scheduler_service.scheduler.chaining import MAX_DEPTH, Chaining
 from scheduler_service.stores.chains import KEPT_KEYS, ChainStore
-from tests.support.workers import candidate, make_worker
-from tests.unit.test_settlement import (
+from tests.support.settling import (
     OK,
     FakeTarget,
     create_job,
@@ -30,12 +28,7 @@ from tests.unit.test_settlement import (
     run_now,
     run_until_settled,
 )
-
-
-@pytest.fixture
-def database(app: Flask) -> Database:
-    return get_runtime(app).database
-
+from tests.support.workers import candidate, make_worker
 
 CHILD_BODY = {
     "parent": "{{parent.jobId}}", "tick": "{{parent.scheduledAt}}",
