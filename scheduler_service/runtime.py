@@ -28,6 +28,7 @@ from scheduler_service.crypto import HeaderCipher
 from scheduler_service.db import journaled
 from scheduler_service.services.dead_letter_service import DeadLetterService
 from scheduler_service.services.job_service import JobService
+from scheduler_service.stores.chains import ChainStore
 from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.jobs import JobStore
@@ -50,6 +51,7 @@ class Runtime:
     executions: ExecutionStore
     ticks: TickStore
     dead_letters: DeadLetterStore
+    chains: ChainStore  # the scheduler's settlement queues chained runs with it
     cipher: HeaderCipher
     wake: threading.Event  # set by the job service when a job changes: the scheduler polls
     job_service: JobService
@@ -62,7 +64,8 @@ class Runtime:
 
         return Scheduler(
             self.ticks, self.executions, self.config, self.clock,
-            cipher=self.cipher, dead_letters=self.dead_letters, wake=self.wake, owner=owner,
+            cipher=self.cipher, dead_letters=self.dead_letters, chains=self.chains,
+            wake=self.wake, owner=owner,
         )  # fmt: skip
 
     def start_scheduler(self) -> Scheduler:
@@ -126,13 +129,13 @@ def compose(
     handed to the job service (here) and the scheduler (``Runtime.new_scheduler``)."""
     # the API's writes wait for the journal: "accepted means stored" survives a database crash
     jobs, executions = JobStore(journaled(database)), ExecutionStore(database)
-    dead_letters = DeadLetterStore(database)
+    dead_letters, chains = DeadLetterStore(database), ChainStore(database)
     cipher = HeaderCipher(config.encryption_keys)
     wake = threading.Event()
     return Runtime(
         config=config, clock=clock, client=client, database=database, database_kind=kind,
         jobs=jobs, executions=executions, ticks=TickStore(database), dead_letters=dead_letters,
-        cipher=cipher, wake=wake,
+        chains=chains, cipher=cipher, wake=wake,
         job_service=JobService(jobs, executions, config, clock, cipher=cipher, on_change=wake.set),
         dead_letter_service=DeadLetterService(dead_letters, jobs, clock, on_change=wake.set),
     )  # fmt: skip

@@ -37,7 +37,7 @@ from scheduler_service.errors import DecryptionError
 from scheduler_service.records import Entry, ExecutionRecord, Job, Status
 from scheduler_service.scheduler.alerts import AlertSender
 from scheduler_service.scheduler.batched_writes import BatchedWrites, DirectWrites
-from scheduler_service.scheduler.chaining import entry_key
+from scheduler_service.scheduler.chaining import Chaining, entry_key
 from scheduler_service.scheduler.claimer import Claim
 from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.releases import Releases
@@ -47,6 +47,7 @@ from scheduler_service.scheduler.settlement import (
     recorded_decision,
     with_decision,
 )
+from scheduler_service.stores.chains import ChainStore
 from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.ticks import TickStore
@@ -63,10 +64,11 @@ class Executor:
     owner: str
     running: RunningAttempts
     stopping: threading.Event
+    dead_letters: DeadLetterStore
+    chains: ChainStore
     session_factory: Callable[[], Any] = default_session
     cipher: HeaderCipher = field(default_factory=HeaderCipher)
     writes: BatchedWrites | DirectWrites | None = None
-    dead_letters: DeadLetterStore | None = None
     alerts: AlertSender | None = None
     wake: threading.Event | None = None  # the scheduler's: chained runs queued, poll now
     releases: Releases | None = None
@@ -74,10 +76,8 @@ class Executor:
     def __post_init__(self) -> None:
         if self.writes is None:
             self.writes = DirectWrites(self.executions, self.ticks, self.owner)
-        if self.dead_letters is None and self.ticks is not None:
-            self.dead_letters = DeadLetterStore(self.ticks.collection.database)
-        self.settlement = Settlement(self.ticks, self.dead_letters, self.writes,  # type: ignore[arg-type]
-                                     self.owner, self.stopping, self.alerts,
+        self.settlement = Settlement(self.ticks, self.dead_letters, self.writes, self.owner,
+                                     self.stopping, Chaining(self.chains), self.alerts,
                                      wake=self.wake, releases=self.releases)  # fmt: skip
 
     def execute(self, claim: Claim) -> None:

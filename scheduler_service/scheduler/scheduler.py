@@ -36,6 +36,7 @@ from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.poller import Poller
 from scheduler_service.scheduler.releases import Releases
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
+from scheduler_service.stores.chains import ChainStore
 from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.ticks import TickStore
@@ -59,7 +60,8 @@ class Scheduler:
         clock: Clock,
         *,
         cipher: HeaderCipher,
-        dead_letters: DeadLetterStore | None = None,
+        dead_letters: DeadLetterStore,
+        chains: ChainStore,
         wake: threading.Event | None = None,
         owner: str | None = None,
     ) -> None:
@@ -73,7 +75,6 @@ class Scheduler:
         self._wake = wake or threading.Event()
         self._threads: list[threading.Thread] = []
         lease = timedelta(milliseconds=config.job_lease_timeout_ms)
-        dead_letters = dead_letters or DeadLetterStore(ticks.collection.database)
         self.alerts = AlertSender(dead_letters, config, clock, self.owner)
         interval = timedelta(milliseconds=config.scheduler_poll_interval_ms)
         # A settled tick's release waits for the job's next claim at most two intervals past
@@ -93,9 +94,9 @@ class Scheduler:
                                config.misfire_grace, self.running, self.releases)  # fmt: skip
         self.executor = Executor(
             ticks, executions, config, clock, self.owner, self.running, self._stopping,
-            cipher=cipher, writes=BatchedWrites(executions, ticks, self.owner),
-            dead_letters=dead_letters, alerts=self.alerts, wake=self._wake,
-            releases=self.releases,
+            dead_letters, chains, cipher=cipher,
+            writes=BatchedWrites(executions, ticks, self.owner), alerts=self.alerts,
+            wake=self._wake, releases=self.releases,
         )  # fmt: skip
         self.catch_up = CatchUp(self.running, config.misfire_grace)
         self.dispatcher = Dispatcher(

@@ -51,7 +51,6 @@ from scheduler_service.scheduler.batched_writes import BatchedWrites, DirectWrit
 from scheduler_service.scheduler.chaining import Chaining, children, entry_key
 from scheduler_service.scheduler.durable import durable
 from scheduler_service.scheduler.releases import Releases
-from scheduler_service.stores.chains import ChainStore
 from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.ticks import TickStore
 
@@ -125,14 +124,10 @@ class Settlement:
     writes: BatchedWrites | DirectWrites
     owner: str
     stopping: threading.Event
+    chaining: Chaining
     alerts: AlertSender | None = None
-    chaining: Chaining | None = None
     wake: threading.Event | None = None  # set when chained runs were queued: poll now
     releases: Releases | None = None  # releases held for the job's next claim
-
-    def __post_init__(self) -> None:
-        if self.chaining is None and self.ticks is not None:
-            self.chaining = Chaining(ChainStore(self.ticks.collection.database))
 
     def settle(self, job: Job, entry: Entry, record: ExecutionRecord, decision: Decision,
                request: SentRequest, now: datetime) -> None:  # fmt: skip
@@ -178,7 +173,6 @@ class Settlement:
         durable(lambda: self.writes.drop_entry(job_id, entry.id), self.stopping)
 
     def _trigger(self, record: ExecutionRecord, entry: Entry, now: datetime) -> int:
-        assert self.chaining is not None
         queued = self.chaining.trigger(record, entry, now)
         if queued and self.wake is not None:  # due now, as a manual run: not a poll later
             self.wake.set()

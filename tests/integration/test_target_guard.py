@@ -349,5 +349,6 @@ def test_the_executor_passes_the_setting_to_the_attempt() -> None:
     entry = Entry.scheduled(clock.now(), owner="owner", now=clock.now(), lease=timedelta(60))
     for allowed in (False, True):
         executor = Executor(None, None, Config(allow_private_targets=allowed),  # type: ignore[arg-type]
-                            clock, "owner", None, threading.Event())  # type: ignore[arg-type]
+                            clock, "owner", None, threading.Event(),  # type: ignore[arg-type]
+                            None, None)  # type: ignore[arg-type]  # no stores: builds a request
         assert executor._request(job, entry).allow_private is allowed

@@ -48,9 +48,9 @@ def make_worker(app: Flask, owner: str = "me", **options: Any) -> Worker:
     lease = timedelta(milliseconds=runtime.config.job_lease_timeout_ms)
     claimer = Claimer(ticks, executions, runtime.clock, owner, lease,
                       runtime.config.misfire_grace, running)  # fmt: skip
-    options.setdefault("dead_letters", runtime.dead_letters)
     executor = Executor(ticks, executions, runtime.config, runtime.clock, owner, running,
-                        threading.Event(), **options)  # fmt: skip
+                        threading.Event(), runtime.dead_letters, runtime.chains,
+                        **options)  # fmt: skip
     return Worker(claimer, executor)
 
 
