@@ -146,16 +146,6 @@ def test_deleting_a_job_removes_it_from_every_list(client: FlaskClient,
     assert database.jobs.count_documents({"onSuccess": ObjectId(gone)}) == 0
 
 
-def test_links_reads_any_number_of_ids_in_batches(database: Database) -> None:
-    from scheduler_service.stores.by_id import IDS_PER_QUERY
-    from scheduler_service.stores.chains import ChainStore
-
-    ids = [database.jobs.insert_one({"onSuccess": [A]}).inserted_id
-           for _ in range(IDS_PER_QUERY * 2 + 1)]  # fmt: skip
-    found = ChainStore(database).links([*ids, ObjectId()])
-    assert found == {job_id: ((A,), ()) for job_id in ids}
-
-
 def test_a_body_that_a_parents_response_could_grow_past_a_document_is_refused(
     client: FlaskClient, database: Database
 ) -> None:

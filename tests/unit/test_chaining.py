@@ -15,10 +15,9 @@ from pymongo.database import Database
 
 from scheduler_service.clock import FixedClock, iso_utc
 from scheduler_service.delivery.payload import chain_key
-from scheduler_service.records import Entry, ExecutionRecord, Status
-from scheduler_service.records.trigger import Trigger
+from scheduler_service.records import Entry, ExecutionRecord
 from scheduler_service.scheduler.chaining import MAX_DEPTH, Chaining
-from scheduler_service.stores.chains import KEPT_KEYS, ChainStore
+from scheduler_service.stores.chains import ChainStore
 from tests.support.settling import (
     OK,
     FakeTarget,
@@ -162,22 +161,6 @@ def orphan_with_record(database: Database, job_id: ObjectId, clock: FixedClock, 
     database.job_executions.insert_one({"jobId": job_id, "scheduledAt": tick, "attempt": 1,
                                         "startedAt": tick, "completedAt": tick, **record})
     clock.set(entry["dueAt"] + timedelta(seconds=1))
-
-
-def test_a_child_keeps_the_keys_of_its_last_triggers_only(
-    database: Database, clock: FixedClock
-) -> None:
-    store = ChainStore(database)
-    child = database.jobs.insert_one({"inflight": []}).inserted_id
-
-    def run(key: str) -> tuple[ObjectId, Entry]:
-        trigger = Trigger(ObjectId(), clock.now(), Status.SUCCESS, 200, None, key)
-        return child, Entry.triggered(trigger, clock.now())
-
-    assert store.trigger([run(f"k{n}") for n in range(KEPT_KEYS + 1)]) == KEPT_KEYS + 1
-    assert store.trigger([run("k1"), run(f"k{KEPT_KEYS}")]) == 0  # still known
-    assert store.trigger([run("k0")]) == 1  # forgotten: the oldest beyond KEPT_KEYS
-    assert len(database.jobs.find_one({"_id": child})["chainKeys"]) == KEPT_KEYS
 
 
 def test_a_replay_of_a_chained_runs_dead_letter_sends_the_same_key_and_body(
