@@ -13,6 +13,7 @@ from pymongo.database import Database
 from scheduler_service.clock import FixedClock
 from tests.conftest import START
 from tests.support.dead_letters import add_dead_letter
+from tests.support.openapi import check_response, spec_of
 
 JOB = {"schedule": "0 0 0 1 1 *", "endpoint": "https://api.example.com/hook", "retryAttempts": 2}
 UNKNOWN_ID = "0123456789abcdef01234567"
@@ -248,8 +249,6 @@ def test_stats_count_dead_letters(client: FlaskClient, mongo_db: Database) -> No
 
 
 def test_real_answers_fit_the_openapi_document(client: FlaskClient, mongo_db: Database) -> None:
-    from tests.unit.test_openapi import check_response, spec_of
-
     spec = spec_of(client)
     job_id = create_job(client)
     dead_letter_id, other = dead(mongo_db, job_id, 0), dead(mongo_db, job_id, 1)

@@ -9,23 +9,16 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from scheduler_service import create_app, open_runtime
 from scheduler_service.config import Config
+from tests.support.openapi import check_response, spec_of
 
 UNDOCUMENTED_ENDPOINTS = {"static"}  # Flask's static files: the app ships none
 # The dashboard (HTML pages at /ui/, and / redirecting there) is not part of the API.
 DASHBOARD_ENDPOINTS = ("ui.", "ui_root")
 IGNORED_METHODS = {"HEAD", "OPTIONS"}  # answered by Flask itself for every route
-
-
-def spec_of(client: FlaskClient) -> dict[str, Any]:
-    answer = client.get("/api/openapi.json")
-    assert answer.status_code == 200
-    assert answer.mimetype == "application/json"
-    return answer.get_json()
 
 
 def openapi_path(rule: str) -> str:
@@ -56,18 +49,6 @@ def spec_operations(spec: dict[str, Any]) -> set[tuple[str, str]]:
         for method in item
         if method in {"get", "put", "post", "delete", "patch"}
     }
-
-
-def check_response(spec: dict[str, Any], path: str, method: str, answer: Any) -> None:
-    """The answer's status is documented for the operation and its body fits the schema."""
-    responses = spec["paths"][path][method]["responses"]
-    status = str(answer.status_code)
-    assert status in responses, f"{method.upper()} {path} answered undocumented {status}"
-    schema = responses[status]["content"]["application/json"]["schema"]
-    document = {**schema, "components": spec["components"]}
-    errors = list(OAS31Validator(document, format_checker=OAS31Validator.FORMAT_CHECKER)
-                  .iter_errors(answer.get_json()))  # fmt: skip
-    assert not errors, f"{method.upper()} {path} {status}: {[e.message for e in errors]}"
 
 
 def test_the_document_is_valid_openapi_3_1(client: FlaskClient) -> None:
