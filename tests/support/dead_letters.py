@@ -15,6 +15,7 @@ from scheduler_service.dead_letter import (
     SentRequest,
 )
 from scheduler_service.stores.dead_letters import DeadLetterStore
+from tests.conftest import START
 
 
 def add_dead_letter(
@@ -34,3 +35,10 @@ def add_dead_letter(
     )  # fmt: skip
     assert DeadLetterStore(database).add(dead_letter)
     return dead_letter
+
+
+def dead(database: Database, job_id: str, minutes: int = 0) -> str:
+    """The id of a dead letter of ``job_id``'s tick an hour before the tests' clock starts
+    (``minutes`` later: newer), as the API and the dashboard show it."""
+    tick = START - timedelta(hours=1) + timedelta(minutes=minutes)
+    return str(add_dead_letter(database, ObjectId(job_id), tick).id)

@@ -12,7 +12,7 @@ from pymongo.database import Database
 
 from scheduler_service.clock import FixedClock
 from tests.conftest import START
-from tests.support.dead_letters import add_dead_letter
+from tests.support.dead_letters import dead
 from tests.support.openapi import check_response, spec_of
 
 JOB = {"schedule": "0 0 0 1 1 *", "endpoint": "https://api.example.com/hook", "retryAttempts": 2}
@@ -27,11 +27,6 @@ def create_job(client: FlaskClient) -> str:
     response = client.post("/api/jobs", json=JOB)
     assert response.status_code == 201, response.json
     return str(response.json["data"]["jobId"])
-
-
-def dead(mongo_db: Database, job_id: str, minutes: int = 0) -> str:
-    tick = START - timedelta(hours=1) + timedelta(minutes=minutes)
-    return str(add_dead_letter(mongo_db, ObjectId(job_id), tick).id)
 
 
 def states(mongo_db: Database) -> dict[str, str]:

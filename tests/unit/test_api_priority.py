@@ -10,7 +10,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from pymongo.database import Database
 
 from tests.conftest import START
-from tests.unit.test_ui import FORM, create_job, post_form
+from tests.support.dashboard import FORM, create_job, post_form
 
 ENDPOINT = "https://api.example.com/hook"
 BAD_VALUES = [0, 11, -1, 5.5, 5.0, "5", True, False, None, [5], {"value": 5}]

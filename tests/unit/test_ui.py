@@ -20,37 +20,10 @@ from scheduler_service.errors import ConfigError
 from scheduler_service.records import Entry, ExecutionRecord, Status
 from scheduler_service.records.trigger import Trigger
 from scheduler_service.stores.executions import ExecutionStore
+from tests.support.dashboard import FORM, create_job, csrf_of, post_form
 
 KEY = "dashboard-key-0123456789"
 SECRET = "s" * 40
-FORM = {
-    "schedule": "0 */5 * * * *",
-    "endpoint": "https://example.com/hook",
-    "method": "POST",
-    "headers": "Authorization: Bearer hunter2-secret\nX-Trace: on",
-    "body": '{"hello": "{{timestamp}}"}',
-    "retryAttempts": "2",
-    "retryDelay": "1000",
-}
-
-
-def csrf_of(client: FlaskClient, path: str) -> str:
-    page = client.get(path).get_data(as_text=True)
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, f"no CSRF token on {path}"
-    return found.group(1)
-
-
-def post_form(client: FlaskClient, path: str, data: dict[str, str], token_from: str) -> object:
-    return client.post(path, data={**data, "csrf_token": csrf_of(client, token_from)})
-
-
-def create_job(client: FlaskClient, **changes: str) -> str:
-    response = post_form(client, "/ui/jobs/new", {**FORM, **changes}, "/ui/jobs/new")
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return response.headers["Location"].rsplit("/", 1)[1]
-
-
 def test_root_redirects_to_the_dashboard_and_pages_render(client: FlaskClient) -> None:
     root = client.get("/")
     assert (root.status_code, root.headers["Location"]) == (302, "/ui/")

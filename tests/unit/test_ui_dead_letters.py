@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from bson import ObjectId
 from flask.testing import FlaskClient
 from pymongo.database import Database
 
-from tests.conftest import START
-from tests.support.dead_letters import add_dead_letter
-from tests.unit.test_ui import create_job, post_form
-
-
-def dead(mongo_db: Database, job_id: str, minutes: int = 0) -> str:
-    tick = START - timedelta(hours=1) + timedelta(minutes=minutes)
-    return str(add_dead_letter(mongo_db, ObjectId(job_id), tick).id)
+from tests.support.dashboard import create_job, post_form
+from tests.support.dead_letters import dead
 
 
 def states(mongo_db: Database) -> dict[str, str]:
