@@ -174,7 +174,7 @@ def report(figures: dict[str, Any]) -> None:
 
 
 def sample_rss(pids: dict[str, int]) -> dict[str, int | None]:
-    from tests.support.processes import rss_kib
+    from tests.support.service_process import rss_kib
 
     return {label: rss_kib(pid) for label, pid in pids.items()}
 

@@ -26,7 +26,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.support.databases import fresh_database_uri
 from tests.support.http_target import HttpTarget
-from tests.support.processes import ProcessGroup, ServiceProcess, service_env
+from tests.support.processes import ProcessGroup, service_env
+from tests.support.service_process import ServiceProcess
 from tests.support.waiting import wait_until
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"

@@ -21,7 +21,8 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from tests.support.http_target import HttpTarget
-from tests.support.processes import ProcessGroup, ServiceProcess, service_env
+from tests.support.processes import ProcessGroup, service_env
+from tests.support.service_process import ServiceProcess
 
 
 @pytest.fixture

@@ -37,13 +37,13 @@ from tests.fault.conftest import Fleet, FleetFactory
 from tests.support.databases import database_uri
 from tests.support.processes import (
     ProcessGroup,
-    ServiceProcess,
     api,
     create_job,
     free_port,
     owner_pid,
     service_env,
 )
+from tests.support.service_process import ServiceProcess
 from tests.support.store_view import inflight
 from tests.support.waiting import wait_until
 

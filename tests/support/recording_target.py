@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 from tests.support.logging_server import serve
 
 if TYPE_CHECKING:  # the target process itself imports nothing of the service
-    from tests.support.processes import ProcessGroup, ServiceProcess
+    from tests.support.processes import ProcessGroup
+from tests.support.service_process import ServiceProcess
 
 
 @dataclass(frozen=True)
