@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,14 +18,9 @@ from scheduler_service import create_app, embedded_db, open_runtime
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from tests.support.databases import database_uri
+from tests.support.ports import free_port
 
 START = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

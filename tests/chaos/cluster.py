@@ -18,7 +18,8 @@ from pathlib import Path
 from scheduler_service.embedded_db import embedded_uri, server_command
 from tests.chaos import clock_shim
 from tests.chaos.tcp_proxy import FaultyProxy
-from tests.support.processes import ProcessGroup, free_port, service_env
+from tests.support.ports import free_port
+from tests.support.processes import ProcessGroup, service_env
 from tests.support.service_process import ServiceProcess
 from tests.support.waiting import wait_until
 

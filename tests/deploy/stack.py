@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,16 +23,11 @@ from typing import IO
 import requests
 
 from scheduler_service.config import variables
+from tests.support.ports import accepts, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = REPO_ROOT / "deploy" / "nginx.conf"
 STARTED = re.compile(r"scheduler \S+ started")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def nginx_binary() -> str:
@@ -181,16 +175,8 @@ def start_nginx(directory: Path, upstream_port: int) -> tuple[Process, int]:
         f"nginx-{port}", [*base, "-g", "daemon off;"], os.environ, directory, cwd=directory
     )
     try:
-        wait_for(lambda: _accepts(port), 15, "nginx to listen", process)
+        wait_for(lambda: accepts(port), 15, "nginx to listen", process)
     except BaseException:
         process.stop()
         raise
     return process, port
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False

@@ -206,7 +206,7 @@ def test_errors_nginx_or_gunicorn_answer_themselves_are_json(stack: Stack) -> No
 def test_nginx_answers_json_when_gunicorn_is_down(
     stack: Stack, tmp_path: Path
 ) -> None:
-    from tests.deploy.stack import free_port
+    from tests.support.ports import free_port
 
     nginx, port = start_nginx(tmp_path / "nginx-down", free_port())  # nothing listens there
     try:

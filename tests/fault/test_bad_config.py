@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from scheduler_service.settings import CONFIG_ERROR_EXIT
-from tests.support.processes import ProcessGroup, free_port, service_env
+from tests.support.ports import free_port
+from tests.support.processes import ProcessGroup, service_env
 
 pytestmark = pytest.mark.fault
 

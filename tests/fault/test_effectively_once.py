@@ -35,11 +35,11 @@ from scheduler_service.delivery.signing import Signing
 from scheduler_service.embedded_db import server_command
 from tests.fault.conftest import Fleet, FleetFactory
 from tests.support.databases import database_uri
+from tests.support.ports import free_port
 from tests.support.processes import (
     ProcessGroup,
     api,
     create_job,
-    free_port,
     owner_pid,
     service_env,
 )

@@ -14,7 +14,8 @@ import pytest
 import requests
 
 from tests.support.http_target import HttpTarget
-from tests.support.processes import ProcessGroup, create_job, free_port, service_env
+from tests.support.ports import free_port
+from tests.support.processes import ProcessGroup, create_job, service_env
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.fault

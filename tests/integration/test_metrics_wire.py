@@ -20,9 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from scheduler_service import create_app, open_runtime
 from scheduler_service.config import Config, variables
 from scheduler_service.runtime import get_runtime
-from tests.conftest import free_port
 from tests.support.http_target import HttpTarget
 from tests.support.in_process import running_service
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,6 @@ log, which pytest shows for a failing test. All traffic stays on 127.0.0.1.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import requests
 
 from scheduler_service.config import variables
 from scheduler_service.embedded_db import embedded_uri, server_command
+from tests.support.ports import free_port
 from tests.support.service_process import ServiceProcess
 from tests.support.waiting import wait_until
 
@@ -49,12 +49,6 @@ FAST_SETTINGS = {
     "LOG_LEVEL": "INFO",
     "ALLOW_PRIVATE_TARGETS": "true",  # the targets listen on 127.0.0.1
 }
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def service_env(mongodb_uri: str, **settings: str | int) -> dict[str, str]:
     """The environment of a service process: FAST_SETTINGS, then ``settings``."""

@@ -56,7 +56,7 @@ def read_records(path: Path) -> list[Record]:
 
 def start_recording_target(group: ProcessGroup, out: Path) -> tuple[ServiceProcess, str]:
     """Start the target as one of ``group``'s processes; return it and its base URL."""
-    from tests.support.processes import free_port
+    from tests.support.ports import free_port
 
     port = free_port()
     command = [sys.executable, "-m", "tests.support.recording_target", "--port", str(port),

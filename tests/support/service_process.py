@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import IO
 
 import requests
 
+from tests.support.ports import accepts
 from tests.support.waiting import wait_until
 
 STARTED_LINE = re.compile(r"scheduler (\S+) started")
@@ -47,14 +47,6 @@ def rss_kib(pid: int) -> int | None:
     except OSError:
         return None
     return None
-
-
-def accepts(port: int | None) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", int(port or 0)), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass

@@ -13,7 +13,7 @@ from scheduler_service.config import variables
 from scheduler_service.embedded_db import require_installed, server_command
 from scheduler_service.embedded_server import TTL_SWEEP_SECONDS, build_server
 from scheduler_service.errors import ConfigError
-from tests.support.processes import free_port
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
