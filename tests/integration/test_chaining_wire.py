@@ -16,7 +16,7 @@ from pymongo.database import Database
 
 from scheduler_service.runtime import get_runtime
 from tests.support.http_target import HttpTarget
-from tests.support.in_process import created_job
+from tests.support.in_process import created_job, executions
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -38,10 +38,6 @@ def run_now(api: FlaskClient, job_id: str) -> str:
     answer = api.post(f"/api/jobs/{job_id}/run")
     assert answer.status_code == 202
     return str(answer.get_json()["data"]["scheduledAt"])
-
-
-def executions(api: FlaskClient, job_id: str) -> list[dict[str, Any]]:
-    return list(reversed(api.get(f"/api/jobs/{job_id}/executions?limit=100").get_json()["data"]))
 
 
 def settled(api: FlaskClient, job_id: str) -> bool:

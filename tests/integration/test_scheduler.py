@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from scheduler_service.clock import SystemClock
 from scheduler_service.config import Config
 from scheduler_service.runtime import compose, get_runtime
 from tests.support.http_target import HttpTarget
-from tests.support.in_process import created_job, running_service
+from tests.support.in_process import create_job, executions, running_service, settled
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -36,33 +35,6 @@ def service(wire_uri: str) -> Iterator[Flask]:
     with running_service(wire_uri, scheduler_poll_interval_ms=500, max_concurrent_jobs=4,
                          job_timeout_ms=1500) as app:  # fmt: skip
         yield app
-
-
-@pytest.fixture
-def api(service: Flask) -> FlaskClient:
-    return service.test_client()
-
-
-def create_job(api: FlaskClient, **fields: Any) -> str:
-    return str(created_job(api, **fields)["jobId"])
-
-
-def executions(api: FlaskClient, job_id: str) -> list[dict[str, Any]]:
-    response = api.get(f"/api/jobs/{job_id}/executions?limit=100")
-    assert response.status_code == 200
-    return list(reversed(response.get_json()["data"]))  # oldest first
-
-
-def settled(api: FlaskClient, job_id: str, count: int) -> list[dict[str, Any]]:
-    """Wait until ``count`` executions exist and none is still running."""
-
-    def done() -> list[dict[str, Any]] | None:
-        rows = executions(api, job_id)
-        if len(rows) >= count and all(r["status"] != "running" for r in rows):
-            return rows
-        return None
-
-    return wait_until(done, timeout_s=20, message=f"{count} settled executions of {job_id}")
 
 
 def parse(ts: str) -> datetime:
@@ -102,85 +74,6 @@ def test_every_second_job_fires_each_second_with_method_headers_and_body(
     job = api.get(f"/api/jobs/{job_id}").get_json()["data"]
     assert job["lastRunAt"] is not None
     assert job["headers"]["Authorization"] == "Bearer ***"
-
-
-def test_retries_on_500_with_backoff_and_the_same_idempotency_key(
-    api: FlaskClient, target: HttpTarget
-) -> None:
-    target.respond_sequence("/flaky", [500, 503, 200])
-    job_id = create_job(
-        api, schedule=NEVER, endpoint=target.url("/flaky"), retryAttempts=3, retryDelay=300
-    )
-    run = api.post(f"/api/jobs/{job_id}/run")
-    assert run.status_code == 202
-    received = target.wait_for_requests("/flaky", 3, timeout_s=15)
-    assert len({r.header("Idempotency-Key") for r in received}) == 1
-    assert [r.header("X-Scheduler-Attempt") for r in received] == ["1", "2", "3"]
-    gaps = [b.monotonic - a.monotonic for a, b in pairwise(received)]
-    assert 0.3 <= gaps[0] < 0.3 + 0.5  # retryDelay * 2^0, give or take scheduling
-    assert 0.6 <= gaps[1] < 0.6 + 0.5  # retryDelay * 2^1
-    rows = settled(api, job_id, 3)
-    assert [(r["attempt"], r["status"], r["responseCode"]) for r in rows] == [
-        (1, "failure", 500),
-        (2, "failure", 503),
-        (3, "success", 200),
-    ]
-    assert rows[0]["errorMessage"] == "HTTP 500 Internal Server Error"
-    assert {r["scheduledAt"] for r in rows} == {run.get_json()["data"]["scheduledAt"]}
-    job = api.get(f"/api/jobs/{job_id}").get_json()["data"]
-    assert job["nextRunAt"] > rows[-1]["completedAt"], "the regular schedule is not shifted"
-
-
-def test_a_retry_waits_at_most_job_retry_delay_max(wire_uri: str, target: HttpTarget) -> None:
-    """retryDelay is an hour, the cap a second: the retry comes after the cap, not the hour."""
-    target.respond_sequence("/capped", [500, 200])
-    with running_service(wire_uri, scheduler_poll_interval_ms=500, job_timeout_ms=1500,
-                         job_retry_delay_max_ms=1000) as app:  # fmt: skip
-        api = app.test_client()
-        job_id = create_job(api, schedule=NEVER, endpoint=target.url("/capped"),
-                            retryAttempts=1, retryDelay=3_600_000)  # fmt: skip
-        assert api.post(f"/api/jobs/{job_id}/run").status_code == 202
-        first, second = target.wait_for_requests("/capped", 2, timeout_s=15)
-        assert second.monotonic - first.monotonic >= 1.0
-        assert [r["status"] for r in settled(api, job_id, 2)] == ["failure", "success"]
-
-
-def test_404_is_not_retried(api: FlaskClient, target: HttpTarget, wire_db: Database) -> None:
-    target.respond("/gone", status=404)
-    job_id = create_job(
-        api, schedule=NEVER, endpoint=target.url("/gone"), retryAttempts=3, retryDelay=100
-    )
-    api.post(f"/api/jobs/{job_id}/run")
-    rows = settled(api, job_id, 1)
-    wait_until(
-        lambda: wire_db.jobs.find_one()["inflight"] == [],
-        timeout_s=5,
-        message="the tick is settled with no retry queued",
-    )
-    assert len(target.requests_for("/gone")) == 1
-    assert (rows[0]["status"], rows[0]["responseCode"]) == ("failure", 404)
-
-
-def test_hanging_target_is_cut_at_the_timeout(api: FlaskClient, target: HttpTarget) -> None:
-    target.hang("/slow", 10)
-    job_id = create_job(api, schedule=NEVER, endpoint=target.url("/slow"), retryAttempts=0)
-    api.post(f"/api/jobs/{job_id}/run")
-    row = settled(api, job_id, 1)[0]
-    assert row["status"] == "failure"
-    assert "timeout" in row["errorMessage"]
-    assert 1500 <= row["duration"] < 4000
-
-
-def test_connection_refused_is_a_recorded_failure(api: FlaskClient) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    job_id = create_job(api, schedule=NEVER, endpoint=f"http://127.0.0.1:{port}/x", retryAttempts=0)
-    api.post(f"/api/jobs/{job_id}/run")
-    row = settled(api, job_id, 1)[0]
-    assert row["status"] == "failure"
-    assert row["errorMessage"] == "connection refused"
-    assert row["responseCode"] is None
 
 
 def test_slow_jobs_do_not_starve_a_fast_one(api: FlaskClient, target: HttpTarget) -> None:
@@ -304,20 +197,6 @@ def test_a_running_attempt_renews_its_lease_so_a_longer_attempt_is_not_redeliver
         rows = settled(api, job_id, 1)
     assert [(r["attempt"], r["status"]) for r in rows] == [(1, "success")]
     assert len(target.requests_for("/long")) == 1
-
-
-def test_at_most_once_is_not_retried_after_a_failure(
-    api: FlaskClient, target: HttpTarget, wire_db: Database
-) -> None:
-    target.respond("/once", status=500)
-    job_id = create_job(api, schedule=NEVER, endpoint=target.url("/once"),
-                        executionType="AT_MOST_ONCE", retryAttempts=3, retryDelay=100)
-    api.post(f"/api/jobs/{job_id}/run")
-    rows = settled(api, job_id, 1)
-    wait_until(lambda: wire_db.jobs.find_one()["inflight"] == [], timeout_s=5,
-               message="the tick is settled with no retry queued")
-    assert [(r["attempt"], r["status"], r["responseCode"]) for r in rows] == [(1, "failure", 500)]
-    assert len(target.requests_for("/once")) == 1
 
 
 class DocumentWrites(monitoring.CommandListener):

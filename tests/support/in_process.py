@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from scheduler_service import create_app, open_runtime
 from scheduler_service.config import Config
 from scheduler_service.runtime import get_runtime
+from tests.support.waiting import wait_until
 
 # What every such test wants, unless it says otherwise.
 SERVICE_DEFAULTS: dict[str, Any] = {
@@ -47,3 +48,29 @@ def created_job(api: FlaskClient, **fields: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.get_json()
     data: dict[str, Any] = response.get_json()["data"]
     return data
+
+
+def create_job(api: FlaskClient, **fields: Any) -> str:
+    """``created_job``'s id."""
+    return str(created_job(api, **fields)["jobId"])
+
+
+def executions(api: FlaskClient, job_id: str) -> list[dict[str, Any]]:
+    """The job's attempts as ``GET /api/jobs/:id/executions`` lists them (100 at most),
+    oldest first."""
+    response = api.get(f"/api/jobs/{job_id}/executions?limit=100")
+    assert response.status_code == 200
+    return list(reversed(response.get_json()["data"]))
+
+
+def settled(api: FlaskClient, job_id: str, count: int) -> list[dict[str, Any]]:
+    """Wait until ``count`` attempts of the job are listed and none is still running;
+    return them, oldest first."""
+
+    def done() -> list[dict[str, Any]] | None:
+        rows = executions(api, job_id)
+        if len(rows) >= count and all(r["status"] != "running" for r in rows):
+            return rows
+        return None
+
+    return wait_until(done, timeout_s=20, message=f"{count} settled executions of {job_id}")
