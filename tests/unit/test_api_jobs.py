@@ -12,14 +12,8 @@ from pymongo.database import Database
 
 from scheduler_service.clock import FixedClock
 from tests.conftest import START
+from tests.support.api_jobs import JOB, create
 
-SECRET = "Bearer s3cr3t-token"
-JOB = {
-    "schedule": "0 */5 * * * *",
-    "endpoint": "https://api.example.com/webhook",
-    "headers": {"Authorization": SECRET, "X-Api-Key": "abc123", "Accept": "text/plain"},
-    "body": {"event": "scheduled_task", "timestamp": "{{timestamp}}"},
-}
 MASKED = {"Authorization": "Bearer ***", "X-Api-Key": "***", "Accept": "text/plain"}
 JOB_FIELDS = {
     "jobId", "schedule", "endpoint", "method", "headers", "body", "executionType", "enabled",
@@ -30,12 +24,6 @@ JOB_FIELDS = {
     "onSuccess", "onFailure", "priority",
 }  # fmt: skip
 UNKNOWN_ID = "0123456789abcdef01234567"
-
-
-def create(client: FlaskClient, **overrides: Any) -> dict[str, Any]:
-    response = client.post("/api/jobs", json={**JOB, **overrides})
-    assert response.status_code == 201, response.json
-    return response.json["data"]
 
 
 def test_create_answers_201_with_the_full_job_and_defaults(client: FlaskClient) -> None:
@@ -221,123 +209,6 @@ def test_delete_answers_200_then_404_and_keeps_executions(
     assert client.delete(f"/api/jobs/{job_id}").status_code == 404
     assert client.get(f"/api/jobs/{job_id}/executions").status_code == 404
     assert mongo_db["job_executions"].count_documents({"jobId": ObjectId(job_id)}) == 1
-
-
-def test_executions_are_newest_first_and_limited(client: FlaskClient, mongo_db: Database) -> None:
-    job_id = create(client)["jobId"]
-    other_id = create(client)["jobId"]
-    for minutes in (0, 10, 5):
-        mongo_db["job_executions"].insert_one({
-            "jobId": ObjectId(job_id), "status": "failure", "attempt": 1,
-            "startedAt": START + timedelta(minutes=minutes),
-            "scheduledAt": START + timedelta(minutes=minutes),
-            "completedAt": START + timedelta(minutes=minutes, seconds=2), "duration": 2000,
-            "responseCode": 500, "responseBody": "oops", "errorMessage": "HTTP 500",
-        })  # fmt: skip
-    mongo_db["job_executions"].insert_one(
-        {"jobId": ObjectId(other_id), "status": "success", "startedAt": START, "attempt": 1}
-    )
-
-    body = client.get(f"/api/jobs/{job_id}/executions").json
-    assert [e["startedAt"] for e in body["data"]] == [
-        "2024-01-01T12:10:00.000Z", "2024-01-01T12:05:00.000Z", "2024-01-01T12:00:00.000Z",
-    ]  # fmt: skip
-    first = body["data"][0]
-    assert first["jobId"] == job_id and ObjectId.is_valid(first["_id"])
-    assert first["completedAt"] == "2024-01-01T12:10:02.000Z"
-    assert (first["duration"], first["responseCode"], first["attempt"]) == (2000, 500, 1)
-    assert (first["status"], first["errorMessage"]) == ("failure", "HTTP 500")
-
-    limited = client.get(f"/api/jobs/{job_id}/executions?limit=2").json["data"]
-    assert [e["startedAt"] for e in limited] == [
-        "2024-01-01T12:10:00.000Z", "2024-01-01T12:05:00.000Z",
-    ]  # fmt: skip
-    assert client.get(f"/api/jobs/{job_id}/executions?limit=0").status_code == 400
-    assert client.get(f"/api/jobs/{job_id}/executions?limit=101").status_code == 400
-
-
-def test_executions_include_attempts_in_flight_under_the_id_of_their_record(
-    client: FlaskClient, mongo_db: Database
-) -> None:
-    from scheduler_service.records import Entry, ExecutionRecord, Status
-
-    def attempt_record(job_id: ObjectId, entry: dict[str, Any], status: str,
-                       **result: Any) -> dict[str, Any]:  # fmt: skip
-        typed = Entry.from_document({"state": "running", "dueAt": entry["startedAt"], **entry})
-        return ExecutionRecord(
-            ExecutionRecord.id_for(job_id, typed), job_id, typed.started_at, Status(status),
-            typed.attempt, typed.scheduled_at, **result,
-        ).to_document()  # fmt: skip
-
-    job_id = ObjectId(create(client)["jobId"])
-    running = {"id": ObjectId(), "scheduledAt": START + timedelta(minutes=4), "attempt": 2,
-               "state": "running", "dueAt": START + timedelta(minutes=6), "owner": "p:1",
-               "startedAt": START + timedelta(minutes=4, seconds=30)}  # fmt: skip
-    waiting = {**running, "id": ObjectId(), "state": "waiting", "attempt": 1}
-    mongo_db["jobs"].update_one({"_id": job_id}, {"$set": {"inflight": [running, waiting]}})
-    for minutes in (0, 10):
-        ended = {"id": ObjectId(), "scheduledAt": START + timedelta(minutes=minutes), "attempt": 1,
-                 "startedAt": START + timedelta(minutes=minutes)}  # fmt: skip
-        mongo_db["job_executions"].insert_one(
-            attempt_record(job_id, ended, "success", duration=5)
-        )
-
-    data = client.get(f"/api/jobs/{job_id}/executions").json["data"]
-    assert [(e["startedAt"], e["status"]) for e in data] == [
-        ("2024-01-01T12:10:00.000Z", "success"),
-        ("2024-01-01T12:04:30.000Z", "running"),
-        ("2024-01-01T12:00:00.000Z", "success"),
-    ]  # fmt: skip
-    in_flight = data[1]
-    assert in_flight["_id"] == str(ExecutionRecord.id_for(job_id, Entry.from_document(running)))
-    assert (in_flight["attempt"], in_flight["scheduledAt"]) == (2, "2024-01-01T12:04:00.000Z")
-    assert in_flight["completedAt"] is None and in_flight["duration"] is None
-    # Once it ends, its record replaces it (same id, listed once).
-    mongo_db["job_executions"].insert_one(
-        attempt_record(job_id, running, "failure", error_message="HTTP 500")
-    )
-    data = client.get(f"/api/jobs/{job_id}/executions").json["data"]
-    assert [e["status"] for e in data] == ["success", "failure", "success"]
-    assert data[1]["_id"] == in_flight["_id"]
-    limited = client.get(f"/api/jobs/{job_id}/executions?limit=1").json["data"]
-    assert [e["startedAt"] for e in limited] == ["2024-01-01T12:10:00.000Z"]
-
-
-def test_run_now_queues_a_manual_tick_at_now(
-    client: FlaskClient, mongo_db: Database, clock: FixedClock
-) -> None:
-    job_id = create(client, enabled=False)["jobId"]  # runs whatever `enabled` says
-    clock.set(START + timedelta(seconds=42))
-
-    response = client.post(f"/api/jobs/{job_id}/run")
-
-    assert response.status_code == 202
-    assert response.json == {
-        "success": True,
-        "data": {"jobId": job_id, "scheduledAt": "2024-01-01T12:00:42.000Z"},
-    }
-    stored = mongo_db["jobs"].find_one({"_id": ObjectId(job_id)})
-    assert len(stored["inflight"]) == 1
-    entry = stored["inflight"][0]
-    assert entry["scheduledAt"] == START + timedelta(seconds=42)
-    assert (entry["manual"], entry["state"], entry["attempt"]) == (True, "waiting", 1)
-    assert stored["nextRunAt"] is None  # the regular schedule is not touched
-
-
-def test_disabling_cancels_waiting_retries_and_manual_runs_but_not_running_attempts(
-    client: FlaskClient, mongo_db: Database
-) -> None:
-    created = client.post(
-        "/api/jobs", json={"schedule": "0 */5 * * * *", "endpoint": "https://example.com/x"}
-    ).get_json()["data"]
-    job_id = created["jobId"]
-    assert client.post(f"/api/jobs/{job_id}/run").status_code == 202
-    running = {"id": ObjectId(), "state": "running", "owner": "p1", "attempt": 1,
-               "scheduledAt": START, "dueAt": START + timedelta(minutes=1)}  # fmt: skip
-    mongo_db.jobs.update_one({"_id": ObjectId(job_id)}, {"$push": {"inflight": running}})
-    assert client.put(f"/api/jobs/{job_id}", json={"enabled": False}).status_code == 200
-    inflight = mongo_db.jobs.find_one({"_id": ObjectId(job_id)})["inflight"]
-    assert [entry["state"] for entry in inflight] == ["running"]
 
 
 @pytest.mark.parametrize("schedule", ["0 0 0 1 * 1#1", "0 0 0 28-3 * *", "0 0 5-5 * * *"])

@@ -1,14 +1,19 @@
-"""``POST /api/jobs/:jobId/run`` reads its body: none or ``{}`` runs the job; a field, a
-malformed or non-object body, or another content type is refused and queues nothing."""
+"""``POST /api/jobs/:jobId/run`` queues a manual tick at now, which disabling the job
+cancels; it reads its body: none or ``{}`` runs the job; a field, a malformed or non-object
+body, or another content type is refused and queues nothing."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from bson import ObjectId
 from flask.testing import FlaskClient
 from pymongo.database import Database
 
-from tests.unit.test_api_jobs import create
+from scheduler_service.clock import FixedClock
+from tests.conftest import START
+from tests.support.api_jobs import create
 
 
 @pytest.mark.parametrize(("body", "content_type"), [(None, None), ("", "application/json"),
@@ -50,3 +55,40 @@ def test_an_id_that_is_not_one_is_a_404_whatever_the_body(client: FlaskClient,
     for body, content_type in (('{"x": 1}', "application/json"), ("x", "text/plain")):
         response = client.post(f"/api/jobs/{job_id}/run", data=body, content_type=content_type)
         assert (response.status_code, response.json["error"]["code"]) == (404, "NOT_FOUND")
+
+
+def test_run_now_queues_a_manual_tick_at_now(
+    client: FlaskClient, mongo_db: Database, clock: FixedClock
+) -> None:
+    job_id = create(client, enabled=False)["jobId"]  # runs whatever `enabled` says
+    clock.set(START + timedelta(seconds=42))
+
+    response = client.post(f"/api/jobs/{job_id}/run")
+
+    assert response.status_code == 202
+    assert response.json == {
+        "success": True,
+        "data": {"jobId": job_id, "scheduledAt": "2024-01-01T12:00:42.000Z"},
+    }
+    stored = mongo_db["jobs"].find_one({"_id": ObjectId(job_id)})
+    assert len(stored["inflight"]) == 1
+    entry = stored["inflight"][0]
+    assert entry["scheduledAt"] == START + timedelta(seconds=42)
+    assert (entry["manual"], entry["state"], entry["attempt"]) == (True, "waiting", 1)
+    assert stored["nextRunAt"] is None  # the regular schedule is not touched
+
+
+def test_disabling_cancels_waiting_retries_and_manual_runs_but_not_running_attempts(
+    client: FlaskClient, mongo_db: Database
+) -> None:
+    created = client.post(
+        "/api/jobs", json={"schedule": "0 */5 * * * *", "endpoint": "https://example.com/x"}
+    ).get_json()["data"]
+    job_id = created["jobId"]
+    assert client.post(f"/api/jobs/{job_id}/run").status_code == 202
+    running = {"id": ObjectId(), "state": "running", "owner": "p1", "attempt": 1,
+               "scheduledAt": START, "dueAt": START + timedelta(minutes=1)}  # fmt: skip
+    mongo_db.jobs.update_one({"_id": ObjectId(job_id)}, {"$push": {"inflight": running}})
+    assert client.put(f"/api/jobs/{job_id}", json={"enabled": False}).status_code == 200
+    inflight = mongo_db.jobs.find_one({"_id": ObjectId(job_id)})["inflight"]
+    assert [entry["state"] for entry in inflight] == ["running"]
