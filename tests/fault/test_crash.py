@@ -16,7 +16,7 @@ from pymongo.database import Database
 from scheduler_service.scheduler.claimer import ORPHAN_MESSAGE
 from tests.fault.conftest import FleetFactory
 from tests.support.http_target import HttpTarget
-from tests.support.processes import api, create_job, owner_pid
+from tests.support.processes import create_job, owner_pid, run_now
 from tests.support.store_view import entry_in_state, executions, inflight, settled
 from tests.support.waiting import wait_until
 
@@ -29,11 +29,6 @@ CLOCK_SLACK = timedelta(milliseconds=50)  # one machine, one clock: only roundin
 # After a process dies: the rest of its lease, one poll, and room for a busy 2-core machine.
 REDELIVERY_BOUND_S = LEASE_S + POLL_S + 2.5
 SETTINGS = {"JOB_LEASE_TIMEOUT": int(LEASE_S * 1000), "SCHEDULER_POLL_INTERVAL": int(POLL_S * 1000)}
-
-
-def run_now(base_url: str, job_id: str) -> None:
-    answer = api(base_url, "POST", f"/api/jobs/{job_id}/run")
-    assert answer.status_code == 202, answer.text
 
 
 @pytest.mark.parametrize("kind", ["cli", "gunicorn"])

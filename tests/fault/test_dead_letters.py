@@ -14,7 +14,7 @@ from pymongo.database import Database
 
 from tests.fault.conftest import FailPointFleet, FleetFactory
 from tests.support.http_target import HttpTarget
-from tests.support.processes import api, create_job, owner_pid
+from tests.support.processes import create_job, owner_pid, run_now
 from tests.support.store_view import entry_in_state, inflight
 from tests.support.waiting import wait_until
 
@@ -23,11 +23,6 @@ pytestmark = pytest.mark.fault
 NEVER = "0 0 0 1 1 *"
 LEASE_S = 3.0
 SETTINGS = {"JOB_LEASE_TIMEOUT": int(LEASE_S * 1000), "SCHEDULER_POLL_INTERVAL": 300}
-
-
-def run_now(base_url: str, job_id: str) -> None:
-    answer = api(base_url, "POST", f"/api/jobs/{job_id}/run")
-    assert answer.status_code == 202, answer.text
 
 
 def test_each_dead_letter_is_announced_once_with_two_processes(

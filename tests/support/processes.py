@@ -181,5 +181,11 @@ def create_job(base_url: str, **fields: Any) -> str:
     return str(answer.json()["data"]["jobId"])
 
 
+def run_now(base_url: str, job_id: str) -> None:
+    """``POST /api/jobs/:jobId/run``, which must answer 202."""
+    answer = api(base_url, "POST", f"/api/jobs/{job_id}/run")
+    assert answer.status_code == 202, answer.text
+
+
 def elapsed_since(start: float) -> float:
     return time.monotonic() - start
