@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 CLAIM_BATCH = 200  # jobs claimed in one write at most
 
 
-
 @dataclass(frozen=True)
 class Claim:
     """A tick this process won: ``entry`` is running, owned here, its lease set."""
@@ -182,18 +181,31 @@ class Claimer:
             except PyMongoError:
                 self._give_back(members[start:], replaces, now)
                 raise
-            for candidate in batch:
-                if candidate.job.id in won_ids:
-                    won[candidate.job.id] = Claim(candidate.job, entry, starts,
-                                                  following_tick=tick)  # fmt: skip
+            won.update({c.job.id: Claim(c.job, entry, starts, following_tick=tick)
+                        for c in batch if c.job.id in won_ids})  # fmt: skip
+            lost = [candidate for candidate in batch if candidate.job.id not in won_ids]
+            self._give_back(lost, replaces, now)
+            moved_on = self._moved_on(lost) if forbid and replaces is None else set()
+            for candidate in lost:
+                claim = self._over_a_settled_entry(candidate, run, starts, tick, now) \
+                    if forbid and replaces is None and candidate.job.id not in moved_on \
+                    else None  # fmt: skip
+                if claim is not None:
+                    won[candidate.job.id] = claim
                 else:
-                    self._give_back([candidate], replaces, now)
-                    claim = self._over_a_settled_entry(candidate, run, starts, tick, now) \
-                        if forbid and replaces is None else None  # fmt: skip
-                    if claim is not None:
-                        won[candidate.job.id] = claim
-                    else:
-                        self._lost(candidate, run, starts, tick, forbid, replaces)
+                    self._lost(candidate, run, starts, tick, forbid and
+                               candidate.job.id not in moved_on, replaces)  # fmt: skip
+
+    def _moved_on(self, lost: list[Candidate]) -> set[object]:
+        """Of the FORBID claims lost, the jobs no longer as polled (another process claimed
+        the tick, or the job changed), in one read: the overlap rule's writes hold only while
+        a job is as seen, so they are not sent (one by one they kept a saturated process's
+        dispatcher busy: README, Performance). Follow-ups and idle jobs are not read."""
+        unsure = {c.job.id: c.job for c in lost if not c.follow_up and c.job.inflight}
+        fresh = {job.id: job for job in self.ticks.jobs_by_id(list(unsure))} if unsure else {}
+        return {job_id for job_id, seen in unsure.items()
+                if (job := fresh.get(job_id)) is None or not job.enabled
+                or (job.next_run_at, job.updated_at) != (seen.next_run_at, seen.updated_at)}
 
     def _over_a_settled_entry(self, candidate: Candidate, run: datetime, starts: Any,
                               tick: Any, now: datetime) -> Claim | None:  # fmt: skip

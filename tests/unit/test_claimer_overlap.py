@@ -108,3 +108,27 @@ def test_a_busy_jobs_entry_not_recorded_as_a_success_still_skips(
     get_runtime(app).executions.record_many([failed])
     assert worker.claimer.claim([candidate({**job, "inflight": [other]})]).won == []
     assert len(calls) == 1
+
+
+def test_a_busy_job_whose_tick_was_claimed_since_the_poll_costs_one_read_and_no_write(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The usual reason a take-over claim is lost: the job's own process claimed the tick
+    first. Its settled entry is recorded as a success, but the tick moved on, so neither the
+    replacing claim nor the skip is tried (each would be refused: the job is not as seen)."""
+    worker, job = worker_and_job(app)
+    calls = skip_calls(worker, monkeypatch)
+    recorded: list[Any] = []
+    monkeypatch.setattr(worker.claimer.executions, "recorded",
+                        lambda *a: recorded.append(a))  # fmt: skip
+    other = an_entry("someone", job["nextRunAt"] - timedelta(seconds=1))
+    push_entry(app, job, other)
+    record_success(app, job, other)
+    polled = {**job, "inflight": [other]}
+    database = get_runtime(app).database
+    database.jobs.update_one({"_id": job["_id"]},
+                             {"$set": {"nextRunAt": job["nextRunAt"] + timedelta(seconds=1)}})
+    claims = worker.claimer.claim([candidate(polled)])
+    assert claims.won == [] and len(claims.refused) == 1
+    assert calls == [] and recorded == []
+    assert database.jobs.find_one({"_id": job["_id"]})["inflight"] == [other]
