@@ -26,7 +26,7 @@ from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.dead_letter import SentRequest
-from scheduler_service.delivery.attempt import AttemptRequest, perform
+from scheduler_service.delivery.attempt import AttemptRequest, Prepared, perform, prepare
 from scheduler_service.delivery.masking import mask_headers, mask_url
 from scheduler_service.delivery.outcome import AttemptOutcome
 from scheduler_service.delivery.payload import outgoing_headers, render_body
@@ -80,14 +80,28 @@ class Executor:
                                      self.stopping, Chaining(self.chains), self.alerts,
                                      wake=self.wake, releases=self.releases)  # fmt: skip
 
-    def execute(self, claim: Claim) -> None:
-        """Make the attempt ``claim.entry`` stands for, then record and settle it; or settle
-        an orphan's tick from its record (``claim.recorded``)."""
+    def prepare(self, claim: Claim) -> Ready | None:
+        """The attempt's request, built ahead of its time (``attempt.prepare``): a tick
+        claimed ahead is made ready while its worker waits, so that at the due instant only
+        sending is left. None when there is nothing to send or it cannot be built now (then
+        ``execute`` builds it and meets the same failure)."""
+        if claim.recorded is not None:
+            return None
+        try:
+            request = self._request(claim.job, claim.entry)
+        except Exception:  # DecryptionError: recorded when the attempt is made
+            return None
+        return Ready(request, prepare(request, self.session_factory()))
+
+    def execute(self, claim: Claim, ready: Ready | None = None) -> None:
+        """Make the attempt ``claim.entry`` stands for (its request ``ready`` if made ahead),
+        then record and settle it; or settle an orphan's tick from its record
+        (``claim.recorded``)."""
         with self._guard(claim.job):
             if claim.recorded is not None:
                 self._settle_recorded(claim)
             else:
-                self._execute(claim.job, claim.entry)
+                self._execute(claim.job, claim.entry, ready)
 
     @contextmanager
     def _guard(self, job: Job) -> Iterator[None]:
@@ -99,7 +113,7 @@ class Executor:
         except Exception:
             log.exception("unexpected error while handling job %s", job.id)
 
-    def _execute(self, job: Job, entry: Entry) -> None:
+    def _execute(self, job: Job, entry: Entry, ready: Ready | None) -> None:
         assert job.id is not None
         job_id, scheduled_at, attempt = job.id, entry.scheduled_at, entry.attempt
         started = self.clock.now()
@@ -110,12 +124,14 @@ class Executor:
             metrics.RUNNING_JOBS.track_inprogress(),
         ):
             try:
-                request = self._request(job, entry)
+                request = ready.request if ready is not None else self._request(job, entry)
             except DecryptionError as exc:  # never sent: headers or endpoint cannot be read
                 outcome = AttemptOutcome(False, None, None, False, str(exc), False, 0)
                 shown = self._shown_request(job, entry)
             else:
-                outcome = perform(request, self.session_factory())
+                session = self.session_factory()
+                outcome = (perform(request, session) if ready is None
+                           else perform(request, session, ready.first))  # fmt: skip
                 shown = sent_request(request)
             self._record(job, entry, started, outcome, shown)
 
@@ -147,7 +163,9 @@ class Executor:
         if not secrets:
             return None
         assert job.id is not None
-        return Signing(secrets, entry_key(job.id, entry), self.clock.now())
+        now = self.clock.now()  # a tick made ready ahead is signed for the time it is sent
+        sent = entry.started_at if entry.started_at is not None and entry.started_at > now else now
+        return Signing(secrets, entry_key(job.id, entry), sent)
 
     def _record(self, job: Job, entry: Entry, started: datetime, outcome: AttemptOutcome,
                 request: SentRequest) -> None:  # fmt: skip
@@ -194,6 +212,14 @@ class Executor:
             return SentRequest(job.method, mask_url(self.cipher.open_url_for_display(job.endpoint)),
                                {}, _body(job, entry))  # fmt: skip
         return sent_request(request)
+
+
+@dataclass(frozen=True)
+class Ready:
+    """An attempt's request built ahead of its time (``Executor.prepare``)."""
+
+    request: AttemptRequest
+    first: Prepared | None  # its first HTTP request, as ``requests`` sends it
 
 
 def _carries_decision(record: ExecutionRecord) -> bool:

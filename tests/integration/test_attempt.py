@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 from collections.abc import Iterator
@@ -11,10 +12,11 @@ from typing import Any
 import pytest
 import requests
 
-from scheduler_service.delivery.attempt import AttemptRequest, perform
+from scheduler_service.delivery.attempt import AttemptRequest, perform, prepare
 from scheduler_service.delivery.outcome import AttemptOutcome, FailureKind, is_retryable
 from scheduler_service.delivery.payload import idempotency_key, outgoing_headers
 from scheduler_service.delivery.session import USER_AGENT, new_session, thread_session
+from scheduler_service.delivery.signing import Signing
 from tests.support.http_target import HttpTarget
 
 TICK = datetime(2024, 1, 1, 12, 5, tzinfo=UTC)
@@ -300,3 +302,46 @@ def test_cookies_set_by_one_target_are_not_sent_again(target: HttpTarget,
     assert attempt(session, target.url("/next")).success
     [received] = target.requests_for("/next")
     assert received.header("Cookie") is None
+
+
+def test_a_request_made_ready_ahead_arrives_as_one_built_when_sent(
+    target: HttpTarget, session: requests.Session
+) -> None:
+    secret = "whsec_" + base64.b64encode(b"s" * 32).decode()
+    request = AttemptRequest(
+        url=target.url("/ready?x=1"), method="patch",
+        headers=outgoing_headers({"X-Custom": "yes", "Authorization": "Bearer t"},
+                                 job_id="job1", scheduled_at=TICK, attempt=1),
+        body={"at": "é"}, timeout_s=5.0, max_response_bytes=4096, allow_private=True,
+        signing=Signing((secret,), "key-1", TICK))  # fmt: skip
+    ready = prepare(request, session)
+    assert ready is not None
+    assert perform(request, session, ready).success
+    assert perform(request, session).success
+    first, second = target.requests_for("/ready")
+    assert (first.method, first.path, first.body) == (second.method, second.path, second.body)
+    assert first.headers == second.headers
+    assert first.header("webhook-signature") is not None
+    assert first.header("Authorization") == "Bearer t"
+
+
+def test_a_request_made_ready_on_another_session_is_built_again(
+    target: HttpTarget, session: requests.Session
+) -> None:
+    request = AttemptRequest(url=target.url("/other"), method="POST", headers={}, body=None,
+                             timeout_s=5.0, max_response_bytes=4096, allow_private=True)
+    with new_session() as other:
+        ready = prepare(request, other)
+        ready.request.url = target.url("/not-this-one")  # type: ignore[union-attr]
+        assert perform(request, session, ready).success
+    assert [r.path for r in target.requests] == ["/other"]
+
+
+def test_nothing_is_made_ready_for_a_request_that_cannot_be_built(
+    session: requests.Session
+) -> None:
+    request = AttemptRequest(url="http://", method="POST", headers={}, body=None,
+                             timeout_s=5.0, max_response_bytes=4096, allow_private=True)
+    assert prepare(request, session) is None
+    outcome = perform(request, session, None)  # and the attempt reports why, as always
+    assert outcome.error_message is not None and outcome.error_message.startswith("invalid URL")
