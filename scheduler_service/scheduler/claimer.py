@@ -134,10 +134,10 @@ class Claimer:
         """Claim the scheduled ticks of the candidates' jobs; the claims won, by job id."""
         now = self.clock.now()
         # Claimed together: jobs with the same stored tick (the claim's compare-and-set
-        # value), the same tick to run, the same next one and the same overlap rule.
-        # The next tick is stored as when it starts (``nextRunAt``) and as itself.
-        # A job's settled entry the claim replaces (``releases.py``) joins the key too.
+        # value), tick to run, next one (when it starts, and itself) and overlap rule, that
+        # replace their settled entries (``releases.py``; ``held``: job -> entry id) or not.
         groups: dict[tuple[object, ...], list[Candidate]] = {}
+        held: dict[object, Any] = {}
         for candidate in candidates:
             job = candidate.job
             # Claimed ahead (``dispatcher.py``): planned, started and leased from its time.
@@ -147,54 +147,55 @@ class Claimer:
                 if self.ticks.skip_tick(job, starts, plan.skipped, following_tick=plan.following):
                     metrics.record_skipped("missed", plan.skipped)
                 continue
-            replaces = None if self.releases is None else self.releases.take(
-                job.id, tuple(entry.id for entry in job.inflight))  # fmt: skip
+            if self.releases is not None and (replaces := self.releases.take(
+                    job.id, tuple(entry.id for entry in job.inflight))) is not None:  # fmt: skip
+                held[job.id] = replaces
             key = (job.next_run_at, plan.run, starts, plan.following, job.forbids_overlap,
-                   replaces)  # fmt: skip
+                   job.id in held)  # fmt: skip
             groups.setdefault(key, []).append(candidate)
         won: dict[object, Claim] = {}
         pending = list(groups.items())
         try:
             while pending:
-                (seen, run, starts, tick, forbid, replaces), members = pending.pop(0)
+                (seen, run, starts, tick, forbid, _), members = pending.pop(0)
                 assert isinstance(run, datetime)
                 at = max(now, seen) if isinstance(seen, datetime) else now
-                self._claim_group(members, run, starts, tick, bool(forbid), replaces, at, won)
+                self._claim_group(members, run, starts, tick, bool(forbid), held, at, won)
         except PyMongoError:
-            for key, members in pending:  # never sent: their held releases are still due
-                self._give_back(members, key[-1], now)
+            for _, members in pending:  # never sent: their held releases are still due
+                self._give_back(members, held, now)
             raise
         return won
 
     def _claim_group(self, members: list[Candidate], run: datetime, starts: Any, tick: Any,
-                     forbid: bool, replaces: Any, now: datetime,
+                     forbid: bool, held: dict[object, Any], now: datetime,
                      won: dict[object, Claim]) -> None:  # fmt: skip
         for start in range(0, len(members), CLAIM_BATCH):
             batch = members[start : start + CLAIM_BATCH]
+            replaces = list(dict.fromkeys(held[c.job.id] for c in batch if c.job.id in held))
             entry = Entry.scheduled(run, owner=self.owner, now=now, lease=self.lease)
-            jobs = [candidate.job for candidate in batch]
             try:
                 won_ids = self.ticks.claim_ticks(
-                    jobs, entry, starts, following_tick=tick, forbid_overlap=forbid,
-                    started_at=now, replaces=replaces,
+                    [c.job for c in batch], entry, starts, following_tick=tick,
+                    forbid_overlap=forbid, started_at=now, replaces=replaces or None,
                 )  # fmt: skip
             except PyMongoError:
-                self._give_back(members[start:], replaces, now)
+                self._give_back(members[start:], held, now)
                 raise
             won.update({c.job.id: Claim(c.job, entry, starts, following_tick=tick)
                         for c in batch if c.job.id in won_ids})  # fmt: skip
             lost = [candidate for candidate in batch if candidate.job.id not in won_ids]
-            self._give_back(lost, replaces, now)
-            moved_on = self._moved_on(lost) if forbid and replaces is None else set()
+            self._give_back(lost, held, now)
+            moved_on = self._moved_on(lost) if forbid and not replaces else set()
             for candidate in lost:
                 claim = self._over_a_settled_entry(candidate, run, starts, tick, now) \
-                    if forbid and replaces is None and candidate.job.id not in moved_on \
+                    if forbid and not replaces and candidate.job.id not in moved_on \
                     else None  # fmt: skip
                 if claim is not None:
                     won[candidate.job.id] = claim
                 else:
                     self._lost(candidate, run, starts, tick, forbid and
-                               candidate.job.id not in moved_on, replaces)  # fmt: skip
+                               candidate.job.id not in moved_on, bool(replaces))  # fmt: skip
 
     def _moved_on(self, lost: list[Candidate]) -> set[object]:
         """Of the FORBID claims lost, the jobs no longer as polled (another process claimed
@@ -229,18 +230,17 @@ class Claimer:
             return None
         return Claim(job, entry, starts, following_tick=tick)
 
-    def _give_back(self, candidates: list[Candidate], replaces: Any, now: datetime) -> None:
-        if replaces is None or self.releases is None:
-            return
-        for candidate in candidates:
-            self.releases.back(candidate.job.id, replaces, now)
+    def _give_back(self, lost: list[Candidate], held: dict[object, Any], now: datetime) -> None:
+        for candidate in lost:
+            if self.releases is not None and candidate.job.id in held:
+                self.releases.back(candidate.job.id, held[candidate.job.id], now)
 
     def _lost(self, candidate: Candidate, run: datetime, following: datetime | None,
-              tick: datetime | None, forbid: bool, replaces: Any = None) -> None:  # fmt: skip
+              tick: datetime | None, forbid: bool, folded: bool = False) -> None:  # fmt: skip
         job = candidate.job
         if (
             forbid
-            and replaces is None  # the job held only our settled entry: nothing to refuse
+            and not folded  # the job held only our settled entry: nothing to refuse
             and self._maybe_busy(candidate)
             and self.ticks.skip_tick(job, following, following_tick=tick, only_if_busy=True)
         ):

@@ -143,7 +143,7 @@ class TickStore(TickReleases):
         forbid_overlap: bool,
         started_at: datetime,
         following_tick: datetime | None = None,
-        replaces: ObjectId | None = None,
+        replaces: ObjectId | list[ObjectId] | None = None,
         replaced_owner: str | None = None,
     ) -> set[ObjectId]:
         """Take the scheduled tick of jobs that share it (same ``nextRunAt``, same next one):
@@ -162,6 +162,11 @@ class TickStore(TickReleases):
         ``replaces``: the jobs hold exactly one entry, a settled one of that id (this
         process's, or ``replaced_owner``'s), which the claim replaces (its release folded
         into the claim, ``releases.py``); the overlap rule then has nothing to refuse.
+        A list (the settled entries of jobs claimed in different writes): each job holds one
+        of those ids, and it is its own. The caller took it (``Releases.take``) from the job
+        as seen, holding only that entry, and the filter holds only while the job's
+        ``nextRunAt`` is as seen: a job never gets back an entry id it held before, and
+        gets another one's only in the claim that made it, which moves ``nextRunAt`` on.
         """
         if len(jobs) == 1:
             query = as_seen(jobs[0])
@@ -179,7 +184,8 @@ class TickStore(TickReleases):
                   "claimedBy": entry.owner}  # fmt: skip
         update: dict[str, Any]
         if replaces is not None:
-            query.update({"inflight.0.id": replaces,
+            ids = {"$in": replaces} if isinstance(replaces, list) else replaces
+            query.update({"inflight.0.id": ids,
                           "inflight.0.owner": replaced_owner or entry.owner,
                           "inflight.1": {"$exists": False}})  # fmt: skip
             update = {"$set": {**fields, "inflight": [entry.to_document()]}}

@@ -286,3 +286,28 @@ def test_a_claim_replaces_the_settled_entry_it_names_in_the_same_write(
     # Once replaced, the same claim (a retried write that had landed) matches nothing.
     assert ticks.claim_ticks([held], running_entry("a"), following, forbid_overlap=True,
                              started_at=T0, replaces=settled.id) == set()
+
+
+def test_a_claim_replaces_each_jobs_own_settled_entry_of_those_it_names(
+    store_db: Database,
+) -> None:
+    """Releases of ticks claimed in different writes, folded into one claim: each job holds
+    one of the entries named, its own; an entry of ours not named, or named but another
+    process's, refuses the claim (FORBID)."""
+    ticks = TickStore(store_db)
+    following = T0 + timedelta(seconds=1)
+    first, second = running_entry("a"), running_entry("a")
+    one, two = make_job(store_db, inflight=(first,)), make_job(store_db, inflight=(second,))
+    busy = make_job(store_db, inflight=(running_entry("a"),))
+    theirs = make_job(store_db, inflight=(replace(first, owner="b"),))
+    both = make_job(store_db, inflight=(first, second))
+    entry = running_entry("a", following)
+    won = ticks.claim_ticks([one, two, busy, theirs, both], entry,
+                            following + timedelta(seconds=1), forbid_overlap=True,
+                            started_at=T0, replaces=[first.id, second.id])  # fmt: skip
+    assert won == {one.id, two.id}
+    for job in (one, two):
+        stored = store_db.jobs.find_one({"_id": job.id})
+        assert [e["id"] for e in stored["inflight"]] == [entry.id]
+    for job, held in ((busy, 1), (theirs, 1), (both, 2)):
+        assert len(store_db.jobs.find_one({"_id": job.id})["inflight"]) == held
