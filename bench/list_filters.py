@@ -105,7 +105,7 @@ def window_index(collection: Any, selection: JobFilter, store: JobStore) -> str:
     counts = store.counts_store.read() or JobCounts()
     segment = selection.segments(datetime.now(UTC), counts)[0]
     query = {**segment.base}
-    if segment.windowed:
+    if not segment.fenced:
         query[segment.field] = {"$gt": EPOCH}
     order = [(segment.field, segment.direction), ("_id", segment.direction)]
     return index_used(collection.find(query).sort(order).explain())

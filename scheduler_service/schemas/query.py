@@ -99,7 +99,8 @@ class JobListQuerySchema(PageQuerySchema):
     enabled = QueryBoolean()
     q = fields.String(validate=validate.Length(1, 200))
     sort = fields.String(load_default="-createdAt", validate=validate.OneOf(SORTS))
-    # ``nextCursor`` of a previous page of the same query (``services/job_cursor.py``).
-    cursor = fields.String(validate=validate.Length(1, 400), metadata={
+    # ``nextCursor`` of a previous page of the same query (``services/job_cursor.py``,
+    # whose MAX_LENGTH this is: a cursor by name holds the name).
+    cursor = fields.String(validate=validate.Length(1, 4096), metadata={
         "description": "`pagination.nextCursor` of the previous page of the same query "
         "(not with `page`): the next page, read from where that one ended"})

@@ -24,7 +24,8 @@ from scheduler_service.stores.job_pages import EPOCH, Frontier
 from scheduler_service.stores.jobs import JobFilter
 
 VERSION = 1
-MAX_LENGTH = 400
+# A name of 200 characters, each escaped as up to 12 (a surrogate pair), in base64.
+MAX_LENGTH = 4096
 
 
 def _digest(selection: JobFilter) -> str:

@@ -27,6 +27,7 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from scheduler_service.stores.job_days import day_key
+from scheduler_service.stores.job_samples import fix_marks
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class JobCounts:
     days: dict[str, int] = field(default_factory=dict)  # jobs created per day (job_days)
     first: dict[str, datetime] = field(default_factory=dict)  # each day's first creation
     last: dict[str, datetime] = field(default_factory=dict)  # and last
+    sampled: bool = False  # a recount has marked every job's sample (job_samples)
 
     def tagged(self, tag: str) -> int:
         return self.tags.get(tag_key(tag), 0)
@@ -172,12 +174,14 @@ class JobCountStore:
             oldest_created_at=document.get("oldestCreatedAt"),
             days={day: int(n) for day, n in (document.get("days") or {}).items()},
             first=dict(document.get("first") or {}), last=dict(document.get("last") or {}),
+            sampled=bool(document.get("sampled")),
         )
 
     def recount(self, jobs: Collection) -> JobCounts:
         """Count every job (a read of each: seconds for 100,000 jobs on SecantusDB, past
         the usual database deadline, hence its own) and store the figures. Changes made
-        meanwhile may be missed: run it when the API is quiet."""
+        meanwhile may be missed: run it when the API is quiet. It marks the sampled jobs
+        too (``job_samples``): jobs written around the API have no mark."""
         total = enabled = 0
         tags: dict[str, int] = {}
         self.pending.discard()  # what they would add, the jobs read below hold
@@ -186,7 +190,8 @@ class JobCountStore:
         first: dict[str, datetime] = {}
         last: dict[str, datetime] = {}
         with pymongo.timeout(RECOUNT_TIMEOUT_S):
-            documents = list(jobs.find({}, projection=["enabled", "tags", "createdAt"]))
+            documents = list(jobs.find({}, projection=["enabled", "tags", "createdAt", "sample"]))
+            fix_marks(jobs, documents)
         for document in documents:
             total += 1
             enabled += 1 if document.get("enabled") else 0
@@ -200,8 +205,9 @@ class JobCountStore:
                 last[day] = max(last.get(day, created), created)
                 oldest = created if oldest is None or created < oldest else oldest
         document: dict[str, Any] = {"total": total, "enabled": enabled, "tags": tags,
-                                    "days": days, "first": first, "last": last}  # fmt: skip
+                                    "days": days, "first": first, "last": last,
+                                    "sampled": True}  # fmt: skip
         if oldest is not None:  # absent, not null: $min keeps a null (it sorts first)
             document["oldestCreatedAt"] = oldest
         self.collection.replace_one({"_id": DOCUMENT_ID}, document, upsert=True)
-        return JobCounts(total, enabled, tags, oldest, days, first, last)
+        return JobCounts(total, enabled, tags, oldest, days, first, last, sampled=True)

@@ -3,7 +3,6 @@ stretches of an order that ``job_pages`` walks; and what one page holds (``JobPa
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,20 +36,6 @@ class JobFilter:
     q: str | None = None
     sort: str = "-createdAt"
 
-    def query(self) -> dict[str, Any]:
-        query: dict[str, Any] = {}
-        if self.tags:
-            query["tags"] = {"$all": list(self.tags)} if len(self.tags) > 1 else self.tags[0]
-        if self.enabled is not None:
-            query["enabled"] = self.enabled
-        elif self.sort.lstrip("-") == "nextRunAt":
-            # Both values: MongoDB then merges the two ranges of enabled_1_nextRunAt_1
-            # in order instead of sorting every job in memory.
-            query["enabled"] = {"$in": [True, False]}
-        if self.q:
-            query["searchText"] = {"$regex": re.escape(self.q.lower())}
-        return query
-
     def order(self) -> list[tuple[str, int]]:
         direction = DESCENDING if self.sort.startswith("-") else ASCENDING
         return [(_SORT_KEYS[self.sort.lstrip("-")], direction), ("_id", direction)]
@@ -76,7 +61,8 @@ class JobFilter:
         """The order as stretches the walk reads in windows (``stores/job_pages.py``):
         ``createdAt`` on the filter's index (its first tag, else ``enabled``); by
         ``nextRunAt``, the disabled jobs (none) by ``createdAt``, then the enabled ones on
-        the poller's index, ``{enabled, nextRunAt}``."""
+        the poller's index, ``{enabled, nextRunAt, _id}``; by ``name``, every job on
+        ``{name, _id}``. Those two are read between sampled jobs (``job_fences``)."""
         direction = DESCENDING if self.sort.startswith("-") else ASCENDING
         first = {"tags": self.tags[0]} if self.tags else {}
         floor, ceiling = counts.oldest_created_at or EPOCH, now + timedelta(seconds=1)
@@ -88,9 +74,9 @@ class JobFilter:
             enabled = counts.enabled if self.enabled else counts.total - counts.enabled
             days = days.with_share(enabled / total)
         field = self.sort.lstrip("-")
-        if field == "name":
-            base = self.query()
-            return [Segment(base, "name", direction, floor, ceiling, windowed=False, exact=True)]
+        if field == "name":  # every job, by name; the filter checked on each read
+            return [Segment({}, "name", direction, floor, ceiling, fenced=True,
+                            exact=self.selects_all)]  # fmt: skip
         if field == "createdAt":
             base = first or ({} if self.enabled is None else {"enabled": self.enabled})
             return [Segment(base, "createdAt", direction, floor, ceiling, days=days,
@@ -103,5 +89,5 @@ class JobFilter:
                                  ceiling, days=own, enabled=False, exact=plain))  # fmt: skip
         if self.enabled is not False:
             parts.append(Segment({"enabled": True}, "nextRunAt", direction, now, END,
-                                 exact=plain))  # fmt: skip
+                                 fenced=True, exact=plain))  # fmt: skip
         return parts if direction == ASCENDING else parts[::-1]

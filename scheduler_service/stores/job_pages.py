@@ -18,7 +18,9 @@ extra round trips of a sparse stretch.
 
 A frontier ``(key, id)`` means: every job before ``key`` in the order, and the jobs at
 ``key`` up to ``id`` (none if ``id`` is None), have been seen. The API hands it out as
-``nextCursor`` (``api/job_cursor.py``); page numbers walk from the start.
+``nextCursor`` (``services/job_cursor.py``); page numbers walk from the start. The orders
+by ``name`` and ``nextRunAt``, whose keys' spread nothing counts, are read between
+sampled jobs instead (``job_fences``).
 """
 
 from __future__ import annotations
@@ -68,9 +70,9 @@ class Segment:
     direction: int
     floor: datetime
     ceiling: datetime
-    # False: one read of everything after the frontier (``name``, a string: its windows
-    # would need to know how names spread, which nothing here keeps).
-    windowed: bool = True
+    # Read between sampled jobs (``job_fences``) instead of in windows: the orders with
+    # no count of how their keys spread (``name``, ``nextRunAt``).
+    fenced: bool = False
     days: Days | None = None  # jobs created per day: sizes ``createdAt`` windows
     enabled: bool | None = None  # the stretch's own ``enabled``, if its index range has both
     exact: bool = False  # its index range selects exactly the jobs wanted (``base`` says all)
@@ -153,7 +155,7 @@ def _width(segment: Segment, frontier: Frontier, spacing: float,
         first = FIRST_SPACING_MS * wanted * 1.5
         width_ms, gap = segment.days.fit(at, width_ms, wanted, first, forward)
     width = timedelta(milliseconds=width_ms)
-    if not segment.windowed or isinstance(at, str) or _past_end(segment, at, width):
+    if isinstance(at, str) or _past_end(segment, at, width):
         return width_ms, gap, None
     return width_ms, gap, width
 
@@ -217,23 +219,3 @@ def walk(collection: Collection, segment: Segment, frontier: Frontier, need: int
                            spacing_ms=spacing, past=False)  # fmt: skip
         if scanned >= budget:
             return WalkResult(taken, frontier, scanned, False)
-
-
-def walk_segments(collection: Collection, segments: list[Segment], frontier: Frontier,
-                  need: int, admits: Callable[[dict[str, Any]], bool],
-                  budget: int) -> WalkResult:  # fmt: skip
-    """``walk`` across the order's segments, from ``frontier.segment`` on (``admits`` is
-    asked only where a segment's index range does not select exactly)."""
-    taken: list[dict[str, Any]] = []
-    scanned = 0
-    while frontier.segment < len(segments):
-        segment = segments[frontier.segment]
-        check = None if segment.exact else admits
-        result = walk(collection, segment, frontier, need - len(taken), check,
-                      budget - scanned)  # fmt: skip
-        taken += result.items
-        scanned += result.scanned
-        if result.frontier is not None:
-            return WalkResult(taken, result.frontier, scanned, result.complete)
-        frontier = Frontier(segment=frontier.segment + 1, spacing_ms=frontier.spacing_ms)
-    return WalkResult(taken, None, scanned, True)

@@ -23,14 +23,20 @@ from scheduler_service.records import Entry, EntryState, Job
 from scheduler_service.stores.indexes import ensure_indexes
 from scheduler_service.stores.job_counts import JobCounts, JobCountStore, delta, tag_changes
 from scheduler_service.stores.job_filter import JobFilter, JobPage
-from scheduler_service.stores.job_pages import Frontier, WalkResult, walk_segments
+from scheduler_service.stores.job_pages import Frontier, WalkResult
+from scheduler_service.stores.job_samples import INDEXES as SAMPLE_INDEXES
+from scheduler_service.stores.job_samples import mark
+from scheduler_service.stores.job_walk import walk_segments
 from scheduler_service.stores.ticks import EPOCH
 
 __all__ = ["INDEXES", "JobFilter", "JobPage", "JobStore"]
 
 INDEXES = [
-    # The poller's query: equality on enabled, range on nextRunAt.
-    IndexModel([("enabled", ASCENDING), ("nextRunAt", ASCENDING)], name="enabled_1_nextRunAt_1"),
+    # The poller's query: equality on enabled, range on nextRunAt; and the list by
+    # nextRunAt, whose _id orders the jobs of one nextRunAt (a cron tick many share), so
+    # that a page can stop inside them (``job_fences``).
+    IndexModel([("enabled", ASCENDING), ("nextRunAt", ASCENDING), ("_id", ASCENDING)],
+               name="enabled_1_nextRunAt_1__id_1"),
     # Waiting retries, manual runs and expired leases, by due time (multikey).
     IndexModel([("inflight.dueAt", ASCENDING)], name="inflight_dueAt_1"),
     # Listing newest first.
@@ -51,6 +57,8 @@ INDEXES = [
     # sum reads them and not every job (SecantusDB: 6 s at 100,000 jobs without it).
     IndexModel([("skippedTicks", ASCENDING)], name="skippedTicks_1",
                partialFilterExpression={"skippedTicks": {"$gt": 0}}),
+    # The sampled jobs, where a walk by name or nextRunAt may stop a read (job_samples).
+    *SAMPLE_INDEXES,
 ]  # fmt: skip
 
 # Jobs a walk reads for one page when a filter is checked job by job (``q``, a second tag,
@@ -65,7 +73,9 @@ UNBOUNDED = 10**12
 # The seed's three indexes, which earlier versions made: no query needs them next to
 # enabled_1_nextRunAt_1, and each claim (a new nextRunAt) rewrote all three. And
 # searchText_1, which q's regex read before pages were read in windows: no query uses it.
-SUPERSEDED = ["nextRunAt_1_enabled_1", "nextRunAt_1", "enabled_1", "searchText_1"]
+# enabled_1_nextRunAt_1: enabled_1_nextRunAt_1__id_1 serves its queries.
+SUPERSEDED = ["nextRunAt_1_enabled_1", "nextRunAt_1", "enabled_1", "searchText_1",
+              "enabled_1_nextRunAt_1"]
 
 
 def _pin(job_id: ObjectId, enabled: Any, tags: list[str]) -> dict[str, Any]:
@@ -83,11 +93,14 @@ class JobStore:
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.collection, INDEXES, SUPERSEDED)
-        if self.counts_store.read() is None:  # a database of an earlier version
+        # Jobs of a version before names: "" (as they read) sorts with the names.
+        self.collection.update_many({"name": None}, {"$set": {"name": ""}})
+        counts = self.counts_store.read()
+        if counts is None or not counts.sampled:  # a database of an earlier version
             self.counts_store.recount(self.collection)
 
     def add(self, job: Job) -> Job:
-        result = self.collection.insert_one(job.to_document())
+        result = self.collection.insert_one(mark(job.to_document()))
         self.counts_store.add(delta(total=1, enabled=int(job.enabled),
                                     tags=dict.fromkeys(job.tags, 1), created_at=job.created_at),
                               created_at=job.created_at)  # fmt: skip
@@ -111,7 +124,13 @@ class JobStore:
         result = walk_segments(self.collection, segments, after or Frontier(), skip + limit,
                                selection.admits, budget)  # fmt: skip
         ids = [item["_id"] for item in result.items[skip:]]
-        found = {doc["_id"]: doc for doc in self.collection.find({"_id": {"$in": ids}})}
+        # Read whole by the walk (job_fences, without a filter to check), or only its
+        # WALK_FIELDS (no endpoint): those are read now.
+        found = {item["_id"]: item for item in result.items[skip:] if "endpoint" in item}
+        missing = [job_id for job_id in ids if job_id not in found]
+        if missing:
+            found.update((doc["_id"], doc)
+                         for doc in self.collection.find({"_id": {"$in": missing}}))
         jobs = [Job.from_document(found[job_id]) for job_id in ids if job_id in found]
         total, exact = self._total(selection, counts, result, from_start=after is None)
         return JobPage(jobs, result.frontier, total, exact, result.complete)

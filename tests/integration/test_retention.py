@@ -50,14 +50,17 @@ def test_superseded_indexes_are_dropped(wire_db: Database) -> None:
     wire_db.jobs.create_index("enabled", name="enabled_1")
     wire_db.job_executions.create_index("status", name="status_1")
     wire_db.jobs.create_index("searchText", name="searchText_1")
+    wire_db.jobs.create_index([("enabled", 1), ("nextRunAt", 1)], name="enabled_1_nextRunAt_1")
     JobStore(wire_db).ensure_indexes()
     ExecutionStore(wire_db).ensure_indexes()
     JobStore(wire_db).ensure_indexes()  # idempotent once they are gone
     jobs = set(wire_db.jobs.index_information())
-    assert jobs == {"_id_", "enabled_1_nextRunAt_1", "inflight_dueAt_1", "createdAt_-1__id_-1",
-                    # the list's filters
+    assert jobs == {"_id_", "enabled_1_nextRunAt_1__id_1", "inflight_dueAt_1",
+                    "createdAt_-1__id_-1",
+                    # the list's filters, and its sampled jobs (partial)
                     "tags_1_createdAt_-1__id_-1", "enabled_1_createdAt_-1__id_-1",
-                    "name_1__id_1", "skippedTicks_1",
+                    "name_1__id_1", "skippedTicks_1", "sample_1_enabled_1_nextRunAt_1__id_1",
+                    "sample_1_name_1__id_1",
                     # the jobs that chain to a job (sparse)
                     "onSuccess_1", "onFailure_1"}  # fmt: skip
     assert "status_1" not in set(wire_db.job_executions.index_information())
