@@ -1,5 +1,5 @@
-"""Sampled jobs: every 16th job created carries ``sample: 1``, every 256th ``sample: 2``,
-every 4,096th ``sample: 3`` (from its ``_id``'s counter, so a job keeps its mark), and two
+"""Sampled jobs: 1 job in 16 carries ``sample: 1``, 1 in 256 ``sample: 2``,
+1 in 4,096 ``sample: 3`` (by a hash of its ``_id``, so a job keeps its mark), and two
 partial indexes hold only them, by ``name`` and by ``enabled, nextRunAt``. They tell the
 list's walk where it may stop a read (``job_fences``) on SecantusDB, which reads every job
 an index range selects.
@@ -12,6 +12,7 @@ them, load 8), as MongoDB does.
 
 from __future__ import annotations
 
+from hashlib import blake2b
 from typing import Any
 
 from bson import ObjectId
@@ -33,15 +34,16 @@ INDEXES = [
 
 
 def level(job_id: Any) -> int | None:
-    """A job's mark: the highest level ``l`` with ``RATIO ** l`` dividing the counter that
-    ends its ObjectId (one more for each id a process makes), at most ``LEVELS``; None
-    for the 15 jobs in 16 with none."""
+    """A job's mark: the highest level ``l`` (at most ``LEVELS``) with ``RATIO ** l``
+    dividing a hash of its ``_id``, so 1 job in 16 has one, 1 in 256 level 2 or more...;
+    None for the others. A hash, not the id's counter: a process that makes ids for other
+    things between two jobs (two a job, say) would leave its jobs all on odd counters."""
     if not isinstance(job_id, ObjectId):
         return None
-    counter = int.from_bytes(job_id.binary[-3:], "big")
+    digest = int.from_bytes(blake2b(job_id.binary, digest_size=8).digest(), "big")
     found = None
     for candidate in range(1, LEVELS + 1):
-        if counter % RATIO**candidate:
+        if digest % RATIO**candidate:
             break
         found = candidate
     return found

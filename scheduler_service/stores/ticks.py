@@ -9,7 +9,7 @@ decides what to claim; this module is how.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -97,10 +97,12 @@ class TickStore(TickReleases):
         the whole index: measured 20 s at 100k jobs). A job stored before priorities
         existed has none: it runs as 5, but sorts after every job that has one."""
         order = [("priority", DESCENDING)] if by_priority else []
+        # ``<= horizon`` as ``< horizon + 1 ms`` (dates are whole milliseconds): SecantusDB
+        # drops the jobs at an inclusive upper bound on enabled_1_nextRunAt_1__id_1, where
+        # nextRunAt is not the last field (a job due at the horizon itself was not due).
+        due = {"$lt": horizon + timedelta(milliseconds=1)}
         cursor = (
-            self.collection.find(
-                {"enabled": True, "nextRunAt": {"$lte": horizon}}, projection=TICK_FIELDS
-            )
+            self.collection.find({"enabled": True, "nextRunAt": due}, projection=TICK_FIELDS)
             .sort([*order, ("nextRunAt", ASCENDING)])
             .limit(limit)
             .batch_size(limit)

@@ -103,6 +103,17 @@ def test_skip_if_busy_does_nothing_when_idle(store_db: Database) -> None:
     assert not TickStore(store_db).skip_tick(job, T0 + LEASE, only_if_busy=True)
 
 
+def test_a_tick_due_at_the_horizon_itself_is_due(store_db: Database) -> None:
+    """On the list's index (enabled_1_nextRunAt_1__id_1) SecantusDB drops the jobs at an
+    inclusive upper bound of nextRunAt: the poll's bound is an exclusive one."""
+    at = make_job(store_db)
+    later = make_job(store_db, nextRunAt=at.next_run_at + timedelta(milliseconds=1))
+    due = TickStore(store_db).due_ticks(at.next_run_at, 10)
+    assert [job.id for job in due] == [at.id]
+    by_priority = TickStore(store_db).due_ticks(at.next_run_at, 10, by_priority=True)
+    assert [job.id for job in by_priority] == [at.id] and later.id != at.id
+
+
 def test_due_queries_find_scheduled_ticks_and_due_entries(store_db: Database) -> None:
     due = make_job(store_db)
     make_job(store_db, nextRunAt=T0 + timedelta(hours=1))
