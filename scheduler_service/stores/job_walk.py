@@ -62,7 +62,9 @@ def walk_fenced(collection: Collection, segment: Segment, frontier: Frontier, ne
     share = 1.0  # of the jobs read, the part admitted: how far ahead the next fence is
     while True:
         wanted = need - len(taken)
-        ahead = min(max(math.ceil(wanted / (RATIO * share)), 1), MAX_AHEAD)
+        # One fence more than the page wants on average: fences fall at random, and a
+        # page short of jobs costs another round of reads.
+        ahead = min(math.ceil(wanted / (RATIO * share)) + 1, MAX_AHEAD)
         fence = fences.ahead(_position(segment, frontier), ahead)
         documents = _read(collection, segment, fences, frontier, fence, admits is None)
         scanned += len(documents)
