@@ -49,6 +49,7 @@ QUERIES = [
     ("q, none match", "q=no-such-job"),
     ("q, 20% match", "q=reports"),
     ("sort=name", "sort=name"),
+    ("sort=-name", "sort=-name"),
     ("sort=createdAt", "sort=createdAt"),
     ("sort=nextRunAt", "sort=nextRunAt"),
     ("sort=-nextRunAt", "sort=-nextRunAt"),
