@@ -8,7 +8,7 @@ nothing counts how names or next runs spread (``nextRunAt`` moves at every tick)
 these orders have no window width to take (``job_pages``): measured at 100,000 jobs, the
 5,000 jobs sharing one ``nextRunAt`` cost 0.7-1 s to read, all jobs past the 4 s deadline.
 
-Every 16th job created is a fence of level 1, every 256th of level 2, every 4,096th of
+1 job in 16 is a fence of level 1, 1 in 256 of level 2, 1 in 4,096 of
 level 3, each in a partial index of the order (``sample_1_name_1__id_1``,
 ``sample_1_enabled_1_nextRunAt_1__id_1``). A walk reads the top level's fences of its
 order (1 job in 4,096), then each lower level's between its frontier and the next fence of
@@ -119,7 +119,7 @@ class Fences:
 
 
 def ranges(segment: Segment, base: dict[str, Any], start: Frontier, fence: Position | None,
-            heavy: Callable[[Any], bool]) -> list[dict[str, Any]]:  # fmt: skip
+           heavy: Callable[[Any], bool]) -> list[dict[str, Any]]:  # fmt: skip
     """The reads of the jobs ``base`` selects after ``start`` up to ``fence`` (None: the
     end): one key range, and apart the start's or the fence's key where ``heavy`` says
     many jobs share it (by ``_id``, so that a read of it is bounded too), and always the
@@ -146,72 +146,6 @@ def ranges(segment: Segment, base: dict[str, Any], start: Frontier, fence: Posit
     far: dict[str, Any] = {}  # and on the fence's
     if fence is not None:
         apart = heavy(fence[0])
-        if apart:
-            queries.append({field: fence[0], "_id": {"$lte" if forward else "$gte": fence[1]},
-                            **base})  # fmt: skip
-        if forward:
-            far = {"$lt": fence[0] if apart else _after(fence[0])}
-        else:
-            far = {"$gte": _after(fence[0]) if apart else fence[0]}
-    bounds = {**near, **far}
-    queries.insert(0, {field: bounds, **base} if bounds else dict(base))
-    return queries
-
-
-def _read(self, level: int) -> None:
-        """The level's fences after ``read_to`` up to the next fence of the level above
-        (itself one), or all of them at the top."""
-        start = self.read_to[level]
-        if level == LEVELS:
-            start = None
-        stop = None if level == LEVELS else self.ahead(start, 1, level + 1)
-        low, high = (start, stop) if self.forward else (stop, start)
-        query: dict[str, Any] = {FIELD: level, **self.segment.base}
-        bounds: dict[str, Any] = {}  # both ends' keys in: exact on SecantusDB
-        if low is not None:
-            bounds["$gte"] = low[0]
-        if high is not None:
-            bounds["$lt"] = _after(high[0])
-        if bounds:
-            query[self.segment.field] = bounds
-        found = self.collection.find(query, projection=[self.segment.field])
-        positions = [(doc.get(self.segment.field), doc["_id"]) for doc in found]
-        fences = [p for p in positions if p[0] is not None
-                  and (start is None or self.rank(p) > self.rank(start))
-                  and (stop is None or self.rank(p) < self.rank(stop))]  # fmt: skip
-        fences.sort(key=self.rank)
-        self.fences[level] += fences + ([stop] if stop is not None else [])
-        self.read_to[level] = stop
-        self.done[level] = stop is None
-
-
-def _queries(segment: Segment, fences: Fences, frontier: Frontier,
-             fence: Position | None) -> list[dict[str, Any]]:  # fmt: skip
-    """The reads of the jobs after ``frontier`` up to ``fence`` (None: the end): one key
-    range, and apart the frontier's or the fence's key where many jobs share it."""
-    field, base = segment.field, segment.base
-    forward = segment.direction == ASCENDING
-    key = frontier.key
-    if key is not None and fence is not None and fence[0] == key:  # inside one key
-        ids = {"$lte" if forward else "$gte": fence[1]}
-        if frontier.id is not None:
-            ids["$gt" if forward else "$lt"] = frontier.id
-        return [{field: key, "_id": ids, **base}]
-    queries = []
-    near: dict[str, Any] = {}  # the range's bound on the frontier's side
-    if key is not None:
-        apart = frontier.past or fences.heavy(key)
-        if apart and not frontier.past:
-            ids = {} if frontier.id is None else {
-                "_id": {"$gt" if forward else "$lt": frontier.id}}
-            queries.append({field: key, **ids, **base})
-        if forward:
-            near = {"$gte": _after(key) if apart else key}
-        else:
-            near = {"$lt": key if apart else _after(key)}
-    far: dict[str, Any] = {}  # and on the fence's
-    if fence is not None:
-        apart = fences.heavy(fence[0])
         if apart:
             queries.append({field: fence[0], "_id": {"$lte" if forward else "$gte": fence[1]},
                             **base})  # fmt: skip
