@@ -17,7 +17,8 @@ second; after a warm-up, a window of whole seconds is watched. Per run:
 - in ``job_executions``: start lag (``startedAt - scheduledAt``) p50 / p99 / max;
 - over the window: document writes per execution (the services' own writes, from the
   replies), the server's write opcounters per execution, the CPU per execution of the
-  service processes together and of the database.
+  service processes together and of the database, round trips per execution by command
+  and collection, and the documents each process wrote (how the work was shared).
 """
 
 from __future__ import annotations
@@ -113,6 +114,9 @@ def run(bench: Bench, shape: Shape) -> dict[str, Any]:
         serviceCpuPercent=round((after["cpu"] - before["cpu"]) / shape.seconds * 100, 1),
         dbCpuPercent=round((after["db"] - before["db"]) / shape.seconds * 100, 1),
         roundTripsPerExecution=writes.per(sum(c["total"] for c in counts), executions),
+        commandsPerExecution=_commands_per(counts, executions),
+        # One process left with every job is how a multi-process run falls behind.
+        documentsWrittenPerProcess=[c["documentsWritten"] for c in counts],
     )
     log(f"{shape.name}: {shape.jobs} jobs on {shape.processes} process(es), {shape.seconds} s: "
         f"lateness at target p50 {result['latenessP50Ms']} / p99 {result['latenessP99Ms']} / "
@@ -149,6 +153,16 @@ def _figures(shape: Shape, job_ids: set[str], start: datetime, end: datetime,
         "startLagP99Ms": percentile(lags, 0.99),
         "startLagMaxMs": percentile(lags, 1.0),
     }  # fmt: skip
+
+
+def _commands_per(counts: list[dict[str, Any]], executions: int) -> dict[str, float | None]:
+    """Round trips per execution by ``command collection``, all processes, most first."""
+    total: dict[str, int] = {}
+    for count in counts:
+        for key, n in count["commands"].items():
+            total[key] = total.get(key, 0) + n
+    ordered = sorted(total.items(), key=lambda item: -item[1])
+    return {key: writes.per(n, executions) for key, n in ordered}
 
 
 def _snapshot(bench: Bench, services: list[Child]) -> dict[str, Any]:
