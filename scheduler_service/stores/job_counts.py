@@ -27,7 +27,7 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from scheduler_service.stores.job_days import day_key
-from scheduler_service.stores.job_samples import fix_marks
+from scheduler_service.stores.job_samples import fix_marks, mark_all
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,20 @@ class JobCountStore:
             first=dict(document.get("first") or {}), last=dict(document.get("last") or {}),
             sampled=bool(document.get("sampled")),
         )
+
+    def mark_samples_later(self, jobs: Collection) -> None:
+        """Mark the jobs of a database of an earlier version (``job_samples``) in a thread
+        of this process: until then the list by name or next run reads more jobs a page,
+        never other ones. Then note it, so that the next start does not."""
+
+        def run() -> None:
+            try:
+                mark_all(jobs, RECOUNT_TIMEOUT_S)
+                self.collection.update_one({"_id": DOCUMENT_ID}, {"$set": {"sampled": True}})
+            except PyMongoError as exc:  # tried again at the next start
+                log.warning("sampled jobs not marked (run jobs recount): %s", exc)
+
+        threading.Thread(target=run, name="mark-samples", daemon=True).start()
 
     def recount(self, jobs: Collection) -> JobCounts:
         """Count every job (a read of each: seconds for 100,000 jobs on SecantusDB, past

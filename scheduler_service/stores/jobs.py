@@ -96,8 +96,10 @@ class JobStore:
         # Jobs of a version before names: "" (as they read) sorts with the names.
         self.collection.update_many({"name": None}, {"$set": {"name": ""}})
         counts = self.counts_store.read()
-        if counts is None or not counts.sampled:  # a database of an earlier version
+        if counts is None:  # a database of an earlier version
             self.counts_store.recount(self.collection)
+        elif not counts.sampled:  # in the background: a worker's start has a deadline
+            self.counts_store.mark_samples_later(self.collection)
 
     def add(self, job: Job) -> Job:
         result = self.collection.insert_one(mark(job.to_document()))

@@ -18,11 +18,12 @@ from scheduler_service import create_app, open_runtime
 from scheduler_service.config import Config
 from scheduler_service.runtime import get_runtime
 from scheduler_service.stores import job_samples
-from scheduler_service.stores.job_counts import JobCountStore
+from scheduler_service.stores.job_counts import JobCounts, JobCountStore
 from scheduler_service.stores.job_pages import Frontier
 from scheduler_service.stores.job_walk import walk_segments
 from scheduler_service.stores.jobs import JobFilter
 from tests.integration.test_job_pages_wire import expected_order
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -126,8 +127,6 @@ def test_no_read_takes_the_shared_key_whole(
     wire_db: Database, shared: datetime, sort: str
 ) -> None:
     """Each page reads about what it lists: the fences inside the shared key bound it."""
-    from scheduler_service.stores.job_counts import JobCounts
-
     selection = JobFilter(sort=sort)
     counts = JobCountStore(wire_db).read() or JobCounts()
     segments = selection.segments(datetime.now(UTC), counts)
@@ -157,3 +156,20 @@ def test_names_beyond_ascii_and_long_ones_walk_in_code_point_order(
         assert response.status_code == 201, response.get_json()
     for query in ("sort=name", "sort=-name"):
         assert walk(api, query) == expected_order(wire_db, query)
+
+
+def test_a_database_of_an_earlier_version_is_marked_in_the_background(
+    wire_db: Database, shared: datetime
+) -> None:
+    """Counts without ``sampled`` and jobs without marks (as before samples): the next
+    start marks them in a thread (a worker's start has a deadline), then notes it."""
+    from scheduler_service.stores.jobs import JobStore
+
+    wire_db["jobs"].update_many({}, {"$unset": {"sample": ""}})
+    wire_db["job_counts"].update_one({"_id": "jobs"}, {"$unset": {"sampled": ""}})
+    JobStore(wire_db).ensure_indexes()
+    wait_until(lambda: (JobCountStore(wire_db).read() or JobCounts()).sampled,
+               message="the jobs marked")  # fmt: skip
+    for job in wire_db["jobs"].find({}, ["sample"]):
+        assert job.get("sample") == job_samples.level(job["_id"])
+    assert wire_db["jobs"].count_documents({"sample": {"$gt": 0}}) > 0
