@@ -123,7 +123,8 @@ class PendingCounts:
     def flush(self) -> None:
         with self.writing:
             update = self._take()
-            if update:
+            if update:  # a document made here: no job of an earlier version to mark
+                update["$setOnInsert"] = {"sampled": True}
                 self.collection.update_one({"_id": DOCUMENT_ID}, update, upsert=True)
 
     def _flush_quietly(self) -> None:
