@@ -1,4 +1,5 @@
-"""Fixtures like flaskr's (app, client, runner, clock), plus the real wire server."""
+"""Fixtures like flaskr's (app, client, runner, clock), plus the real wire server and a real
+HTTP target."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from scheduler_service import create_app, embedded_db, open_runtime
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from tests.support.databases import database_uri
+from tests.support.http_target import http_target_fixture
 from tests.support.ports import free_port
 
 START = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -96,3 +98,7 @@ def store_db(request: pytest.FixtureRequest) -> Database:
     if request.param == "mongomock":
         return request.getfixturevalue("mongo_db")
     return request.getfixturevalue("wire_db")
+
+
+# A real HTTP server on 127.0.0.1 for one test (tests/support/http_target.py).
+target = pytest.fixture(http_target_fixture)

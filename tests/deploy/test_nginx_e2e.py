@@ -72,12 +72,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, deploy_db_uri: str) -> Itera
             print(process.tail())
 
 
-@pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    with HttpTarget() as server:
-        yield server
-
-
 def assert_json_error(answer: requests.Response, status: int, code: str) -> dict[str, Any]:
     assert answer.status_code == status, answer.text
     assert answer.headers["Content-Type"].startswith("application/json"), answer.headers

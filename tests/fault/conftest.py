@@ -20,7 +20,6 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from tests.support.http_target import HttpTarget
 from tests.support.processes import ProcessGroup, service_env
 from tests.support.service_process import ServiceProcess
 
@@ -32,12 +31,6 @@ def group(tmp_path: Path) -> Iterator[ProcessGroup]:
     logs.mkdir()
     with ProcessGroup(logs) as processes:
         yield processes
-
-
-@pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    with HttpTarget() as server:
-        yield server
 
 
 @dataclass

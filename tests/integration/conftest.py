@@ -1,4 +1,5 @@
-"""Fixtures shared by the integration tests (the wire server's are in ``tests/conftest.py``)."""
+"""Fixtures shared by the integration tests (the wire server's and the HTTP target are in
+``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.support.http_target import http_target_fixture
 from tests.support.in_process import running_service
-
-# A real HTTP server on 127.0.0.1 for one test (tests/support/http_target.py).
-target = pytest.fixture(http_target_fixture)
 
 
 @pytest.fixture

@@ -38,12 +38,6 @@ SECRETS = [*(v.split()[-1].split("=")[-1] for v in SECRET_HEADERS.values()),
            "pw-SECRET-9", "user-SECRET-10", "tok-SECRET-11", "key-SECRET-12"]  # fmt: skip
 
 
-@pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    with HttpTarget() as server:
-        yield server
-
-
 def service(wire_uri: str, keys: tuple[str, ...]) -> Flask:
     config = Config(mongodb_uri=wire_uri, scheduler_poll_interval_ms=200, job_timeout_ms=3000,
                     allow_private_targets=True, rate_limit="off", encryption_keys=keys)  # fmt: skip

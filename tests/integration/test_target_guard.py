@@ -100,12 +100,6 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> Connections:
 
 
 @pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    with HttpTarget() as server:
-        yield server
-
-
-@pytest.fixture
 def session() -> Iterator[requests.Session]:
     with new_session() as created:
         yield created
