@@ -11,30 +11,21 @@ from __future__ import annotations
 import ipaddress
 import shutil
 import socket
-import ssl
-import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from bson import ObjectId
 from urllib3.util import connection as urllib3_connection
 
-from scheduler_service.clock import FixedClock
-from scheduler_service.config import Config
 from scheduler_service.delivery.attempt import AttemptRequest, perform
 from scheduler_service.delivery.outcome import AttemptOutcome
 from scheduler_service.delivery.session import new_session
 from scheduler_service.delivery.target_guard import CheckedResolutions
-from scheduler_service.records import Entry, Job
-from scheduler_service.scheduler.executor import Executor
 from tests.support.http_target import HttpTarget
+from tests.support.tls_target import TlsServer, serving_tls
 
 HINT = "(set ALLOW_PRIVATE_TARGETS=true to allow private targets)"
 PUBLIC = "93.184.215.14"  # stands for a public host; the spy routes it to a local server
@@ -264,53 +255,12 @@ def test_a_redirect_to_metadata_is_refused_even_with_private_targets_allowed(
 # TLS: the socket goes to the checked IP, SNI and the certificate check use the name.
 
 
-@dataclass
-class TlsServer:
-    port: int
-    cert: Path
-    server_names: list[str | None]
-
-
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[TlsServer]:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=secure.test", "-addext", "subjectAltName=DNS:secure.test",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )
-    names: list[str | None] = []
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    context.sni_callback = lambda _sock, name, _ctx: names.append(name)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = (self.headers.get("Host") or "").encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield TlsServer(server.server_address[1], cert, names)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_tls(tmp_path) as server:
+        yield server
 
 
 def test_https_to_the_pinned_address_verifies_the_certificate_for_the_name(
@@ -335,14 +285,3 @@ def test_https_still_refuses_a_certificate_for_another_name(
     assert outcome.error_message.startswith("TLS error: ")
     assert "other.test" in outcome.error_message
     assert tls_server.server_names == ["other.test"]
-
-
-def test_the_executor_passes_the_setting_to_the_attempt() -> None:
-    clock = FixedClock(datetime(2024, 1, 1, tzinfo=UTC))
-    job = Job(ObjectId(), "* * * * * *", "http://127.0.0.1/x")
-    entry = Entry.scheduled(clock.now(), owner="owner", now=clock.now(), lease=timedelta(60))
-    for allowed in (False, True):
-        executor = Executor(None, None, Config(allow_private_targets=allowed),  # type: ignore[arg-type]
-                            clock, "owner", None, threading.Event(),  # type: ignore[arg-type]
-                            None, None)  # type: ignore[arg-type]  # no stores: builds a request
-        assert executor._request(job, entry).allow_private is allowed

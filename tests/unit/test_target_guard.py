@@ -1,14 +1,18 @@
-"""The SSRF policy (no network: resolution is stubbed); the API's literal-target check is
-test_api_target_guard.py."""
+"""The SSRF policy (no network: resolution is stubbed) and the executor handing its setting
+to each attempt; the API's literal-target check is test_api_target_guard.py."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from bson import ObjectId
 
+from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from scheduler_service.delivery.target_guard import (
     CheckedResolutions,
@@ -19,6 +23,8 @@ from scheduler_service.delivery.target_guard import (
     resolve,
 )
 from scheduler_service.errors import ConfigError, TargetRefused
+from scheduler_service.records import Entry, Job
+from scheduler_service.scheduler.executor import Executor
 
 HINT = "(set ALLOW_PRIVATE_TARGETS=true to allow private targets)"
 METADATA = "a cloud metadata address"
@@ -242,3 +248,14 @@ def test_checked_resolutions_keep_a_bounded_number_of_names(
     assert len(calls) == 5
     cache.checked_addresses("n0.test", 80, False)  # the oldest went first
     assert len(calls) == 6
+
+
+def test_the_executor_passes_the_setting_to_the_attempt() -> None:
+    clock = FixedClock(datetime(2024, 1, 1, tzinfo=UTC))
+    job = Job(ObjectId(), "* * * * * *", "http://127.0.0.1/x")
+    entry = Entry.scheduled(clock.now(), owner="owner", now=clock.now(), lease=timedelta(60))
+    for allowed in (False, True):
+        executor = Executor(None, None, Config(allow_private_targets=allowed),  # type: ignore[arg-type]
+                            clock, "owner", None, threading.Event(),  # type: ignore[arg-type]
+                            None, None)  # type: ignore[arg-type]  # no stores: builds a request
+        assert executor._request(job, entry).allow_private is allowed
