@@ -18,6 +18,7 @@ from scheduler_service.delivery.payload import idempotency_key, outgoing_headers
 from scheduler_service.delivery.session import USER_AGENT, new_session, thread_session
 from scheduler_service.delivery.signing import Signing
 from tests.support.http_target import HttpTarget
+from tests.support.ports import free_port
 
 TICK = datetime(2024, 1, 1, 12, 5, tzinfo=UTC)
 
@@ -33,12 +34,6 @@ def attempt(session: requests.Session, url: str, **overrides: Any) -> AttemptOut
                               "timeout_s": 5.0, "max_response_bytes": 4096,
                               "allow_private": True, **overrides}  # targets are on 127.0.0.1
     return perform(AttemptRequest(**fields), session)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_2xx_is_a_success_with_the_body_captured(target: HttpTarget,
@@ -190,7 +185,7 @@ def test_a_redirect_loop_stops(target: HttpTarget, session: requests.Session) ->
 
 
 def test_connection_refused(session: requests.Session) -> None:
-    outcome = attempt(session, f"http://127.0.0.1:{closed_port()}/x")
+    outcome = attempt(session, f"http://127.0.0.1:{free_port()}/x")  # nothing listens there
     assert (outcome.error_message, outcome.retryable, outcome.status_code) == (
         "connection refused", True, None)
 
