@@ -204,7 +204,8 @@ def test_an_unchained_tick_writes_nothing_more_and_a_chained_one_a_write_per_chi
 
         def counted(self: Any, *args: Any, _name: str = name, _original: Any = original,
                     **kwargs: Any) -> Any:  # fmt: skip
-            writes.append(_name)
+            if self.name != "job_counts":  # the creates' counts, flushed by a timer any time
+                writes.append(_name)
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(collection_type, name, counted)
