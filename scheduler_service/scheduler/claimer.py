@@ -6,7 +6,8 @@ the job document (``stores/ticks.py``), so that one process runs the tick:
 
 - a **scheduled** tick: one ``update_many`` per group of jobs that share the tick, the next
   one and the overlap rule. It advances ``nextRunAt``, sets ``lastRunAt`` and
-  ``claimedBy``, and pushes a running ``Entry`` (owner, lease) into ``inflight``. Ticks
+  ``claimedBy``, and pushes a running ``Entry`` (owner, lease) into ``inflight``; and when
+  the job's next tick starts soon, that one's entry too (``pre_claims.py``). Ticks
   missed by policy and ticks refused by the overlap rule are moved past (``skip_tick``:
   ``nextRunAt`` and ``skippedTicks``).
 - a **retry**, **manual** run or **replay** (a waiting entry), or an **orphan** (a running
@@ -22,16 +23,16 @@ Nothing is written when an attempt starts. When it ends, ``executor.py`` writes 
 committed, ``batched_writes.py``) its execution record to ``job_executions``, then either
 pulls the entry (the tick is settled) or turns it into a waiting retry (``Entry.retry``).
 When this process is to claim the job's next tick soon (it queued it as a follow-up), the
-settled entry is not pulled on its own: that claim replaces it (``releases.py``). A tick
-that succeeds at once thus costs two document writes (claim, record) when its job's next
-tick follows within the look-ahead (every-second jobs), three otherwise (claim, record,
-release).
+settled entries are not pulled on their own: that claim replaces them (``releases.py``).
+Document writes of ticks that succeed at once: an every-second job's two ticks, one claim
+and two records (1.5 a tick); a job whose next tick follows within the look-ahead, two a
+tick (claim, record); any other, three (claim, record, release).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +41,8 @@ from pymongo.errors import PyMongoError
 from scheduler_service import metrics
 from scheduler_service.clock import Clock
 from scheduler_service.records import Entry, ExecutionRecord, Job, Status
+from scheduler_service.scheduler import pre_claims
+from scheduler_service.scheduler.claims import Claim, Claims
 from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.planning import plan_job
 from scheduler_service.scheduler.releases import Releases
@@ -54,37 +57,6 @@ log = logging.getLogger(__name__)
 CLAIM_BATCH = 200  # jobs claimed in one write at most
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A tick this process won: ``entry`` is running, owned here, its lease set."""
-
-    job: Job
-    entry: Entry
-    following: datetime | None = None  # a scheduled tick: the job's new nextRunAt
-    following_tick: datetime | None = None  # and its new nextTickAt
-    # An orphan to settle from its attempt's record, not to run (``settlement.py``).
-    recorded: ExecutionRecord | None = None
-
-    @property
-    def key(self) -> tuple[object, object]:
-        return (self.job.id, self.entry.id)
-
-
-@dataclass
-class Claims:
-    """The outcome of one ``Claimer.claim``: ``won`` pairs each candidate with its claim."""
-
-    won: list[tuple[Candidate, Claim]] = field(default_factory=list)
-    refused: list[Candidate] = field(default_factory=list)  # the database said no
-    unanswered: list[Candidate] = field(default_factory=list)  # outcome unknown: lost
-
-    def add(self, candidate: Candidate, claim: Claim | None) -> None:
-        if claim is None:
-            self.refused.append(candidate)
-        else:
-            self.won.append((candidate, claim))
-
-
 @dataclass
 class Claimer:
     ticks: TickStore
@@ -95,6 +67,7 @@ class Claimer:
     misfire_grace: timedelta
     running: RunningAttempts
     releases: Releases | None = None  # settled entries a claim may replace (one write)
+    pre_claim_within: timedelta | None = None  # claim the next tick too if it starts by then
 
     def claim(self, candidates: list[Candidate]) -> Claims:
         """Claim what is due: scheduled ticks together, waiting and orphaned entries one by
@@ -135,54 +108,64 @@ class Claimer:
         now = self.clock.now()
         # Claimed together: jobs with the same stored tick (the claim's compare-and-set
         # value), tick to run, next one (when it starts, and itself) and overlap rule, that
-        # replace their settled entries (``releases.py``; ``held``: job -> entry id) or not.
+        # replace as many settled entries (``releases.py``; ``held``: job -> entry ids), and
+        # claim the same ticks with it (``pre_claims.py``).
         groups: dict[tuple[object, ...], list[Candidate]] = {}
         held: dict[object, Any] = {}
         for candidate in candidates:
             job = candidate.job
             # Claimed ahead (``dispatcher.py``): planned, started and leased from its time.
             plan = plan_job(job, max(now, job.next_run_at or now), self.misfire_grace)
-            starts = start_of(job, plan.following)
             if plan.run is None:
+                starts = start_of(job, plan.following)
                 if self.ticks.skip_tick(job, starts, plan.skipped, following_tick=plan.following):
                     metrics.record_skipped("missed", plan.skipped)
                 continue
+            # Its next tick(s) too when they follow soon (``pre_claims.py``).
+            pre, following = pre_claims.ticks_with(job, plan, self.pre_claim_within,
+                                                   self.misfire_grace, now)  # fmt: skip
+            starts = start_of(job, following)
             if self.releases is not None and (replaces := self.releases.take(
-                    job.id, tuple(entry.id for entry in job.inflight))) is not None:  # fmt: skip
+                    job.id, tuple(entry.id for entry in job.inflight))):  # fmt: skip
                 held[job.id] = replaces
-            key = (job.next_run_at, plan.run, starts, plan.following, job.forbids_overlap,
-                   job.id in held)  # fmt: skip
+            key = (job.next_run_at, plan.run, starts, following, job.forbids_overlap,
+                   len(held.get(job.id, ())),
+                   tuple((t, start_of(job, t)) for t in pre))  # fmt: skip
             groups.setdefault(key, []).append(candidate)
         won: dict[object, Claim] = {}
         pending = list(groups.items())
         try:
             while pending:
-                (seen, run, starts, tick, forbid, _), members = pending.pop(0)
+                (seen, run, starts, tick, forbid, _, pre), members = pending.pop(0)
                 assert isinstance(run, datetime)
                 at = max(now, seen) if isinstance(seen, datetime) else now
-                self._claim_group(members, run, starts, tick, bool(forbid), held, at, won)
+                self._claim_group(members, (run, starts, tick, bool(forbid), pre), held, at,
+                                  won)  # fmt: skip
         except PyMongoError:
             for _, members in pending:  # never sent: their held releases are still due
                 self._give_back(members, held, now)
             raise
         return won
 
-    def _claim_group(self, members: list[Candidate], run: datetime, starts: Any, tick: Any,
-                     forbid: bool, held: dict[object, Any], now: datetime,
+    def _claim_group(self, members: list[Candidate], plan: tuple[Any, ...],
+                     held: dict[object, Any], now: datetime,
                      won: dict[object, Claim]) -> None:  # fmt: skip
+        run, starts, tick, forbid, pre = plan
         for start in range(0, len(members), CLAIM_BATCH):
             batch = members[start : start + CLAIM_BATCH]
             replaces = list(dict.fromkeys(held[c.job.id] for c in batch if c.job.id in held))
             entry = Entry.scheduled(run, owner=self.owner, now=now, lease=self.lease)
+            also = pre_claims.entries(batch[0].job, [t for t, _ in pre], self.owner, self.lease)
             try:
                 won_ids = self.ticks.claim_ticks(
                     [c.job for c in batch], entry, starts, following_tick=tick,
                     forbid_overlap=forbid, started_at=now, replaces=replaces or None,
+                    pre_claimed=also,
                 )  # fmt: skip
             except PyMongoError:
                 self._give_back(members[start:], held, now)
                 raise
-            won.update({c.job.id: Claim(c.job, entry, starts, following_tick=tick)
+            won.update({c.job.id: Claim(c.job, entry, starts, tick, pre_claimed=also)
                         for c in batch if c.job.id in won_ids})  # fmt: skip
             lost = [candidate for candidate in batch if candidate.job.id not in won_ids]
             self._give_back(lost, held, now)
@@ -210,23 +193,26 @@ class Claimer:
 
     def _over_a_settled_entry(self, candidate: Candidate, run: datetime, starts: Any,
                               tick: Any, now: datetime) -> Claim | None:  # fmt: skip
-        """A FORBID claim refused because the job holds another process's entry whose
-        attempt is recorded as a success: that process held its release for its next claim
-        (``releases.py``) and is late, or died. The tick is settled, so this claim replaces
-        the entry instead of skipping the tick (one read, only on this path)."""
+        """A FORBID claim refused because the job holds only another process's entries
+        (a tick, and one claimed with it) whose attempts are recorded as successes: that
+        process held their releases for its next claim (``releases.py``) and is late, or
+        died. The ticks are settled, so this claim replaces the entries instead of skipping
+        the tick (one read per entry, only on this path)."""
         job = candidate.job
-        if len(job.inflight) != 1 or candidate.follow_up:
+        held = job.inflight
+        if not held or candidate.follow_up or len({e.owner for e in held}) != 1:
             return None
-        held = job.inflight[0]
-        if not held.is_running or held.owner == self.owner or held.is_manual:
+        if any(not e.is_running or e.owner == self.owner or e.is_manual for e in held):
             return None
-        recorded = self.executions.recorded(job.id, held.scheduled_at, held.attempt)
-        if recorded is None or recorded.status is not Status.SUCCESS or recorded.triggers:
-            return None  # with triggers: written by the take-over of the entry, after its lease
+        for settled in held:
+            recorded = self.executions.recorded(job.id, settled.scheduled_at, settled.attempt)
+            if recorded is None or recorded.status is not Status.SUCCESS or recorded.triggers:
+                return None  # with triggers: written by the entry's take-over, after its lease
         entry = Entry.scheduled(run, owner=self.owner, now=now, lease=self.lease)
         if not self.ticks.claim_ticks([job], entry, starts, following_tick=tick,
-                                      forbid_overlap=True, started_at=now, replaces=held.id,
-                                      replaced_owner=held.owner):  # fmt: skip
+                                      forbid_overlap=True, started_at=now,
+                                      replaces=tuple(e.id for e in held),
+                                      replaced_owner=held[0].owner):  # fmt: skip
             return None
         return Claim(job, entry, starts, following_tick=tick)
 
@@ -240,7 +226,7 @@ class Claimer:
         job = candidate.job
         if (
             forbid
-            and not folded  # the job held only our settled entry: nothing to refuse
+            and not folded  # the job held only our settled entries: nothing to refuse
             and self._maybe_busy(candidate)
             and self.ticks.skip_tick(job, following, following_tick=tick, only_if_busy=True)
         ):

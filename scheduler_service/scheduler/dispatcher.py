@@ -30,8 +30,10 @@ from datetime import timedelta
 
 from pymongo.errors import PyMongoError
 
+from scheduler_service import metrics
 from scheduler_service.clock import Clock
-from scheduler_service.scheduler import catch_up
+from scheduler_service.records import Job
+from scheduler_service.scheduler import catch_up, pre_claims
 from scheduler_service.scheduler.affinity import Affinity
 from scheduler_service.scheduler.catch_up import CatchUp
 from scheduler_service.scheduler.claimer import CLAIM_BATCH, Claim, Claimer
@@ -92,6 +94,10 @@ class Dispatcher:
     def dispatch(self, batch: list[Candidate]) -> None:
         """Claim the batch (``Claimer``) and hand each tick won to a worker; each candidate
         holds a worker slot, which is given back if nothing is to run."""
+        pre = [candidate for candidate in batch if candidate.pre_claimed]
+        if pre:
+            self._pre_claimed(pre)
+            batch = [candidate for candidate in batch if not candidate.pre_claimed]
         due = []
         now = self.clock.now()
         for candidate in batch:
@@ -111,6 +117,7 @@ class Dispatcher:
         self.affinity.note_lost(lost, self.clock.now())
         scheduled = [claim for _, claim in claims.won if claim.following is not None]
         self.catch_up.claimed([claim.key for claim in scheduled])
+        self._queue_pre_claimed(scheduled)
         self._queue_follow_ups(scheduled)
         self._give_back(claims.refused + claims.unanswered)
         now = self.clock.now()
@@ -122,7 +129,10 @@ class Dispatcher:
             self.pool.submit(self._run, candidate, claim)
 
     def _may_claim_ahead(self, candidate: Candidate) -> bool:
-        """A scheduled tick whose job has nothing in flight but our held settled tick."""
+        """A scheduled tick whose job has nothing in flight but our held settled ticks, or a
+        tick claimed already with the one before (judged before its time)."""
+        if candidate.pre_claimed:
+            return True
         if candidate.entry is not None:
             return False
         job = candidate.job
@@ -141,15 +151,90 @@ class Dispatcher:
         now = self.clock.now()
         for claim in claims:
             following = claim.following
-            start = claim.entry.started_at or now  # a claim ahead: its tick's time
+            last = (claim.entry, *claim.pre_claimed)[-1]
+            start = last.started_at or now  # a claim ahead: its tick's time
             if following is not None and following <= max(now, start) + self.lookahead:
-                snapshot = replace(claim.job, next_run_at=following, inflight=(claim.entry,),
-                                   next_tick_at=claim.following_tick,
-                                   claimed_by=claim.entry.owner)  # fmt: skip
+                snapshot = _as_claimed(claim)
                 key = ("tick", claim.job.id, following)
                 if self.queue.push(following, key, snapshot, follow_up=True) and self.releases:
-                    # We claim it next: the settled tick's release can go with that claim.
-                    self.releases.expect(claim.job.id, claim.entry.id, following)
+                    # We claim it next: the settled ticks' releases can go with that claim.
+                    self.releases.expect(claim.job.id, tuple(e.id for e in snapshot.inflight),
+                                         following)  # fmt: skip
+
+    def _queue_pre_claimed(self, claims: list[Claim]) -> None:
+        """Queue the ticks claimed with the ones before them, as claimed ahead: each taken out
+        ``AHEAD`` of its time, judged (``_pre_claimed``), then run by a worker."""
+        for claim in claims:
+            if not claim.pre_claimed:
+                continue
+            snapshot = _as_claimed(claim)
+            keys = [(claim.job.id, entry.id) for entry in claim.pre_claimed]
+            self.catch_up.claimed(keys)
+            with self._ahead_lock:
+                for entry in claim.pre_claimed:
+                    self._ahead[(claim.job.id, entry.id)] = Claim(snapshot, entry)
+            for entry in claim.pre_claimed:
+                assert entry.started_at is not None
+                self.queue.push(entry.started_at, ("pre", claim.job.id, entry.id), snapshot,
+                                entry, pre_claimed=True)  # fmt: skip
+
+    def _pre_claimed(self, candidates: list[Candidate]) -> None:
+        """Judge pre-claimed ticks on one read of their jobs (``pre_claims.judge``) and run,
+        skip, release or re-check each; on a database error, look again shortly."""
+        try:
+            fresh = {job.id: job for job in
+                     self.claimer.ticks.jobs_by_id([c.job.id for c in candidates])}  # fmt: skip
+        except PyMongoError as exc:
+            log.warning("database error while checking %d ticks claimed ahead: %s",
+                        len(candidates), exc)  # fmt: skip
+            for candidate in candidates:
+                self._recheck(candidate, pre_claims.Verdict.WAIT)
+            return
+        for candidate in candidates:
+            entry = candidate.entry
+            assert entry is not None and candidate.job.id is not None
+            job = fresh.get(candidate.job.id)
+            held = set() if job is None or self.releases is None else {
+                e.id for e in job.inflight if self.releases.holds(job.id, e.id)}  # fmt: skip
+            wait = job is not None and self.catch_up.must_wait(
+                pre_claims.in_flight_besides(job, entry, held), self.clock.now())  # fmt: skip
+            verdict = pre_claims.judge(candidate.job, entry, job, self.claimer.owner,
+                                       settled_here=held, must_wait=wait,
+                                       now=self.clock.now())  # fmt: skip
+            if verdict is pre_claims.Verdict.RUN:
+                assert job is not None
+                self.pool.submit(self._run, candidate, Claim(job, entry))
+            else:
+                self._recheck(candidate, verdict)
+
+    def _recheck(self, candidate: Candidate, verdict: pre_claims.Verdict) -> None:
+        """A pre-claimed tick not to run now: look again soon (``WAIT``, within the misfire
+        grace of its start), else let go of it (``verdict``: with which write; a ``WAIT``
+        past the grace, after database errors, is left to its lease)."""
+        entry, job_id, owner = candidate.entry, candidate.job.id, self.claimer.owner
+        assert entry is not None and entry.started_at is not None and job_id is not None
+        now = self.clock.now()
+        late = now - entry.started_at > self.claimer.misfire_grace
+        if verdict is pre_claims.Verdict.WAIT and not late:
+            self.slots.release()
+            self.queue.delay(candidate, now + catch_up.RECHECK, early=False)
+            return
+        with self._ahead_lock:
+            self._ahead.pop((job_id, entry.id), None)
+        self.catch_up.ended((job_id, entry.id))
+        self._give_back([candidate])
+        try:
+            if verdict is pre_claims.Verdict.RELEASE:
+                self.claimer.ticks.drop_entry(job_id, entry.id, owner)
+            elif verdict is pre_claims.Verdict.GIVE_BACK:
+                self.claimer.ticks.unclaim([(job_id, entry)], owner)
+            elif verdict is pre_claims.Verdict.SKIP and self.claimer.ticks.skip_pre_claimed(
+                    job_id, entry.id, owner):  # fmt: skip
+                metrics.record_skipped("overlap")
+                log.info("job %s: tick %s skipped, the previous one is still running",
+                         job_id, entry.scheduled_at.isoformat())  # fmt: skip
+        except PyMongoError as exc:  # its lease runs out instead: then re-run by any process
+            log.warning("database error while letting go of job %s's tick: %s", job_id, exc)
 
     def _give_back(self, candidates: list[Candidate]) -> None:
         for candidate in candidates:
@@ -201,3 +286,9 @@ class Dispatcher:
     def shutdown(self) -> None:
         """Drop the work not started; running attempts go on (``Scheduler.stop`` waits)."""
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _as_claimed(claim: Claim) -> Job:
+    """The job as ``claim`` left it (what the next claim's compare-and-set checks)."""
+    return replace(claim.job, next_run_at=claim.following, next_tick_at=claim.following_tick,
+                   inflight=(claim.entry, *claim.pre_claimed), claimed_by=claim.entry.owner)

@@ -120,7 +120,9 @@ class Executor:
         if attempt == 1:
             metrics.record_start_lag("tick", started, scheduled_at)
         with (
-            self.running.track(entry.id, job_id, scheduled_at, attempt, started),
+            self.running.track(entry.id, job_id, scheduled_at, attempt, started,
+                               leased_at=entry.started_at,
+                               lease=entry.due_at - (entry.started_at or started)),
             metrics.RUNNING_JOBS.track_inprogress(),
         ):
             try:

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bson import ObjectId
 
@@ -19,6 +19,7 @@ class RunningAttempt:
     attempt: int
     started_at: datetime
     renewed_at: datetime  # when its lease was last set
+    lease: timedelta | None = None  # that lease's length, if not the configured one
 
 
 class RunningAttempts:
@@ -35,8 +36,14 @@ class RunningAttempts:
         scheduled_at: datetime,
         attempt: int,
         started_at: datetime,
+        *,
+        leased_at: datetime | None = None,
+        lease: timedelta | None = None,
     ) -> Iterator[RunningAttempt]:
-        running = RunningAttempt(entry_id, job_id, scheduled_at, attempt, started_at, started_at)
+        """``leased_at`` and ``lease``: the entry's lease as its claim set it, if known (a
+        tick claimed with the one before has a shorter one, ``pre_claims.py``)."""
+        running = RunningAttempt(entry_id, job_id, scheduled_at, attempt, started_at,
+                                 leased_at or started_at, lease)  # fmt: skip
         key = (job_id, entry_id)
         with self._cond:
             self._attempts[key] = running
@@ -75,6 +82,7 @@ class RunningAttempts:
             for key in keys:
                 if key in self._attempts:
                     self._attempts[key].renewed_at = when
+                    self._attempts[key].lease = None
 
     def wait_empty(self, timeout_s: float) -> bool:
         with self._cond:

@@ -135,7 +135,8 @@ class Poller:
 
     def _renew_leases(self, now: datetime) -> None:
         """Renew leases a third of the way through, so a live process never loses one."""
-        stale = [a for a in self.running.snapshot() if now - a.renewed_at >= self.lease / 3]
+        stale = [a for a in self.running.snapshot()
+                 if now - a.renewed_at >= (a.lease or self.lease) / 3]  # fmt: skip
         if stale:
             keys = [(a.job_id, a.entry_id) for a in stale]
             self.ticks.renew_leases(keys, self.owner, now + self.lease)

@@ -42,7 +42,7 @@ MAX_WAIT_S = 1.0  # the thread looks again at least this often (and once stoppin
 
 @dataclass(frozen=True)
 class _Held:
-    entry_id: ObjectId
+    entry_ids: tuple[ObjectId, ...]  # a tick and those claimed with it (``pre_claims.py``)
     until: datetime  # expected: fold by then; settled: release by then
 
 
@@ -58,47 +58,52 @@ class Releases:
         self._lock = threading.Condition()
         self._closed = False
 
-    def expect(self, job_id: ObjectId, entry_id: ObjectId, next_claim: datetime) -> None:
-        """This process claimed ``entry_id`` and will claim the job's next tick at about
-        ``next_claim``: the entry's release may wait for that claim."""
+    def expect(self, job_id: ObjectId, entry_ids: tuple[ObjectId, ...],
+               next_claim: datetime) -> None:  # fmt: skip
+        """This process claimed ``entry_ids`` (a tick, and those claimed with it) and will
+        claim the job's next tick at about ``next_claim``: their releases may wait for it."""
         with self._lock:
-            self._expected[job_id] = _Held(entry_id, next_claim + self._hold)
+            self._expected[job_id] = _Held(entry_ids, next_claim + self._hold)
 
     def defer(self, job_id: ObjectId, entry_id: ObjectId, now: datetime) -> bool:
         """The attempt of ``entry_id`` settled for good: hold its release for the job's next
         claim if one is expected (True: the caller writes nothing now)."""
         with self._lock:
             expected = self._expected.get(job_id)
-            if self._closed or expected is None or expected.entry_id != entry_id:
+            if self._closed or expected is None or entry_id not in expected.entry_ids:
                 return False
-            del self._expected[job_id]
-            self._settled[job_id] = _Held(entry_id, min(expected.until, now + self._cap))
+            held = self._settled.get(job_id)
+            until = min(expected.until, now + self._cap)
+            ids = (entry_id,) if held is None else (*held.entry_ids, entry_id)
+            self._settled[job_id] = _Held(ids, until if held is None else min(held.until, until))
+            if set(expected.entry_ids) <= set(ids):  # all settled: nothing more expected
+                del self._expected[job_id]
             self._lock.notify()
             return True
 
-    def take(self, job_id: ObjectId, seen: tuple[ObjectId, ...]) -> ObjectId | None:
-        """The settled entry that the job's claim now replaces, if the job (as the claim
-        will check it) holds exactly that entry; the claimer gives it ``back`` if the claim
-        is lost. Any claim of the job ends the expectation of a fold."""
+    def take(self, job_id: ObjectId, seen: tuple[ObjectId, ...]) -> tuple[ObjectId, ...]:
+        """The settled entries that the job's claim now replaces, if the job (as the claim
+        will check it) holds exactly those (empty if not); the claimer gives them ``back``
+        if the claim is lost. Any claim of the job ends the expectation of a fold."""
         with self._lock:
             self._expected.pop(job_id, None)
             held = self._settled.get(job_id)
-            if held is None or seen != (held.entry_id,):
-                return None
+            if held is None or set(seen) != set(held.entry_ids) or len(seen) != len(held.entry_ids):
+                return ()
             del self._settled[job_id]
-            return held.entry_id
+            return seen
 
     def holds(self, job_id: ObjectId, entry_id: ObjectId) -> bool:
-        """Is ``entry_id`` the job's settled entry whose release is held here?"""
+        """Is ``entry_id`` a settled entry of the job whose release is held here?"""
         with self._lock:
             held = self._settled.get(job_id)
-            return held is not None and held.entry_id == entry_id
+            return held is not None and entry_id in held.entry_ids
 
-    def back(self, job_id: ObjectId, entry_id: ObjectId, now: datetime) -> None:
-        """A claim that was to replace ``entry_id`` lost (or its outcome is unknown): release
-        the entry with the next flush (a no-op if the claim did land)."""
+    def back(self, job_id: ObjectId, entry_ids: tuple[ObjectId, ...], now: datetime) -> None:
+        """A claim that was to replace ``entry_ids`` lost (or its outcome is unknown): release
+        them with the next flush (a no-op if the claim did land)."""
         with self._lock:
-            self._settled.setdefault(job_id, _Held(entry_id, now))
+            self._settled.setdefault(job_id, _Held(entry_ids, now))
             self._lock.notify()
 
     def run(self, now: Callable[[], datetime], stopping: threading.Event) -> None:
@@ -142,12 +147,12 @@ class Releases:
         if not due:
             return 0
         try:
-            self._ticks.drop_entries([(job_id, held.entry_id) for job_id, held in due],
-                                     self._owner)  # fmt: skip
+            self._ticks.drop_entries([(job_id, entry_id) for job_id, held in due
+                                      for entry_id in held.entry_ids], self._owner)  # fmt: skip
         except PyMongoError as exc:
             log.warning("could not release %d settled ticks (retried): %s", len(due), exc)
             with self._lock:
                 for job_id, held in due:
                     self._settled.setdefault(job_id, held)
             return 0
-        return len(due)
+        return sum(len(held.entry_ids) for _, held in due)

@@ -35,6 +35,8 @@ class Candidate:
     # The job's next tick, queued right after this process claimed the one before.
     follow_up: bool = False
     early: bool = True  # may be taken out ahead of its time (``TimerQueue.ahead``)
+    # ``entry`` is ours already, claimed with the job's tick before (``pre_claims.py``).
+    pre_claimed: bool = False
 
     @property
     def priority(self) -> int:
@@ -61,13 +63,14 @@ class TimerQueue:
 
     def push(
         self, due: datetime, key: Hashable, job: Job, entry: Entry | None = None,
-        *, follow_up: bool = False,
+        *, follow_up: bool = False, pre_claimed: bool = False,
     ) -> bool:  # fmt: skip
         with self._cond:
             if key in self._keys or self._closed:
                 return False
             self._keys.add(key)
-            self._add(Candidate(due, next(self._seq), key, job, entry, follow_up))
+            self._add(Candidate(due, next(self._seq), key, job, entry, follow_up,
+                                pre_claimed=pre_claimed))  # fmt: skip
             return True
 
     @contextmanager

@@ -35,6 +35,16 @@ class TickReleases:
         result = self.collection.update_one({"_id": job_id}, {"$pull": {"inflight": pulled}})
         return result.modified_count == 1
 
+    def skip_pre_claimed(self, job_id: ObjectId, entry_id: ObjectId, owner: str) -> bool:
+        """A tick claimed with the one before (``scheduler/pre_claims.py``) that the overlap
+        rule refuses at its time: forget it, counted as skipped, if ``owner`` still holds it."""
+        result = self.collection.update_one(
+            {"_id": job_id, "inflight": {"$elemMatch": {"id": entry_id, "owner": owner}}},
+            {"$pull": {"inflight": {"id": entry_id, "owner": owner}},
+             "$inc": {"skippedTicks": 1}},
+        )  # fmt: skip
+        return result.modified_count == 1
+
     def drop_entries(self, entries: list[tuple[ObjectId, ObjectId]], owner: str) -> list[None]:
         """``drop_entry`` for several ticks: one write per entry id (ticks claimed together
         share one), each naming exactly the jobs it belongs to."""

@@ -59,6 +59,18 @@ TICK_FIELDS = ["nextRunAt", "claimedBy"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+# Settled entries a claim replaces: one id, one job's ids in order, or a list of either.
+Replaced = ObjectId | tuple[ObjectId, ...] | list[ObjectId | tuple[ObjectId, ...]] | None
+
+
+def _positions(replaces: Replaced) -> list[list[ObjectId]]:
+    """The ids each position of ``inflight`` may hold, from ``claim_ticks``'s ``replaces``."""
+    items = replaces if isinstance(replaces, list) else [replaces]
+    held = [item if isinstance(item, tuple) else (item,) for item in items if item is not None]
+    if len({len(ids) for ids in held}) != 1:
+        raise ValueError("the jobs claimed together must each replace as many entries")
+    return [list(dict.fromkeys(ids[at] for ids in held)) for at in range(len(held[0]))]
+
 
 def as_seen(job: Job) -> dict[str, Any]:
     """A filter matching the job only while its tick and definition are as the poller saw
@@ -145,8 +157,9 @@ class TickStore(TickReleases):
         forbid_overlap: bool,
         started_at: datetime,
         following_tick: datetime | None = None,
-        replaces: ObjectId | list[ObjectId] | None = None,
+        replaces: Replaced = None,
         replaced_owner: str | None = None,
+        pre_claimed: tuple[Entry, ...] = (),
     ) -> set[ObjectId]:
         """Take the scheduled tick of jobs that share it (same ``nextRunAt``, same next one):
         advance ``nextRunAt`` to ``following``, record ``entry`` as running and its owner as
@@ -161,14 +174,20 @@ class TickStore(TickReleases):
         differ by its jitter; default: the same). None: the job has no tick left, and the
         same write disables it.
 
-        ``replaces``: the jobs hold exactly one entry, a settled one of that id (this
-        process's, or ``replaced_owner``'s), which the claim replaces (its release folded
+        ``replaces``: the jobs hold exactly these entries, in this order, settled ones (this
+        process's, or ``replaced_owner``'s), which the claim replaces (their release folded
         into the claim, ``releases.py``); the overlap rule then has nothing to refuse.
-        A list (the settled entries of jobs claimed in different writes): each job holds one
-        of those ids, and it is its own. The caller took it (``Releases.take``) from the job
-        as seen, holding only that entry, and the filter holds only while the job's
-        ``nextRunAt`` is as seen: a job never gets back an entry id it held before, and
-        gets another one's only in the claim that made it, which moves ``nextRunAt`` on.
+        Several (``Replaced``): a tuple, the entries of one job in order (a tick and the one
+        claimed with it); a list (the settled entries of jobs claimed in different writes),
+        each item an id or such a tuple: each job holds, position by position, one of those
+        ids, and they are its own. The caller took them (``Releases.take``) from the job as
+        seen, holding only those entries, and the filter holds only while the job's
+        ``nextRunAt`` is as seen: a job never gets back an entry id it held before, and gets
+        another one's only in the claim that made it, which moves ``nextRunAt`` on.
+
+        ``pre_claimed``: the ticks after ``entry``'s claimed in the same write (running
+        entries of this process, each started and leased from its own time,
+        ``scheduler/pre_claims.py``); ``following`` is then the tick after the last one.
         """
         if len(jobs) == 1:
             query = as_seen(jobs[0])
@@ -185,16 +204,19 @@ class TickStore(TickReleases):
         fields = {**next_tick(following, following_tick), "lastRunAt": started_at,
                   "claimedBy": entry.owner}  # fmt: skip
         update: dict[str, Any]
-        if replaces is not None:
-            ids = {"$in": replaces} if isinstance(replaces, list) else replaces
-            query.update({"inflight.0.id": ids,
-                          "inflight.0.owner": replaced_owner or entry.owner,
-                          "inflight.1": {"$exists": False}})  # fmt: skip
-            update = {"$set": {**fields, "inflight": [entry.to_document()]}}
+        entries = [entry.to_document(), *(e.to_document() for e in pre_claimed)]
+        if replaces:
+            held = _positions(replaces)
+            for at, ids in enumerate(held):
+                query.update({f"inflight.{at}.id": ids[0] if len(ids) == 1 else {"$in": ids},
+                              f"inflight.{at}.owner": replaced_owner or entry.owner})  # fmt: skip
+            query[f"inflight.{len(held)}"] = {"$exists": False}
+            update = {"$set": {**fields, "inflight": entries}}
         else:
             if forbid_overlap:
                 query["inflight.0"] = {"$exists": False}
-            update = {"$set": fields, "$push": {"inflight": entry.to_document()}}
+            pushed = {"$each": entries} if pre_claimed else entries[0]
+            update = {"$set": fields, "$push": {"inflight": pushed}}
         modified = self.collection.update_many(query, update).modified_count
         self.counts.add(delta(enabled=-modified if following is None else 0))  # disabled
         if modified == len(jobs):

@@ -126,7 +126,7 @@ def test_a_takeover_lost_to_the_jobs_own_process_costs_one_read_and_writes_nothi
         entry = Entry.scheduled(job.next_run_at, owner="a", now=datetime.now(UTC), lease=LEASE)
         assert a.claimer.ticks.claim_ticks([job], entry, following, following_tick=following,
                                            forbid_overlap=True, started_at=datetime.now(UTC),
-                                           replaces=settled.id) == {job_id}  # fmt: skip
+                                           replaces=(settled.id,)) == {job_id}  # fmt: skip
         b.commands.take()
         claims = b.claimer.claim([candidate])
         sent = b.commands.take()

@@ -288,7 +288,7 @@ def test_a_claim_replaces_the_settled_entry_it_names_in_the_same_write(
     store_db.jobs.update_one({"_id": theirs.id}, {"$set": {"inflight.0.owner": "b"}})
     entry = running_entry("a", following)
     won = ticks.claim_ticks([held, busy, theirs], entry, following + timedelta(seconds=1),
-                            forbid_overlap=True, started_at=T0, replaces=settled.id)
+                            forbid_overlap=True, started_at=T0, replaces=(settled.id,))
     assert won == {held.id}  # FORBID: our settled entry is no overlap; any other entry is
     stored = store_db.jobs.find_one({"_id": held.id})
     assert [e["id"] for e in stored["inflight"]] == [entry.id]

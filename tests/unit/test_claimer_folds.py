@@ -39,7 +39,7 @@ def test_jobs_holding_settled_entries_of_different_claims_are_claimed_in_one_wri
         settled = Entry.scheduled(job["nextRunAt"] - timedelta(seconds=1), owner="me",
                                   now=clock.now(), lease=LEASE).to_document()  # fmt: skip
         database.jobs.update_one({"_id": job["_id"]}, {"$set": {"inflight": [settled]}})
-        releases.expect(job["_id"], settled["id"], job["nextRunAt"])
+        releases.expect(job["_id"], (settled["id"],), job["nextRunAt"])
         assert releases.defer(job["_id"], settled["id"], clock.now())
         snapshots.append({**job, "inflight": [settled]})
     writes: list[int] = []

@@ -45,7 +45,7 @@ def test_a_settled_entry_is_held_only_when_its_jobs_next_claim_is_expected(
 ) -> None:
     job, entry = ObjectId(), ObjectId()
     assert not releases.defer(job, entry, T0)  # nothing expected: release it now
-    releases.expect(job, entry, T0 + timedelta(seconds=1))
+    releases.expect(job, (entry,), T0 + timedelta(seconds=1))
     assert not releases.defer(job, ObjectId(), T0)  # another entry of the job
     assert releases.defer(job, entry, T0)
     assert releases.held() == 1
@@ -55,18 +55,18 @@ def test_the_next_claim_takes_the_held_entry_only_if_the_job_holds_exactly_it(
     releases: Releases,
 ) -> None:
     job, entry = ObjectId(), ObjectId()
-    releases.expect(job, entry, T0 + timedelta(seconds=1))
+    releases.expect(job, (entry,), T0 + timedelta(seconds=1))
     assert releases.defer(job, entry, T0)
-    assert releases.take(job, (entry, ObjectId())) is None  # another tick in flight too
-    assert releases.take(job, (entry,)) == entry
+    assert releases.take(job, (entry, ObjectId())) == ()  # another tick in flight too
+    assert releases.take(job, (entry,)) == (entry,)
     assert releases.held() == 0
-    assert releases.take(job, (entry,)) is None  # taken once
+    assert releases.take(job, (entry,)) == ()  # taken once
 
 
 def test_a_claim_before_the_attempt_settled_ends_the_expectation(releases: Releases) -> None:
     job, entry = ObjectId(), ObjectId()
-    releases.expect(job, entry, T0 + timedelta(seconds=1))
-    assert releases.take(job, (entry,)) is None  # still running: the claim pushes
+    releases.expect(job, (entry,), T0 + timedelta(seconds=1))
+    assert releases.take(job, (entry,)) == ()  # still running: the claim pushes
     assert not releases.defer(job, entry, T0)  # so its release is written at once
 
 
@@ -75,11 +75,11 @@ def test_a_held_entry_is_released_when_its_hold_ends_and_a_lost_claim_gives_it_b
 ) -> None:
     a, b, entry = ObjectId(), ObjectId(), ObjectId()
     for job in (a, b):
-        releases.expect(job, entry, T0 + timedelta(seconds=1))
+        releases.expect(job, (entry,), T0 + timedelta(seconds=1))
         assert releases.defer(job, entry, T0)
     assert releases.flush(T0 + timedelta(seconds=1)) == 0  # within the hold
-    assert releases.take(a, (entry,)) == entry
-    releases.back(a, entry, T0 + timedelta(seconds=1))  # that claim lost
+    assert releases.take(a, (entry,)) == (entry,)
+    releases.back(a, (entry,), T0 + timedelta(seconds=1))  # that claim lost
     assert releases.flush(T0 + timedelta(seconds=1)) == 1
     assert ticks.dropped == [[(a, entry)]]
     assert releases.flush(T0 + timedelta(seconds=2)) == 1  # b: its hold ended
@@ -90,7 +90,7 @@ def test_a_hold_never_outlasts_a_quarter_lease_after_the_attempt_ended(
     releases: Releases, ticks: FakeTicks,
 ) -> None:
     job, entry = ObjectId(), ObjectId()
-    releases.expect(job, entry, T0 + timedelta(hours=1))
+    releases.expect(job, (entry,), T0 + timedelta(hours=1))
     assert releases.defer(job, entry, T0)
     assert releases.flush(T0 + LEASE / 4) == 1
 
@@ -99,14 +99,14 @@ def test_a_failed_flush_keeps_them_and_close_releases_everything_then_holds_noth
     releases: Releases, ticks: FakeTicks,
 ) -> None:
     job, entry = ObjectId(), ObjectId()
-    releases.expect(job, entry, T0 + timedelta(seconds=1))
+    releases.expect(job, (entry,), T0 + timedelta(seconds=1))
     assert releases.defer(job, entry, T0)
     ticks.fail = True
     assert releases.close() == 0
     assert releases.held() == 1
     ticks.fail = False
     assert releases.flush() == 1
-    releases.expect(job, entry, T0 + timedelta(seconds=1))
+    releases.expect(job, (entry,), T0 + timedelta(seconds=1))
     assert not releases.defer(job, entry, T0)  # closed: released at once
 
 
@@ -117,10 +117,33 @@ def test_the_thread_releases_a_held_entry_once_its_hold_ends(ticks: FakeTicks) -
     thread.start()
     try:
         job, entry = ObjectId(), ObjectId()
-        releases.expect(job, entry, datetime.now(UTC))
+        releases.expect(job, (entry,), datetime.now(UTC))
         assert releases.defer(job, entry, datetime.now(UTC))
         wait_until(lambda: ticks.dropped == [[(job, entry)]], 5)
     finally:
         stopping.set()
         thread.join(5)
     assert not thread.is_alive()
+
+
+def test_ticks_claimed_together_are_held_until_both_settled_and_taken_together(
+    releases: Releases, ticks: FakeTicks,
+) -> None:
+    """A tick and the one claimed with it (``pre_claims.py``): both settled, the next claim
+    replaces both, in the job's order; one still running, it replaces none, and the settled
+    one is released when its hold ends."""
+    job, first, second = ObjectId(), ObjectId(), ObjectId()
+    releases.expect(job, (first, second), T0 + timedelta(seconds=2))
+    assert releases.defer(job, first, T0)
+    assert releases.holds(job, first) and not releases.holds(job, second)
+    assert releases.take(job, (first, second)) == ()  # the second still runs
+    assert not releases.defer(job, second, T0)  # that claim ended the expectation
+    assert releases.flush(T0 + LEASE) == 1
+    assert ticks.dropped == [[(job, first)]]
+
+    releases.expect(job, (first, second), T0 + timedelta(seconds=2))
+    assert releases.defer(job, second, T0)
+    assert releases.defer(job, first, T0 + timedelta(seconds=1))
+    assert not releases.defer(job, ObjectId(), T0)  # nothing more expected
+    assert releases.take(job, (second, first)) == (second, first)  # the order seen
+    assert releases.held() == 0

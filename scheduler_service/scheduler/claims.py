@@ -1,0 +1,42 @@
+"""What ``Claimer.claim`` returns: the ticks won (``Claim``), and what became of each
+candidate (``Claims``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from scheduler_service.records import Entry, ExecutionRecord, Job
+from scheduler_service.scheduler.timer_queue import Candidate
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A tick this process won: ``entry`` is running, owned here, its lease set."""
+
+    job: Job
+    entry: Entry
+    following: datetime | None = None  # a scheduled tick: the job's new nextRunAt
+    following_tick: datetime | None = None  # and its new nextTickAt
+    pre_claimed: tuple[Entry, ...] = ()  # the ticks after it claimed in the same write
+    # An orphan to settle from its attempt's record, not to run (``settlement.py``).
+    recorded: ExecutionRecord | None = None
+
+    @property
+    def key(self) -> tuple[object, object]:
+        return (self.job.id, self.entry.id)
+
+
+@dataclass
+class Claims:
+    """The outcome of one ``Claimer.claim``: ``won`` pairs each candidate with its claim."""
+
+    won: list[tuple[Candidate, Claim]] = field(default_factory=list)
+    refused: list[Candidate] = field(default_factory=list)  # the database said no
+    unanswered: list[Candidate] = field(default_factory=list)  # outcome unknown: lost
+
+    def add(self, candidate: Candidate, claim: Claim | None) -> None:
+        if claim is None:
+            self.refused.append(candidate)
+        else:
+            self.won.append((candidate, claim))
