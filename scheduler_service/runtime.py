@@ -13,6 +13,7 @@ commands reach it through ``get_runtime()``.
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,6 +39,20 @@ if TYPE_CHECKING:
     from scheduler_service.scheduler.scheduler import Scheduler
 
 EXTENSION_KEY = "scheduler_service"
+_frozen = threading.Lock()  # held for good once the startup objects are frozen
+
+
+def freeze_startup_objects() -> bool:
+    """Once per process, before its first scheduler starts: collect, then move every object
+    alive (modules, the app, clients, stores) to the collector's permanent generation
+    (``gc.freeze``), so that later full collections do not walk them again. Light bench,
+    one process: a full collection took 90-130 ms, and no worker started a tick meanwhile;
+    with them frozen, no collection took over 2 ms in 30 s. True if this call froze them."""
+    if not _frozen.acquire(blocking=False):
+        return False
+    gc.collect()
+    gc.freeze()
+    return True
 
 
 @dataclass
@@ -72,6 +87,7 @@ class Runtime:
         """Start this process's scheduler, once; ``close()`` stops it."""
         if self.scheduler is None:
             self.scheduler = self.new_scheduler()
+            freeze_startup_objects()
             self.scheduler.start()
         return self.scheduler
 

@@ -17,7 +17,7 @@ from scheduler_service.records import Entry, ExecutionRecord, Job
 from scheduler_service.scheduler.affinity import Affinity
 from scheduler_service.scheduler.catch_up import CatchUp
 from scheduler_service.scheduler.claimer import Claim, Claims
-from scheduler_service.scheduler.dispatcher import AHEAD, Dispatcher
+from scheduler_service.scheduler.dispatcher import AHEAD, READY_MARGIN, Dispatcher
 from scheduler_service.scheduler.executor import Executor
 from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
@@ -121,6 +121,11 @@ def test_the_dispatcher_makes_a_tick_claimed_ahead_ready_before_its_time_only() 
         queue.push(due, "now", Job(ObjectId(), "* * * * * *", "http://127.0.0.1:9/x"))
         wait_until(lambda: len(executor.calls) == 3, message="the due tick started")
         assert executor.calls[2] == ("execute", due, None)
+        # Claimed ahead, but with less than READY_MARGIN left: sent at its time, unprepared.
+        soon = due + READY_MARGIN - timedelta(milliseconds=1)
+        queue.push(soon, "soon", Job(ObjectId(), "* * * * * *", "http://127.0.0.1:9/x"))
+        wait_until(lambda: len(executor.calls) == 4, message="the tick due soon started")
+        assert (executor.calls[3][0], executor.calls[3][2]) == ("execute", None)
     finally:
         stopping.set()
         queue.close()
