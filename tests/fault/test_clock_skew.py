@@ -8,6 +8,7 @@ process's lease 90 s expired, took the attempt over while it still ran and sent 
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -48,7 +49,8 @@ def test_a_process_90_s_ahead_keeps_off_a_live_lease_and_fires_on_time(
     health = api(ahead.base_url, "GET", "/api/observability/health").json()
     assert health["clock"]["measured"] and health["clock"]["skewed"]
     assert abs(health["clock"]["offsetMs"] + SKEW_S * 1000) < 1000
-    assert "clock is +90" in ahead.log_text()
+    logged = re.search(r"clock is ([+-][0-9.]+) s off", ahead.log_text())
+    assert logged and abs(float(logged.group(1)) - SKEW_S) < 1  # +89.996 is +90 measured
 
     # The attempt hangs for four leases; the honest process renews its lease meanwhile.
     time.sleep(3 * LEASE_MS / 1000)  # bounded: a take-over would come within a poll
