@@ -76,6 +76,10 @@ def walk_fenced(collection: Collection, segment: Segment, frontier: Frontier, ne
         if len(admitted) >= wanted:
             taken += admitted[:wanted]
             last = taken[-1]
+            # The jobs read past the page's last one do not count as scanned: an estimated
+            # total (``JobStore._total``) is the page's jobs over the jobs scanned.
+            scanned -= len(documents) - 1 - next(i for i, doc in enumerate(documents)
+                                                 if doc is last)  # fmt: skip
             end = Frontier(segment=frontier.segment, key=last[segment.field], id=last["_id"])
             return WalkResult(taken, end, scanned, True)
         taken += admitted
