@@ -17,8 +17,9 @@ IDS_PER_QUERY = 100
 
 
 def find_by_ids(collection: Collection, ids: Sequence[ObjectId],
-                projection: list[str]) -> Iterator[dict[str, Any]]:  # fmt: skip
-    """The documents among ``ids`` that exist (missing ones are left out), in any order."""
+                projection: list[str] | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """The documents among ``ids`` that exist (missing ones are left out), in any order
+    (``projection`` None: whole)."""
     for start in range(0, len(ids), IDS_PER_QUERY):
         yield from collection.find({"_id": {"$in": list(ids[start : start + IDS_PER_QUERY])}},
                                    projection=projection)  # fmt: skip

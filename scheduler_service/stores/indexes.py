@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 def ensure_indexes(
     collection: Collection, wanted: list[IndexModel], superseded: Iterable[str] = ()
 ) -> None:
-    collection.create_indexes(wanted)
+    if wanted:
+        collection.create_indexes(wanted)
     present = set(collection.index_information())
     for name in superseded:
         if name not in present:

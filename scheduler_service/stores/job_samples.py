@@ -28,13 +28,13 @@ RATIO = 16  # jobs per fence of level 1, fences of level 1 per fence of level 2,
 LEVELS = 3  # the top level's fences (1 job in 4,096) are read all at once
 IDS_PER_WRITE = 100  # SecantusDB's cost of an $in grows with the square of its list
 
-INDEXES = [
-    IndexModel([(FIELD, ASCENDING), ("enabled", ASCENDING), ("nextRunAt", ASCENDING),
-                ("_id", ASCENDING)], name="sample_1_enabled_1_nextRunAt_1__id_1",
-               partialFilterExpression={FIELD: {"$gt": 0}}),
-    IndexModel([(FIELD, ASCENDING), ("name", ASCENDING), ("_id", ASCENDING)],
-               name="sample_1_name_1__id_1", partialFilterExpression={FIELD: {"$gt": 0}}),
-]  # fmt: skip
+# By nextRunAt on ``jobs``; by name on ``job_catalog`` (``stores/job_catalog.py``).
+BY_NEXT_RUN = IndexModel([(FIELD, ASCENDING), ("enabled", ASCENDING), ("nextRunAt", ASCENDING),
+                          ("_id", ASCENDING)], name="sample_1_enabled_1_nextRunAt_1__id_1",
+                         partialFilterExpression={FIELD: {"$gt": 0}})  # fmt: skip
+BY_NAME = IndexModel([(FIELD, ASCENDING), ("name", ASCENDING), ("_id", ASCENDING)],
+                     name="sample_1_name_1__id_1", partialFilterExpression={FIELD: {"$gt": 0}})
+INDEXES = [BY_NEXT_RUN, BY_NAME]
 
 
 def level(job_id: Any) -> int | None:

@@ -90,17 +90,19 @@ def walk_fenced(collection: Collection, segment: Segment, frontier: Frontier, ne
             return WalkResult(taken, frontier, scanned, False)
 
 
-def walk_segments(collection: Collection, segments: list[Segment], frontier: Frontier,
-                  need: int, admits: Callable[[dict[str, Any]], bool],
+def walk_segments(catalog: Collection, jobs: Collection, segments: list[Segment],
+                  frontier: Frontier, need: int, admits: Callable[[dict[str, Any]], bool],
                   budget: int) -> WalkResult:  # fmt: skip
     """A walk across the order's segments, from ``frontier.segment`` on (``admits`` is
-    asked only where a segment's index range does not select exactly)."""
+    asked only where a segment's index range does not select exactly): by ``nextRunAt``
+    on ``jobs`` (the poller's index), by anything else on ``job_catalog``."""
     taken: list[dict[str, Any]] = []
     scanned = 0
     while frontier.segment < len(segments):
         segment = segments[frontier.segment]
         check = None if segment.exact else admits
         step = walk_fenced if segment.fenced else walk
+        collection = jobs if segment.field == "nextRunAt" else catalog
         result = step(collection, segment, frontier, need - len(taken), check,
                       budget - scanned)  # fmt: skip
         taken += result.items

@@ -15,17 +15,17 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 
 from scheduler_service.records import Entry, EntryState, Job
 from scheduler_service.stores.indexes import ensure_indexes
+from scheduler_service.stores.job_catalog import JobCatalog
 from scheduler_service.stores.job_counts import JobCounts, JobCountStore, delta, tag_changes
 from scheduler_service.stores.job_filter import JobFilter, JobPage
 from scheduler_service.stores.job_pages import Frontier, WalkResult
-from scheduler_service.stores.job_samples import INDEXES as SAMPLE_INDEXES
-from scheduler_service.stores.job_samples import mark
+from scheduler_service.stores.job_samples import BY_NEXT_RUN, mark
 from scheduler_service.stores.job_walk import walk_segments
 from scheduler_service.stores.ticks import EPOCH
 
@@ -39,16 +39,8 @@ INDEXES = [
                name="enabled_1_nextRunAt_1__id_1"),
     # Waiting retries, manual runs and expired leases, by due time (multikey).
     IndexModel([("inflight.dueAt", ASCENDING)], name="inflight_dueAt_1"),
-    # Listing newest first.
-    IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_-1__id_-1"),
-    # The list's filters (``JobFilter``), each with an index: jobs with a tag (multikey),
-    # enabled or not, newest first; sorted by name. A substring (``q``) is checked on the
-    # jobs a page reads: no index serves an arbitrary substring.
-    IndexModel([("tags", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
-               name="tags_1_createdAt_-1__id_-1"),
-    IndexModel([("enabled", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
-               name="enabled_1_createdAt_-1__id_-1"),
-    IndexModel([("name", ASCENDING), ("_id", ASCENDING)], name="name_1__id_1"),
+    # The list's indexes are ``job_catalog``'s: here each would cost every claim and release
+    # (SecantusDB rewrites every index entry of a document on each update).
     # The jobs that chain to a job (``ChainStore.forget`` when it is deleted): sparse, as
     # the lists are stored only when not empty, so unchained jobs have no key in them.
     IndexModel([("onSuccess", ASCENDING)], name="onSuccess_1", sparse=True),
@@ -57,8 +49,9 @@ INDEXES = [
     # sum reads them and not every job (SecantusDB: 6 s at 100,000 jobs without it).
     IndexModel([("skippedTicks", ASCENDING)], name="skippedTicks_1",
                partialFilterExpression={"skippedTicks": {"$gt": 0}}),
-    # The sampled jobs, where a walk by name or nextRunAt may stop a read (job_samples).
-    *SAMPLE_INDEXES,
+    # The sampled jobs, where a walk by nextRunAt may stop a read (job_samples; partial:
+    # 1 job in 16 pays for it).
+    BY_NEXT_RUN,
 ]  # fmt: skip
 
 # Jobs a walk reads for one page when a filter is checked job by job (``q``, a second tag,
@@ -68,14 +61,13 @@ SCAN_BUDGET = 1000
 DELETE_TRIES = 5
 UNBOUNDED = 10**12
 
-
-
 # The seed's three indexes, which earlier versions made: no query needs them next to
 # enabled_1_nextRunAt_1, and each claim (a new nextRunAt) rewrote all three. And
 # searchText_1, which q's regex read before pages were read in windows: no query uses it.
 # enabled_1_nextRunAt_1: enabled_1_nextRunAt_1__id_1 serves its queries.
 SUPERSEDED = ["nextRunAt_1_enabled_1", "nextRunAt_1", "enabled_1", "searchText_1",
               "enabled_1_nextRunAt_1"]
+CATALOGUED = frozenset({"name", "tags", "enabled", "searchText"})  # rewrite the entry
 
 
 def _pin(job_id: ObjectId, enabled: Any, tags: list[str]) -> dict[str, Any]:
@@ -90,6 +82,7 @@ class JobStore:
     def __init__(self, database: Database) -> None:
         self.collection: Collection = database["jobs"]
         self.counts_store = JobCountStore(database)
+        self.catalog = JobCatalog(database)
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.collection, INDEXES, SUPERSEDED)
@@ -100,9 +93,18 @@ class JobStore:
             self.counts_store.recount(self.collection)
         elif not counts.sampled:  # in the background: a worker's start has a deadline
             self.counts_store.mark_samples_later(self.collection)
+        self.catalog.ensure(self.collection)
+
+    def recount(self) -> tuple[JobCounts, dict[str, int]]:
+        """Count every job again and repair the catalog (``jobs recount``): after writing
+        jobs around the service, or a crash between a job's write and its count's or its
+        catalog entry's."""
+        return self.counts_store.recount(self.collection), self.catalog.repair(self.collection)
 
     def add(self, job: Job) -> Job:
-        result = self.collection.insert_one(mark(job.to_document()))
+        document = mark(job.to_document())
+        result = self.collection.insert_one(document)
+        self.catalog.add(document)
         self.counts_store.add(delta(total=1, enabled=int(job.enabled),
                                     tags=dict.fromkeys(job.tags, 1), created_at=job.created_at),
                               created_at=job.created_at)  # fmt: skip
@@ -118,22 +120,18 @@ class JobStore:
         (default: all, newest first), read in windows of the sort key: see ``job_pages``.
         ``after`` must come from a walk of the same selection."""
         selection = selection or JobFilter()
+        self.catalog.pending.flush()  # this process's disables first: it reads its writes
         counts = self.counts_store.read()
         segments = selection.segments(now, counts or JobCounts())
         skip = 0 if after is not None else (page - 1) * limit
         exact = all(segment.exact for segment in segments)
         budget = UNBOUNDED if exact else SCAN_BUDGET + skip
-        result = walk_segments(self.collection, segments, after or Frontier(), skip + limit,
-                               selection.admits, budget)  # fmt: skip
-        ids = [item["_id"] for item in result.items[skip:]]
-        # Read whole by the walk (job_fences, without a filter to check), or only its
-        # WALK_FIELDS (no endpoint): those are read now.
-        found = {item["_id"]: item for item in result.items[skip:] if "endpoint" in item}
-        missing = [job_id for job_id in ids if job_id not in found]
-        if missing:
-            found.update((doc["_id"], doc)
-                         for doc in self.collection.find({"_id": {"$in": missing}}))
-        jobs = [Job.from_document(found[job_id]) for job_id in ids if job_id in found]
+        # An upgraded database's catalog not built yet: ``jobs``, on its old list indexes.
+        catalog = self.catalog.collection if self.catalog.built() else self.collection
+        result = walk_segments(catalog, self.collection, segments, after or Frontier(),
+                               skip + limit, selection.admits, budget)  # fmt: skip
+        jobs = [Job.from_document(document) for document in
+                self.catalog.verified(self.collection, result.items[skip:], selection.admits)]
         total, exact = self._total(selection, counts, result, from_start=after is None)
         return JobPage(jobs, result.frontier, total, exact, result.complete)
 
@@ -176,6 +174,8 @@ class JobStore:
         )
         if document is None:
             return None
+        if CATALOGUED & set(changes):
+            self.catalog.put(document)
         job = Job.from_document(document)
         if counted:
             self.counts_store.add(delta(enabled=int(job.enabled) - int(seen.enabled),
@@ -213,6 +213,7 @@ class JobStore:
             last = attempt == DELETE_TRIES - 1
             query = {"_id": job_id} if last else _pin(job_id, enabled, tags)
             if self.collection.delete_one(query).deleted_count == 1:
+                self.catalog.remove(job_id)
                 self.counts_store.add(delta(total=-1, enabled=-int(bool(enabled)),
                                             tags=dict.fromkeys(tags, -1),
                                             created_at=document.get("createdAt")))  # fmt: skip

@@ -19,6 +19,7 @@ from pymongo.database import Database
 
 from scheduler_service.records import Entry, Job
 from scheduler_service.stores.by_id import find_by_ids
+from scheduler_service.stores.job_catalog import JobCatalog
 from scheduler_service.stores.job_counts import JobCountStore, delta
 from scheduler_service.stores.tick_releases import TickReleases
 
@@ -94,6 +95,7 @@ class TickStore(TickReleases):
     def __init__(self, database: Database) -> None:
         self.collection: Collection = database["jobs"]
         self.counts = JobCountStore(database)
+        self.catalog = JobCatalog(database)
 
     def due_ticks(self, horizon: datetime, limit: int, *, by_priority: bool = False) -> list[Job]:
         """``_id``, ``nextRunAt`` and ``claimedBy`` of the enabled jobs whose next tick is at
@@ -219,18 +221,16 @@ class TickStore(TickReleases):
             update = {"$set": fields, "$push": {"inflight": pushed}}
         modified = self.collection.update_many(query, update).modified_count
         self.counts.add(delta(enabled=-modified if following is None else 0))  # disabled
-        if modified == len(jobs):
-            return {job.id for job in jobs}
-        if modified == 0:
-            return set()
-        won = self.collection.find(
-            {
-                "_id": {"$in": [job.id for job in jobs]},
-                "inflight": {"$elemMatch": {"id": entry.id, "owner": entry.owner}},
-            },
-            projection=["_id"],
-        )
-        return {document["_id"] for document in won}
+        if modified == len(jobs) or modified == 0:
+            won = {job.id for job in jobs} if modified else set()
+        else:
+            won = {document["_id"] for document in self.collection.find(
+                {"_id": {"$in": [job.id for job in jobs]},
+                 "inflight": {"$elemMatch": {"id": entry.id, "owner": entry.owner}}},
+                projection=["_id"])}  # fmt: skip
+        if following is None and won:  # the catalog's copy of enabled, batched
+            self.catalog.disabled((job.id, job.updated_at) for job in jobs if job.id in won)
+        return won
 
     def skip_tick(
         self,
@@ -249,6 +249,8 @@ class TickStore(TickReleases):
         update = {"$set": next_tick(following, following_tick), "$inc": {"skippedTicks": count}}
         skipped: bool = self.collection.update_one(query, update).modified_count == 1
         self.counts.add(delta(enabled=-1 if skipped and following is None else 0))  # disabled
+        if skipped and following is None:
+            self.catalog.disabled([(job.id, job.updated_at)])
         return skipped
 
     def claim_entry(self, job_id: ObjectId, seen: Entry, taken: Entry) -> bool:

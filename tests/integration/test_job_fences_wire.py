@@ -21,7 +21,7 @@ from scheduler_service.stores import job_samples
 from scheduler_service.stores.job_counts import JobCounts, JobCountStore
 from scheduler_service.stores.job_pages import Frontier
 from scheduler_service.stores.job_walk import walk_segments
-from scheduler_service.stores.jobs import JobFilter
+from scheduler_service.stores.jobs import JobFilter, JobStore
 from tests.integration.test_job_pages_wire import expected_order
 from tests.support.waiting import wait_until
 
@@ -56,7 +56,7 @@ def api(wire_uri: str, ratio: int) -> Iterator[FlaskClient]:
 def shared(api: FlaskClient, wire_db: Database) -> datetime:
     """``SHARED`` jobs sharing a name and a nextRunAt, ``AROUND`` before and after it by
     both, a few disabled: inserted as copies of one job made by the API, then marked and
-    counted by a recount (as jobs written around the API are)."""
+    counted and catalogued by a recount (as jobs written around the API are)."""
     at = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
     response = api.post("/api/jobs", json={"runAt": at.isoformat(), "name": "shared name",
                                            "endpoint": "https://api.example.com/shared"})
@@ -70,7 +70,7 @@ def shared(api: FlaskClient, wire_db: Database) -> datetime:
             copies.append({**model, "name": f"{side} {n:03d}", "enabled": n % 7 != 3,
                            "nextRunAt": at + sign * timedelta(minutes=n + 1)})  # fmt: skip
     wire_db["jobs"].insert_many(copies)
-    JobCountStore(wire_db).recount(wire_db["jobs"])
+    JobStore(wire_db).recount()  # marks and counts them, and catalogs them for the list
     return at
 
 
@@ -133,8 +133,8 @@ def test_no_read_takes_the_shared_key_whole(
     frontier: Frontier | None = Frontier()
     pages = 0
     while frontier is not None and pages < 100:
-        result = walk_segments(wire_db["jobs"], segments, frontier, LIMIT, selection.admits,
-                               10**6)  # fmt: skip
+        result = walk_segments(wire_db["job_catalog"], wire_db["jobs"], segments, frontier,
+                               LIMIT, selection.admits, 10**6)  # fmt: skip
         # The jobs read: the page's, up to the fences as far ahead as it wants (1 job in
         # ``ratio`` at random: 16 apart on average), never the 250 at once.
         assert result.scanned < SHARED, result.scanned

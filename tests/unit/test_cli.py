@@ -219,3 +219,20 @@ def test_seed_refuses_a_file_it_could_not_store_as_written(
     assert result.exit_code == 1
     assert "Malformed JSON body" in result.output and "Traceback" not in result.output
     assert mongo_db["jobs"].count_documents({}) == 0
+
+
+def test_recount_repairs_the_job_catalog(runner: FlaskCliRunner, mongo_db: Database,
+                                         tmp_path: Path) -> None:  # fmt: skip
+    """Jobs written around the service: recount counts them and lists them (the catalog)."""
+    assert seed(runner, tmp_path, [VALID, VALID]).exit_code == 0
+    model = mongo_db["jobs"].find_one({}, {"_id": 0})
+    mongo_db["jobs"].insert_many([dict(model) for _ in range(3)])
+    mongo_db["job_catalog"].insert_one({"_id": ObjectId(), "name": "orphan"})
+
+    result = runner.invoke(args=["jobs", "recount"])
+
+    assert result.exit_code == 0, result.output
+    assert "5 jobs" in result.stdout
+    assert "catalog: 3 entries added, 0 rewritten, 1 deleted" in result.stdout
+    ids = {doc["_id"] for doc in mongo_db["jobs"].find({}, {"_id": 1})}
+    assert {doc["_id"] for doc in mongo_db["job_catalog"].find({}, {"_id": 1})} == ids
