@@ -17,6 +17,7 @@ from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
 from scheduler_service.db import connect
 from scheduler_service.runtime import compose
+from scheduler_service.stores import job_catalog
 from scheduler_service.stores.executions import INDEXES as EXECUTION_INDEXES
 from scheduler_service.stores.jobs import INDEXES as JOB_INDEXES
 
@@ -39,6 +40,10 @@ def _one_size(bench: Bench, size: int) -> dict[str, Any]:
         base, (due if i % 20 == 0 else far for i in range(size))))  # 5% due
     db["jobs"].create_indexes(JOB_INDEXES)  # faster after the bulk insert than before it
     db["job_executions"].create_indexes(EXECUTION_INDEXES)
+    # Nothing here lists jobs: the catalog is noted built (empty), so that the service
+    # does not build it in the background during the idle window (stores/job_catalog.py).
+    db[job_catalog.STATE_COLLECTION].insert_one({"_id": job_catalog.STATE_ID,
+                                                 "version": job_catalog.VERSION})
     seed_s = time.monotonic() - began
 
     # Idle: nothing falls due for a day. Memory of the service, CPU of the database.
