@@ -58,10 +58,13 @@ def ticks_with(job: Job, plan: TickPlan, within: timedelta | None, grace: timede
     one that falls behind claims no tick before it has a worker for it), run on time
     (nothing missed or coalesced), each starting within ``within`` of the one before, and
     only while the job has a tick after them (a claim that also disables the job is left
-    alone)."""
+    alone). Never for an ``AT_MOST_ONCE`` job: a dead process's entry of such a job is
+    settled as abandoned, not run (``claimer.py``), so a pre-claimed tick that had not yet
+    started would be lost, and recorded as an attempt that never happened."""
     following = plan.following
     before = start_of(job, plan.run)
     if (within is None or job.schedule is None or plan.run is None or plan.skipped
+            or job.at_most_once
             or plan.run != job.next_tick or following is None or before is None
             or now >= before):  # fmt: skip
         return [], following

@@ -17,7 +17,7 @@ from pymongo.database import Database
 
 from scheduler_service.clock import FixedClock
 from scheduler_service.config import Config
-from scheduler_service.records import ConcurrencyPolicy, Entry, Job
+from scheduler_service.records import ConcurrencyPolicy, Entry, ExecutionType, Job
 from scheduler_service.runtime import compose, get_runtime
 from scheduler_service.scheduler.claimer import Claim
 from scheduler_service.scheduler.planning import plan_job
@@ -154,6 +154,8 @@ def test_which_ticks_are_claimed_with_the_one_before(app: Flask, clock: FixedClo
     ending = replace(job, end_at=job.next_tick + timedelta(seconds=1))
     plan = plan_job(ending, ending.next_tick or clock.now(), GRACE)
     assert ticks_with(ending, plan, WITHIN, GRACE, ahead)[0] == []  # would leave no tick after
+    at_most_once = replace(job, execution_type=ExecutionType.AT_MOST_ONCE)
+    assert ticks_with(at_most_once, on_time, WITHIN, GRACE, ahead) == ([], on_time.following)
     one_off = replace(job, schedule=None)
     assert one_off.next_tick is not None
     plan = plan_job(one_off, one_off.next_tick, GRACE)
