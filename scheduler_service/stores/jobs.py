@@ -86,8 +86,8 @@ class JobStore:
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.collection, INDEXES, SUPERSEDED)
-        # Jobs of a version before names: "" (as they read) sorts with the names.
-        self.collection.update_many({"name": None}, {"$set": {"name": ""}})
+        # Jobs of a version before names sort by name as "" (as they read): their catalog
+        # entries say so (no update of ``jobs``, which has no index on name to find them).
         counts = self.counts_store.read()
         if counts is None:  # a database of an earlier version
             self.counts_store.recount(self.collection)
