@@ -22,12 +22,13 @@ pytestmark = pytest.mark.fault
 JITTER_MS = 700
 POLL_MS = 300
 TICKS_EACH = 4
+LEASE_S = 3
 
 
 def test_jittered_ticks_start_at_the_same_offset_on_two_processes(
     start_fleet: FleetFactory, wire_db: Database, tmp_path: Path
 ) -> None:
-    fleet = start_fleet("cli", SCHEDULER_POLL_INTERVAL=POLL_MS, JOB_LEASE_TIMEOUT=3000)
+    fleet = start_fleet("cli", SCHEDULER_POLL_INTERVAL=POLL_MS, JOB_LEASE_TIMEOUT=LEASE_S * 1000)
     log = tmp_path / "target.requests"
     _, target_url = start_recording_target(fleet.group, log)
     fleet.group.wait_ready()
@@ -49,12 +50,18 @@ def test_jittered_ticks_start_at_the_same_offset_on_two_processes(
 
     records = read_records(log)
     offsets = []
+    late = []
     for record in records:
         expected = jitter(ObjectId(job_id), record.scheduled, JITTER_MS).total_seconds()
         offset = record.received - record.scheduled.timestamp()
-        # Never before its delay; and no later than a poll interval and a take-over after.
-        assert expected - 0.002 <= offset < expected + 1.0, (record, expected)
+        # Never before its delay; and no later than a poll interval and a take-over after,
+        # except a tick the killed process had claimed ahead or in a pair with the one
+        # before (README "One tick, step by step"): re-delivered when its lease ends.
+        assert expected - 0.002 <= offset < expected + LEASE_S + 1.0, (record, expected)
+        if offset >= expected + 1.0:
+            late.append(record)
         offsets.append(round(expected, 3))
+    assert len(late) <= 2, late  # the tick claimed ahead and the one paired with it
     assert len(set(offsets)) > 1, "each tick has a delay of its own"
     assert len({record.scheduled for record in records}) == len(records), "a tick twice"
     assert max(offsets) <= timedelta(milliseconds=JITTER_MS).total_seconds()

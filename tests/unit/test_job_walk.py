@@ -38,7 +38,7 @@ def test_jobs_read_past_the_page_are_not_counted_as_scanned(database: Database) 
     jobs.insert_many(documents)
     segment = Segment({}, "name", ASCENDING, EPOCH, END, fenced=True)
 
-    result = walk_segments(jobs, [segment], Frontier(), 3,
+    result = walk_segments(jobs, jobs, [segment], Frontier(), 3,
                            lambda doc: int(doc["name"][1:]) % 4 == 0, 10**6)  # fmt: skip
 
     assert [doc["name"] for doc in result.items] == ["n0000", "n0004", "n0008"]
