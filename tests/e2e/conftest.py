@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.support.databases import fresh_database_uri
@@ -147,11 +146,23 @@ def button(driver: WebDriver, text: str) -> WebElement:
     return found[0]
 
 
+def _left(page: WebElement) -> bool:
+    """Whether the browser has left the page whose root is ``page``. Chromium 156 sometimes
+    answers a look at the old root during the navigation with "Node with given id does not
+    belong to the document" (a WebDriverException) rather than a stale reference: both
+    mean it is gone (``staleness_of`` let the first one through and failed the test)."""
+    try:
+        page.is_enabled()
+    except (StaleElementReferenceException, WebDriverException):
+        return True
+    return False
+
+
 def follow(driver: WebDriver, element: WebElement) -> None:
     """Click a link or submit button and wait for the next page to have loaded."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 15).until(staleness_of(page))
+    WebDriverWait(driver, 15).until(lambda _: _left(page))
     WebDriverWait(driver, 15).until(
         lambda d: d.execute_script("return document.readyState") == "complete"
     )
