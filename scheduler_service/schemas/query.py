@@ -101,6 +101,6 @@ class JobListQuerySchema(PageQuerySchema):
     sort = fields.String(load_default="-createdAt", validate=validate.OneOf(SORTS))
     # ``nextCursor`` of a previous page of the same query (``services/job_cursor.py``,
     # whose MAX_LENGTH this is: a cursor by name holds the name).
-    cursor = fields.String(validate=validate.Length(1, 4096), metadata={
+    cursor = fields.String(validate=validate.Length(1, 3400), metadata={
         "description": "`pagination.nextCursor` of the previous page of the same query "
         "(not with `page`): the next page, read from where that one ended"})
