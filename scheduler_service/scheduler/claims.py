@@ -3,7 +3,7 @@ candidate (``Claims``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from scheduler_service.records import Entry, ExecutionRecord, Job
@@ -25,6 +25,11 @@ class Claim:
     @property
     def key(self) -> tuple[object, object]:
         return (self.job.id, self.entry.id)
+
+    def job_as_left(self) -> Job:
+        """The job as this claim left it (what the next claim's compare-and-set checks)."""
+        return replace(self.job, next_run_at=self.following, next_tick_at=self.following_tick,
+                       inflight=(self.entry, *self.pre_claimed), claimed_by=self.entry.owner)
 
 
 @dataclass

@@ -25,14 +25,12 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import timedelta
 
 from pymongo.errors import PyMongoError
 
 from scheduler_service import metrics
 from scheduler_service.clock import Clock
-from scheduler_service.records import Job
 from scheduler_service.scheduler import catch_up, pre_claims
 from scheduler_service.scheduler.affinity import Affinity
 from scheduler_service.scheduler.catch_up import CatchUp
@@ -155,7 +153,7 @@ class Dispatcher:
             last = (claim.entry, *claim.pre_claimed)[-1]
             start = last.started_at or now  # a claim ahead: its tick's time
             if following is not None and following <= max(now, start) + self.lookahead:
-                snapshot = _as_claimed(claim)
+                snapshot = claim.job_as_left()
                 key = ("tick", claim.job.id, following)
                 if self.queue.push(following, key, snapshot, follow_up=True) and self.releases:
                     # We claim it next: the settled ticks' releases can go with that claim.
@@ -168,7 +166,7 @@ class Dispatcher:
         for claim in claims:
             if not claim.pre_claimed:
                 continue
-            snapshot = _as_claimed(claim)
+            snapshot = claim.job_as_left()
             keys = [(claim.job.id, entry.id) for entry in claim.pre_claimed]
             self.catch_up.claimed(keys)
             with self._ahead_lock:
@@ -296,8 +294,3 @@ class Dispatcher:
         """Drop the work not started; running attempts go on (``Scheduler.stop`` waits)."""
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-
-def _as_claimed(claim: Claim) -> Job:
-    """The job as ``claim`` left it (what the next claim's compare-and-set checks)."""
-    return replace(claim.job, next_run_at=claim.following, next_tick_at=claim.following_tick,
-                   inflight=(claim.entry, *claim.pre_claimed), claimed_by=claim.entry.owner)
