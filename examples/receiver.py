@@ -57,7 +57,9 @@ delay_s = int(os.environ.get("RECEIVER_DELAY_MS", "0")) / 1000
 app = Flask(__name__)
 
 
-@app.post("/<path:path>")
+# Every method a job can send (CONTRACT: GET, POST, PUT, PATCH, DELETE): a GET or DELETE
+# tick is signed and keyed like a POST one.
+@app.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def receive(path: str) -> tuple[dict[str, str], int]:
     try:  # ValueError: a signature header not "v1,<base64>", or a body that is not UTF-8
         webhook.verify(request.get_data(), dict(request.headers), json_parse=False)

@@ -90,3 +90,16 @@ def test_a_signed_tick_without_a_json_body_is_applied_and_a_garbled_signature_is
                                                              "webhook-signature": garbled})
         assert (answer.status_code, answer.get_json()) == (401, {"error": "bad signature"})
     assert wire_db["effects"].count_documents({}) == 1
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+def test_every_method_a_job_can_send_is_applied_once(
+    receiver: FlaskClient, wire_db: Database, method: str
+) -> None:
+    # The receiver took POST only: a GET or DELETE job's signed tick got a 405, retried
+    # until it was dead-lettered.
+    headers = Signing((SECRET,), KEY, datetime.now(UTC)).headers(b"")
+    for expected in ("applied", "already applied"):
+        answer = receiver.open("/hook", method=method, data=b"", headers=headers)
+        assert (answer.status_code, answer.get_json()) == (200, {"status": expected})
+    assert wire_db["effects"].count_documents({"idempotencyKey": KEY}) == 1
