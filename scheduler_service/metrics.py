@@ -91,8 +91,8 @@ CLAIM_CONFLICTS = Counter(
 )
 SKIPPED_TICKS = Counter(
     "scheduler_skipped_ticks",
-    "Ticks not run: the previous tick still ran (reason=overlap) or missedRunPolicy "
-    "skipped them (reason=missed).",
+    "Ticks not run: the previous tick still ran (reason=overlap), missedRunPolicy "
+    "skipped them (reason=missed), or a chained run found its job full (reason=chain_full).",
     ["reason"],
 )
 DATABASE_ERRORS = Counter(
@@ -139,7 +139,7 @@ for _status in ("success", "failure"):
     EXECUTIONS.labels(status=_status)
 for _kind in ("tick", "retry"):
     START_LAG.labels(kind=_kind)
-for _reason in ("overlap", "missed"):
+for _reason in ("overlap", "missed", "chain_full"):
     SKIPPED_TICKS.labels(reason=_reason)
 for _component in ("poller", "runner"):
     DATABASE_ERRORS.labels(component=_component)

@@ -29,7 +29,7 @@ from scheduler_service.crypto import HeaderCipher
 from scheduler_service.db import journaled
 from scheduler_service.services.dead_letter_service import DeadLetterService
 from scheduler_service.services.job_service import JobService
-from scheduler_service.stores.chains import ChainStore
+from scheduler_service.stores.chains import ChainStore, waiting_cap
 from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.jobs import JobStore
@@ -145,7 +145,8 @@ def compose(
     handed to the job service (here) and the scheduler (``Runtime.new_scheduler``)."""
     # the API's writes wait for the journal: "accepted means stored" survives a database crash
     jobs, executions = JobStore(journaled(database)), ExecutionStore(database)
-    dead_letters, chains = DeadLetterStore(database), ChainStore(database)
+    dead_letters = DeadLetterStore(database)
+    chains = ChainStore(database, waiting_cap(config.response_body_limit))
     cipher = HeaderCipher(config.encryption_keys)
     wake = threading.Event()
     return Runtime(

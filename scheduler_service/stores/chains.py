@@ -6,10 +6,17 @@ A trigger is one conditional write on the child's document: push the waiting run
 if that key is not there yet. Applying a trigger again (a take-over re-settling the parent's
 tick) is then a no-op, even after the child's run has ended and its entry is gone, as long
 as fewer than ``KEPT_KEYS`` other triggers reached that child in between.
+
+A child holds at most ``max_waiting`` entries (its runs waiting, running or retrying, of any
+kind) before a trigger: past that, the trigger is skipped, counted in the child's
+``skippedTicks`` and its key kept, so that a parent firing faster than its child runs
+cannot grow the child's document until a trigger no longer fits in 16 MiB (its parent's
+tick would then never settle).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -17,6 +24,7 @@ from bson import ObjectId
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from scheduler_service import metrics
 from scheduler_service.records import Entry
 from scheduler_service.stores.by_id import find_by_ids
 
@@ -25,13 +33,26 @@ from scheduler_service.stores.by_id import find_by_ids
 # releasing the tick), within about a lease; no trigger reaches anyone while no process runs.
 KEPT_KEYS = 100
 TIME_TRIES = 10  # writes tried, should the tick a run takes be taken meanwhile
+MAX_WAITING = 100  # entries a child may hold when a trigger comes (at most; see waiting_cap)
+DOCUMENT_SHARE = 8 << 20  # bytes of a child's 16 MiB that its waiting runs may fill
+
+log = logging.getLogger(__name__)
 
 Links = tuple[tuple[ObjectId, ...], tuple[ObjectId, ...]]  # (onSuccess, onFailure)
 
 
+def waiting_cap(response_body_limit: int) -> int:
+    """Entries a child may hold when a trigger comes: ``MAX_WAITING``, fewer when each could
+    carry a long parent response (kept as text: up to three bytes of BSON per byte kept),
+    at least 1."""
+    per_entry = 3 * response_body_limit + 2048
+    return max(1, min(MAX_WAITING, DOCUMENT_SHARE // per_entry))
+
+
 class ChainStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, max_waiting: int = MAX_WAITING) -> None:
         self.collection: Collection = database["jobs"]
+        self.max_waiting = max_waiting
 
     def trigger(self, runs: list[tuple[ObjectId, Entry]]) -> int:
         """Queue each child's triggered run (its entry carries the key), once per key;
@@ -52,7 +73,8 @@ class ChainStore:
             when = entry.scheduled_at
             result = self.collection.update_one(
                 {"_id": child_id, "chainKeys": {"$ne": key},
-                 "inflight.scheduledAt": {"$ne": when}, "nextTickAt": {"$ne": when}},
+                 "inflight.scheduledAt": {"$ne": when}, "nextTickAt": {"$ne": when},
+                 f"inflight.{self.max_waiting - 1}": {"$exists": False}},
                 {"$push": {"inflight": entry.to_document(),
                            "chainKeys": {"$each": [key], "$slice": -KEPT_KEYS}}},
             )  # fmt: skip
@@ -62,12 +84,28 @@ class ChainStore:
                 {"_id": child_id}, projection=["chainKeys", "inflight.scheduledAt", "nextTickAt"])
             if child is None or key in (child.get("chainKeys") or ()):
                 return 0  # deleted, or already triggered
+            if len(child.get("inflight") or ()) >= self.max_waiting:
+                return self._skip(child_id, key)
             taken = {item.get("scheduledAt") for item in child.get("inflight") or ()}
             taken.add(child.get("nextTickAt"))
             while when in taken:
                 when += timedelta(milliseconds=1)
             entry = replace(entry, scheduled_at=when, due_at=max(entry.due_at, when))
         raise RuntimeError(f"no free millisecond for a chained run of job {child_id}")
+
+    def _skip(self, child_id: ObjectId, key: str) -> int:
+        """The child holds ``max_waiting`` entries: count the run as skipped (once per key:
+        the key is kept as a queued run's is) instead of queueing it."""
+        result = self.collection.update_one(
+            {"_id": child_id, "chainKeys": {"$ne": key}},
+            {"$inc": {"skippedTicks": 1},
+             "$push": {"chainKeys": {"$each": [key], "$slice": -KEPT_KEYS}}},
+        )  # fmt: skip
+        if result.modified_count:
+            metrics.record_skipped("chain_full")
+            log.warning("job %s: a chained run was skipped: %d runs of it are already waiting "
+                        "or running", child_id, self.max_waiting)  # fmt: skip
+        return 0
 
     def links(self, job_ids: list[ObjectId]) -> dict[ObjectId, Links]:
         """The lists of the jobs among ``job_ids`` that exist, by id (``by_id.py``)."""
