@@ -16,8 +16,10 @@ SecantusDB at load 7-10, so with 50 ms they started when the claim came back, la
 a job with nothing in flight (or only its settled tick whose release we hold,
 ``releases.py``) is claimed ahead: any other waits for its time, so the overlap rule
 (``FORBID``) judges what runs at the tick's time. A worker holds each tick claimed ahead
-until its time; a stopping process gives back those not started (``unclaim``: waiting
-entries, due at their time, one write per entry id).
+until its time (``claimed_ahead.py``); a stopping process gives back those not started
+(``unclaim``: waiting entries, due at their time, one write per entry id). The ticks claimed
+with the one before them (``pre_claims.py``) are queued and, once taken out, judged by
+``PreClaimedTicks`` (``pre_claimed_ticks.py``), which hands those to run back to a worker.
 """
 
 from __future__ import annotations
@@ -25,17 +27,18 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pymongo.errors import PyMongoError
 
-from scheduler_service import metrics
 from scheduler_service.clock import Clock
-from scheduler_service.scheduler import catch_up, pre_claims
+from scheduler_service.scheduler import catch_up
 from scheduler_service.scheduler.affinity import Affinity
 from scheduler_service.scheduler.catch_up import CatchUp
+from scheduler_service.scheduler.claimed_ahead import ClaimedAhead
 from scheduler_service.scheduler.claimer import CLAIM_BATCH, Claim, Claimer
 from scheduler_service.scheduler.executor import Executor
+from scheduler_service.scheduler.pre_claimed_ticks import PreClaimedTicks
 from scheduler_service.scheduler.releases import Releases
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
 
@@ -60,8 +63,9 @@ class Dispatcher:
         self.stopping = stopping
         self.releases = releases
         self.slots = threading.BoundedSemaphore(workers)
-        self._ahead: dict[tuple[object, object], Claim] = {}  # claimed ahead, not started
-        self._ahead_lock = threading.Lock()
+        self.ahead = ClaimedAhead()
+        self.pre_claimed = PreClaimedTicks(queue, claimer, catch_up, clock, self.ahead, self,
+                                           releases)  # fmt: skip
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="job")
 
     def run(self) -> None:
@@ -86,7 +90,7 @@ class Dispatcher:
                     break
                 batch.append(more)
             if self.stopping.is_set():
-                self._give_back(batch)
+                self.give_back(batch)
                 return
             self.dispatch(batch)
 
@@ -95,17 +99,15 @@ class Dispatcher:
         holds a worker slot, which is given back if nothing is to run."""
         pre = [candidate for candidate in batch if candidate.pre_claimed]
         if pre:
-            self._pre_claimed(pre)
+            self.pre_claimed.check(pre)
             batch = [candidate for candidate in batch if not candidate.pre_claimed]
         due = []
         now = self.clock.now()
         for candidate in batch:
             if candidate.due > now and not self._may_claim_ahead(candidate):
-                self.slots.release()
-                self.queue.delay(candidate, candidate.due, early=False)
+                self.delay(candidate, candidate.due)
             elif candidate.entry is None and self.catch_up.must_wait(candidate.job, now):
-                self.slots.release()
-                self.queue.delay(candidate, self.clock.now() + catch_up.RECHECK, early=False)
+                self.delay(candidate, self.clock.now() + catch_up.RECHECK)
             else:
                 due.append(candidate)
         if not due:
@@ -116,16 +118,14 @@ class Dispatcher:
         self.affinity.note_lost(lost, self.clock.now())
         scheduled = [claim for _, claim in claims.won if claim.following is not None]
         self.catch_up.claimed([claim.key for claim in scheduled])
-        self._queue_pre_claimed(scheduled)
+        self.pre_claimed.queue_claimed(scheduled)
         self._queue_follow_ups(scheduled)
-        self._give_back(claims.refused + claims.unanswered)
+        self.give_back(claims.refused + claims.unanswered)
         now = self.clock.now()
-        with self._ahead_lock:
-            for _, claim in claims.won:
-                if claim.entry.started_at is not None and claim.entry.started_at > now:
-                    self._ahead[claim.key] = claim
+        self.ahead.add(claim for _, claim in claims.won
+                       if claim.entry.started_at is not None and claim.entry.started_at > now)
         for candidate, claim in claims.won:
-            self.pool.submit(self._run, candidate, claim)
+            self.start(candidate, claim)
 
     def _may_claim_ahead(self, candidate: Candidate) -> bool:
         """A scheduled tick whose job has nothing in flight but our held settled ticks, or a
@@ -160,82 +160,17 @@ class Dispatcher:
                     self.releases.expect(claim.job.id, tuple(e.id for e in snapshot.inflight),
                                          following)  # fmt: skip
 
-    def _queue_pre_claimed(self, claims: list[Claim]) -> None:
-        """Queue the ticks claimed with the ones before them, as claimed ahead: each taken out
-        ``AHEAD`` of its time, judged (``_pre_claimed``), then run by a worker."""
-        for claim in claims:
-            if not claim.pre_claimed:
-                continue
-            snapshot = claim.job_as_left()
-            keys = [(claim.job.id, entry.id) for entry in claim.pre_claimed]
-            self.catch_up.claimed(keys)
-            with self._ahead_lock:
-                for entry in claim.pre_claimed:
-                    self._ahead[(claim.job.id, entry.id)] = Claim(snapshot, entry)
-            for entry in claim.pre_claimed:
-                assert entry.started_at is not None
-                self.queue.push(entry.started_at, ("pre", claim.job.id, entry.id), snapshot,
-                                entry, pre_claimed=True)  # fmt: skip
+    def start(self, candidate: Candidate, claim: Claim) -> None:
+        """Run the claim on the worker whose slot the candidate holds."""
+        self.pool.submit(self._run, candidate, claim)
 
-    def _pre_claimed(self, candidates: list[Candidate]) -> None:
-        """Judge pre-claimed ticks on one read of their jobs (``pre_claims.judge``) and run,
-        skip, release or re-check each; on a database error, look again shortly."""
-        try:
-            fresh = {job.id: job for job in
-                     self.claimer.ticks.jobs_by_id([c.job.id for c in candidates])}  # fmt: skip
-        except PyMongoError as exc:
-            log.warning("database error while checking %d ticks claimed ahead: %s",
-                        len(candidates), exc)  # fmt: skip
-            for candidate in candidates:
-                self._recheck(candidate, pre_claims.Verdict.WAIT)
-            return
-        for candidate in candidates:
-            entry = candidate.entry
-            assert entry is not None and candidate.job.id is not None
-            job = fresh.get(candidate.job.id)
-            held = set() if job is None or self.releases is None else {
-                e.id for e in job.inflight if self.releases.holds(job.id, e.id)}  # fmt: skip
-            wait = job is not None and self.catch_up.must_wait(
-                pre_claims.in_flight_besides(job, entry, held), self.clock.now())  # fmt: skip
-            verdict = pre_claims.judge(candidate.job, entry, job, self.claimer.owner,
-                                       settled_here=held, must_wait=wait,
-                                       now=self.clock.now())  # fmt: skip
-            if verdict is pre_claims.Verdict.RUN:
-                assert job is not None
-                self.pool.submit(self._run, candidate, Claim(job, entry))
-            else:
-                self._recheck(candidate, verdict)
+    def delay(self, candidate: Candidate, until: datetime) -> None:
+        """Free the candidate's slot; it is taken out again at ``until`` (not ahead)."""
+        self.slots.release()
+        self.queue.delay(candidate, until, early=False)
 
-    def _recheck(self, candidate: Candidate, verdict: pre_claims.Verdict) -> None:
-        """A pre-claimed tick not to run now: look again soon (``WAIT``, within the misfire
-        grace of its start), else let go of it (``verdict``: with which write; a ``WAIT``
-        past the grace, after database errors, is left to its lease)."""
-        entry, job_id, owner = candidate.entry, candidate.job.id, self.claimer.owner
-        assert entry is not None and entry.started_at is not None and job_id is not None
-        now = self.clock.now()
-        late = now - entry.started_at > self.claimer.misfire_grace
-        if verdict is pre_claims.Verdict.WAIT and not late:
-            self.slots.release()
-            self.queue.delay(candidate, now + catch_up.RECHECK, early=False)
-            return
-        with self._ahead_lock:
-            self._ahead.pop((job_id, entry.id), None)
-        self.catch_up.ended((job_id, entry.id))
-        self._give_back([candidate])
-        try:
-            if verdict is pre_claims.Verdict.RELEASE:
-                self.claimer.ticks.drop_entry(job_id, entry.id, owner)
-            elif verdict is pre_claims.Verdict.GIVE_BACK:
-                self.claimer.ticks.unclaim([(job_id, entry)], owner)
-            elif verdict is pre_claims.Verdict.SKIP and self.claimer.ticks.skip_pre_claimed(
-                    job_id, entry.id, owner):  # fmt: skip
-                metrics.record_skipped("overlap")
-                log.info("job %s: tick %s skipped, the previous one is still running",
-                         job_id, entry.scheduled_at.isoformat())  # fmt: skip
-        except PyMongoError as exc:  # its lease runs out instead: then re-run by any process
-            log.warning("database error while letting go of job %s's tick: %s", job_id, exc)
-
-    def _give_back(self, candidates: list[Candidate]) -> None:
+    def give_back(self, candidates: list[Candidate]) -> None:
+        """Free the candidates' slots; they leave the queue."""
         for candidate in candidates:
             self.slots.release()
             self.queue.done(candidate.key)
@@ -252,35 +187,31 @@ class Dispatcher:
                     self.executor.execute(claim, ready)
         finally:
             self.catch_up.ended(claim.key)
-            self._give_back([candidate])
+            self.give_back([candidate])
 
     def _worth_preparing(self, claim: Claim) -> bool:
         """Claimed ahead with at least ``READY_MARGIN`` left before its time: one whose
         claim came back later is sent at once, not made ready first (twenty made ready
         after a claim that came back 8 ms before their time started 22-27 ms late)."""
-        with self._ahead_lock:
-            if claim.key not in self._ahead:
-                return False
+        if not self.ahead.holds(claim.key):
+            return False
         assert claim.entry.started_at is not None
         return claim.entry.started_at - self.clock.now() >= READY_MARGIN
 
     def _starts(self, claim: Claim) -> bool:
         """Wait for a tick claimed ahead to be due; False if the process stops first (then
         ``unclaim_ahead`` gives it back)."""
-        with self._ahead_lock:
-            if claim.key not in self._ahead:
-                return True
+        if not self.ahead.holds(claim.key):
+            return True
         assert claim.entry.started_at is not None
         wait = (claim.entry.started_at - self.clock.now()).total_seconds()
         if wait > 0 and self.stopping.wait(wait):
             return False
-        with self._ahead_lock:
-            return self._ahead.pop(claim.key, None) is not None
+        return self.ahead.take(claim.key)
 
     def unclaim_ahead(self) -> int:
         """Give back the ticks claimed ahead and not started (the dispatcher has stopped)."""
-        with self._ahead_lock:
-            claims, self._ahead = list(self._ahead.values()), {}
+        claims = self.ahead.take_all()
         if not claims:
             return 0
         try:
