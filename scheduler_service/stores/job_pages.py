@@ -176,6 +176,13 @@ def _read(collection: Collection, segment: Segment, query: dict[str, Any],
     return kept + group, tied, len(documents) + len(group)
 
 
+def read_past(documents: list[dict[str, Any]], last: dict[str, Any]) -> int:
+    """How many of a read's ``documents`` come after the page's ``last`` job: they are not
+    counted as scanned, since an estimated total (``JobStore._total``) is the page's jobs
+    over the jobs scanned, and a read reaches well past a page of a rare match."""
+    return len(documents) - 1 - next(i for i, doc in enumerate(documents) if doc is last)
+
+
 def walk(collection: Collection, segment: Segment, frontier: Frontier, need: int,
          admits: Callable[[dict[str, Any]], bool] | None, budget: int) -> WalkResult:  # fmt: skip
     """Take up to ``need`` jobs of ``segment`` after ``frontier`` that ``admits``
@@ -204,6 +211,7 @@ def walk(collection: Collection, segment: Segment, frontier: Frontier, need: int
         if len(admitted) >= wanted:
             taken += admitted[:wanted]
             last = taken[-1]
+            scanned -= read_past(documents, last)
             end = replace(frontier, key=last[segment.field], id=last["_id"], spacing_ms=spacing,
                           past=False)
             return WalkResult(taken, end, scanned, True)

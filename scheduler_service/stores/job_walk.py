@@ -12,7 +12,14 @@ from pymongo import ASCENDING
 from pymongo.collection import Collection
 
 from scheduler_service.stores.job_fences import HIGHEST, LOWEST, Fences, Position, ranges
-from scheduler_service.stores.job_pages import WALK_FIELDS, Frontier, Segment, WalkResult, walk
+from scheduler_service.stores.job_pages import (
+    WALK_FIELDS,
+    Frontier,
+    Segment,
+    WalkResult,
+    read_past,
+    walk,
+)
 from scheduler_service.stores.job_samples import RATIO
 
 MAX_AHEAD = 64  # level-1 fences one read may cross (a filter admitting few jobs)
@@ -76,10 +83,7 @@ def walk_fenced(collection: Collection, segment: Segment, frontier: Frontier, ne
         if len(admitted) >= wanted:
             taken += admitted[:wanted]
             last = taken[-1]
-            # The jobs read past the page's last one do not count as scanned: an estimated
-            # total (``JobStore._total``) is the page's jobs over the jobs scanned.
-            scanned -= len(documents) - 1 - next(i for i, doc in enumerate(documents)
-                                                 if doc is last)  # fmt: skip
+            scanned -= read_past(documents, last)
             end = Frontier(segment=frontier.segment, key=last[segment.field], id=last["_id"])
             return WalkResult(taken, end, scanned, True)
         taken += admitted
