@@ -26,7 +26,6 @@ difference.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -43,6 +42,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from scheduler_service.stores.by_id import IDS_PER_QUERY, find_by_ids
 from scheduler_service.stores.indexes import ensure_indexes
 from scheduler_service.stores.job_samples import BY_NAME, FIELD, level
+from scheduler_service.stores.per_process import PerCollection
 
 log = logging.getLogger(__name__)
 
@@ -132,19 +132,8 @@ class PendingDisables:
             log.warning("job catalog not written (run jobs recount): %s", exc)
 
 
-_PENDING: dict[tuple[int, str], PendingDisables] = {}
-_PENDING_LOCK = threading.Lock()
-
-
-def pending_for(collection: Collection) -> PendingDisables:
-    """This process's pending disables (one per client and collection, whatever the store
-    instance: the API's and the scheduler's)."""
-    key = (id(collection.database.client), collection.full_name)
-    with _PENDING_LOCK:
-        if key not in _PENDING:
-            _PENDING[key] = PendingDisables(collection)
-            atexit.register(_PENDING[key]._flush_quietly)
-        return _PENDING[key]
+# This process's pending disables of a catalog collection (one per client and collection).
+pending_for = PerCollection(PendingDisables, at_exit=PendingDisables._flush_quietly)
 
 
 class JobCatalog:

@@ -14,7 +14,6 @@ recount``, and at start-up when the document is missing) puts right.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from pymongo.errors import PyMongoError
 
 from scheduler_service.stores.job_days import day_key
 from scheduler_service.stores.job_samples import fix_marks, mark_all
+from scheduler_service.stores.per_process import PerCollection
 
 log = logging.getLogger(__name__)
 
@@ -138,19 +138,8 @@ class PendingCounts:
             self._take()
 
 
-_PENDING: dict[tuple[int, str], PendingCounts] = {}
-_PENDING_LOCK = threading.Lock()
-
-
-def pending_for(collection: Collection) -> PendingCounts:
-    """This process's pending changes of ``collection``'s counts (one per client and
-    collection, whatever the store instance: the API's and the scheduler's)."""
-    key = (id(collection.database.client), collection.full_name)
-    with _PENDING_LOCK:
-        if key not in _PENDING:
-            _PENDING[key] = PendingCounts(collection)
-            atexit.register(_PENDING[key]._flush_quietly)
-        return _PENDING[key]
+# This process's pending changes of a collection's counts (one per client and collection).
+pending_for = PerCollection(PendingCounts, at_exit=PendingCounts._flush_quietly)
 
 
 class JobCountStore:
