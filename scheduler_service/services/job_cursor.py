@@ -24,7 +24,9 @@ from scheduler_service.stores.job_pages import EPOCH, Frontier
 from scheduler_service.stores.jobs import JobFilter
 
 VERSION = 1
-# A name of 200 characters, each escaped as up to 12 (a surrogate pair), in base64.
+# The longest cursor a client may send back. One handed out is at most about 1,800: a name
+# of 200 characters, each at most 6 bytes of JSON (``\u0001``; 4-byte characters are 4,
+# as UTF-8, not 12 as an ASCII escape), in base64. 3,400 still takes one given before that.
 MAX_LENGTH = 3400  # within gunicorn's 4,094-byte request line with the other parameters
 
 
@@ -42,7 +44,9 @@ def encode(selection: JobFilter, frontier: Frontier, page: int) -> str:
         "i": None if frontier.id is None else str(frontier.id),
         "w": round(frontier.spacing_ms, 3), "x": frontier.past,
     }  # fmt: skip
-    raw = json.dumps(body, separators=(",", ":")).encode()
+    # UTF-8, not ASCII escapes: a name's 4-byte characters take 4 bytes, not 12, so the
+    # next page's request (with a ``q`` of such characters too) fits in a request line.
+    raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
