@@ -1,6 +1,8 @@
 """Everything about the outgoing request of one attempt.
 
 - ``attempt``: one HTTP attempt under a total deadline and a size cap, redirects included.
+- ``sender``: one request built as ``requests`` builds it, sent with urllib3 on the pinned pool.
+- ``answer``: the answer's body read under the deadline and the cap, and its outcome.
 - ``outcome``: what an attempt came to, the kinds of failure and which are retried.
 - ``session``: the Session every attempt uses: checked and pinned targets, nothing kept.
 - ``target_guard``: which addresses a job may reach (SSRF protection).

@@ -1,10 +1,9 @@
 """One HTTP attempt against a job's endpoint, bounded by a total deadline and a size cap.
 
-``requests``' ``timeout`` bounds each socket read, not the whole response, so the body is
-streamed with ``read1`` and the socket's timeout is re-armed to the time left before each
-read: a target that drips one byte at a time is cut at the deadline. Known gap: a target
-that drips its *status line or headers* is bounded only per read while ``requests`` parses
-them. Past ``max_response_bytes`` reading stops and the connection is closed, not drained.
+The answer's body is read by :mod:`answer` under the attempt's deadline (each read's timeout
+re-armed to the time left). Known gap: a target that drips its *status line or headers* is
+bounded only per read while http.client parses them. Past ``max_response_bytes`` reading
+stops and the connection is closed, not drained.
 
 Redirects are not followed unless asked. When asked, hops are followed here (at most
 ``MAX_REDIRECTS``) within the same deadline, only to http(s) URLs, and a hop to another
@@ -15,10 +14,12 @@ Credentials: the request carries the job's headers. ``requests`` would set
 so the userinfo applies only when the headers hold no ``Authorization`` (:func:`_auth`).
 
 Every request goes through the checked and pinned Session of :mod:`session` (SSRF
-protection); what the attempt came to, and whether it is retried, is :mod:`outcome`'s.
+protection), built and sent by :mod:`sender` on this service's own Session (any other
+Session, e.g. a test's, through its ``request``); what the attempt came to, and whether it
+is retried, is :mod:`outcome`'s.
 
 Made ready ahead (:func:`prepare`): a tick claimed before its time has its first request
-built (body, headers, signature, ``requests``' preparation) while its worker waits, so
+built (body, headers, signature, :func:`sender.build`) while its worker waits, so
 that at the due instant only sending is left: at light load twenty ticks due in the same
 millisecond queue for the GIL, and each one's preparation delays the ones behind it.
 """
@@ -31,35 +32,31 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import ReadTimeoutError
+from urllib3 import BaseHTTPResponse
 from urllib3.util import Timeout
 
+from scheduler_service.delivery import answer, sender
 from scheduler_service.delivery.masking import is_secret_header
 from scheduler_service.delivery.outcome import (
     AttemptFailed,
     AttemptOutcome,
     FailureKind,
     connection_failed,
-    deepest,
     dns_failed,
-    http_status_outcome,
     timed_out,
     unexpected,
 )
 from scheduler_service.delivery.redaction import safe_message
-from scheduler_service.delivery.retry_after import RETRY_AFTER_STATUSES, retry_after_ms
-from scheduler_service.delivery.session import private_targets
+from scheduler_service.delivery.sender import Outgoing
+from scheduler_service.delivery.session import PinnedSession, private_targets
 from scheduler_service.delivery.signing import Signing, signed
 from scheduler_service.errors import TargetRefused
 
 MAX_REDIRECTS = 5
-_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -79,27 +76,27 @@ class AttemptRequest:
 class Prepared:
     """The first request of an attempt, built ahead (:func:`prepare`) on one Session."""
 
-    session: requests.Session
-    request: requests.PreparedRequest
-    settings: dict[str, Any]  # what ``Session.request`` passes to ``send``
+    session: PinnedSession
+    request: Outgoing
     first: tuple[str, dict[str, str], bytes | None]  # ``_first``: for a redirect's next hop
 
 
-def prepare(request: AttemptRequest, session: requests.Session) -> Prepared | None:
+def prepare(request: AttemptRequest, session: Any) -> Prepared | None:
     """Build the first request as ``perform`` would send it; None if that fails (then
-    ``perform`` builds it itself, and meets the failure as an outcome)."""
+    ``perform`` builds it itself, and meets the failure as an outcome) or if ``session`` is
+    not a :class:`PinnedSession`."""
+    if not isinstance(session, PinnedSession):
+        return None
     try:
         first = method, headers, data = _first(request)
-        prepared = session.prepare_request(requests.Request(
-            method, request.url, _signed(request, request.url, headers, data), data=data or {},
-            params={}, auth=_auth(headers)))  # fmt: skip
-        settings = session.merge_environment_settings(prepared.url, {}, True, None, None)
+        built = sender.build(session, method, request.url,
+                             _signed(request, request.url, headers, data), data)  # fmt: skip
     except Exception:  # e.g. an invalid URL or header: reported when the attempt is made
         return None
-    return Prepared(session, prepared, settings, first)
+    return Prepared(session, built, first)
 
 
-def perform(request: AttemptRequest, session: requests.Session,
+def perform(request: AttemptRequest, session: Any,
             prepared: Prepared | None = None) -> AttemptOutcome:  # fmt: skip
     """Make one attempt (its first request ``prepared`` ahead, if it was on this Session).
     Never raises: every failure is an outcome."""
@@ -128,7 +125,7 @@ def _first(request: AttemptRequest) -> tuple[str, dict[str, str], bytes | None]:
     return method, headers, data
 
 
-def _perform(request: AttemptRequest, session: requests.Session, deadline: float,
+def _perform(request: AttemptRequest, session: Any, deadline: float,
              prepared: Prepared | None) -> AttemptOutcome:  # fmt: skip
     url = request.url
     method, headers, data = _first(request) if prepared is None else prepared.first
@@ -144,15 +141,16 @@ def _perform(request: AttemptRequest, session: requests.Session, deadline: float
                 failed.message = f"redirect to {url}: {failed.message}"
             raise
         try:
-            if not (request.follow_redirects and response.is_redirect):
-                return _outcome(response, request, deadline)
-            location = urljoin(url, session.get_redirect_target(response) or "")
+            if not (request.follow_redirects and answer.is_redirect(response)):
+                return answer.outcome(response, request.timeout_s, request.max_response_bytes,
+                                      deadline)
+            location = urljoin(url, answer.location(response) or "")
         finally:
-            response.close()
+            sender.close(response)
         if urlsplit(location).scheme not in ("http", "https"):
             raise AttemptFailed(FailureKind.INVALID_REQUEST,
                                 f"redirect to a non-HTTP URL: {location}")
-        if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+        if response.status == 303 or (response.status in (301, 302) and method == "POST"):
             method, data = "GET", None
             headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
         if _origin(location) != _origin(url):  # Idempotency-Key names the tick: not a secret
@@ -172,19 +170,24 @@ def _signed(request: AttemptRequest, url: str, headers: dict[str, str],
     return signed(headers, request.signing, data)
 
 
-def _send(session: requests.Session, request: AttemptRequest, method: str, url: str,
-          headers: dict[str, str], data: bytes | None, deadline: float) -> requests.Response:
+def _send(session: Any, request: AttemptRequest, method: str, url: str,
+          headers: dict[str, str], data: bytes | None, deadline: float) -> BaseHTTPResponse:
+    """Send one hop: built by :mod:`sender` on a PinnedSession; through ``session.request``
+    on any other Session (its ``raw`` answer, read as the sender's)."""
     with _sending(request, url):
-        return session.request(method, url, headers=headers, data=data,
-                               timeout=_timeout(request, deadline), stream=True,
-                               allow_redirects=False, auth=_auth(headers))  # fmt: skip
+        if isinstance(session, PinnedSession):
+            built = sender.build(session, method, url, headers, data)
+            return sender.send(session, built, _timeout(request, deadline))
+        response = session.request(method, url, headers=headers, data=data,
+                                   timeout=_timeout(request, deadline), stream=True,
+                                   allow_redirects=False, auth=_auth(headers))  # fmt: skip
+        return cast(BaseHTTPResponse, response.raw)
 
 
-def _send_prepared(session: requests.Session, request: AttemptRequest, prepared: Prepared,
-                   deadline: float) -> requests.Response:  # fmt: skip
+def _send_prepared(session: PinnedSession, request: AttemptRequest, prepared: Prepared,
+                   deadline: float) -> BaseHTTPResponse:  # fmt: skip
     with _sending(request, request.url):
-        return session.send(prepared.request, timeout=_timeout(request, deadline),
-                            allow_redirects=False, **prepared.settings)
+        return sender.send(session, prepared.request, _timeout(request, deadline))
 
 
 def _timeout(request: AttemptRequest, deadline: float) -> Timeout:
@@ -228,57 +231,6 @@ def _auth(headers: Mapping[str, str]) -> Any:
     return None
 
 
-def _outcome(response: requests.Response, request: AttemptRequest,
-             deadline: float) -> AttemptOutcome:
-    status = response.status_code
-    body, truncated, read_failure = _read_capped(response, request, deadline)
-    text = body.decode("utf-8", errors="replace")
-    if not 200 <= status < 300:
-        wait = None
-        if status in RETRY_AFTER_STATUSES:
-            wait = retry_after_ms(response.headers.get("Retry-After"), datetime.now(UTC))
-        return http_status_outcome(status, response.reason, _location(response), text,
-                                   truncated, wait)
-    if read_failure is None:
-        return AttemptOutcome(True, status, text, truncated, None, False, 0)
-    return replace(read_failure.outcome(), status_code=status, response_body=text,
-                   truncated=truncated)
-
-
-def _read_capped(response: requests.Response, request: AttemptRequest,
-                 deadline: float) -> tuple[bytes, bool, AttemptFailed | None]:
-    """Up to the cap of the body, whether there was more, and why reading failed if it did."""
-    raw, buffer, cap, failure = response.raw, bytearray(), request.max_response_bytes, None
-    try:
-        while len(buffer) <= cap:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise timed_out(request.timeout_s)
-            sock = getattr(getattr(raw, "connection", None), "sock", None)
-            if sock is not None:  # re-armed per read: a stall near the deadline ends at it
-                sock.settimeout(remaining)
-            chunk = raw.read1(min(_CHUNK, cap + 1 - len(buffer)), decode_content=True)
-            if not chunk:
-                break
-            buffer += chunk
-    except AttemptFailed as failed:
-        failure = failed
-    except (ReadTimeoutError, TimeoutError):
-        failure = timed_out(request.timeout_s)
-    except (Urllib3Error, OSError) as exc:
-        failure = AttemptFailed(FailureKind.CONNECTION, f"connection error: {deepest(exc)}")
-    return bytes(buffer[:cap]), len(buffer) > cap, failure
-
-
 def _origin(url: str) -> tuple[str, str | None, int]:
     parts = urlsplit(url)
     return parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-
-
-def _location(response: requests.Response) -> str | None:
-    """The Location header as the target meant it: http.client decodes header bytes as
-    Latin-1; they are UTF-8 by convention, and bytes that are not show as U+FFFD."""
-    location = response.headers.get("Location")
-    if location is None:
-        return None
-    return location.encode("latin-1", errors="replace").decode("utf-8", errors="replace")

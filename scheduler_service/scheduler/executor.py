@@ -221,7 +221,7 @@ class Ready:
     """An attempt's request built ahead of its time (``Executor.prepare``)."""
 
     request: AttemptRequest
-    first: Prepared | None  # its first HTTP request, as ``requests`` sends it
+    first: Prepared | None  # its first HTTP request, as ``sender`` sends it
 
 
 def _carries_decision(record: ExecutionRecord) -> bool:
