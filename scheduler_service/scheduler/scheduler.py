@@ -77,8 +77,9 @@ class Scheduler:
         lease = timedelta(milliseconds=config.job_lease_timeout_ms)
         self.alerts = AlertSender(dead_letters, config, clock, self.owner)
         interval = timedelta(milliseconds=config.scheduler_poll_interval_ms)
-        # A settled tick's release waits for the job's next claim at most two intervals past
-        # that claim's due time (``releases.py``; shorter folded fewer under overload).
+        # A settled tick's release waits for the job's next claim two intervals past that
+        # claim's due time, longer while this process claims late (``releases.py``; shorter
+        # folded fewer under overload).
         self.releases = Releases(ticks, self.owner, lease, hold=interval * 2)
         self._clock = clock
         self.poller = Poller(

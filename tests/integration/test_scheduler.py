@@ -14,13 +14,14 @@ import pytest
 from bson import ObjectId
 from flask import Flask
 from flask.testing import FlaskClient
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 from pymongo.database import Database
 
 from scheduler_service import create_app, open_runtime
 from scheduler_service.clock import SystemClock
 from scheduler_service.config import Config
 from scheduler_service.runtime import compose, get_runtime
+from tests.support.document_writes import DocumentWrites
 from tests.support.http_target import HttpTarget
 from tests.support.in_process import create_job, executions, running_service, settled
 from tests.support.waiting import wait_until
@@ -197,31 +198,6 @@ def test_a_running_attempt_renews_its_lease_so_a_longer_attempt_is_not_redeliver
         rows = settled(api, job_id, 1)
     assert [(r["attempt"], r["status"]) for r in rows] == [(1, "success")]
     assert len(target.requests_for("/long")) == 1
-
-
-class DocumentWrites(monitoring.CommandListener):
-    """Documents a client's writes changed, by collection."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.written: Counter[str] = Counter()
-        self._collections: dict[int, str] = {}
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name in ("insert", "update"):
-            with self.lock:
-                self._collections[event.request_id] = str(event.command[event.command_name])
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        with self.lock:
-            collection = self._collections.pop(event.request_id, None)
-            if collection is not None:
-                reply = event.reply
-                self.written[collection] += int(reply.get("nModified", reply.get("n", 0)))
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        with self.lock:
-            self._collections.pop(event.request_id, None)
 
 
 def test_a_ticks_release_goes_with_the_jobs_next_claim(

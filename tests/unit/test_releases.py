@@ -95,6 +95,25 @@ def test_a_hold_never_outlasts_a_quarter_lease_after_the_attempt_ended(
     assert releases.flush(T0 + LEASE / 4) == 1
 
 
+def test_a_process_that_claims_late_holds_twice_as_long_and_back_to_the_hold_once_it_is_not(
+    releases: Releases,
+) -> None:
+    a, b, c, entry = ObjectId(), ObjectId(), ObjectId(), ObjectId()
+    releases.note_lateness(timedelta(seconds=-0.15), T0)  # claimed ahead: the hold (1 s)
+    releases.expect(a, (entry,), T0 + timedelta(seconds=1))
+    releases.note_lateness(timedelta(seconds=3), T0)  # behind: 6 s
+    releases.expect(b, (entry,), T0 + timedelta(seconds=1))
+    releases.note_lateness(timedelta(0), T0 + 10 * HOLD)  # caught up: halved ten times
+    releases.expect(c, (entry,), T0 + 11 * HOLD)
+    for job in (a, b, c):
+        assert releases.defer(job, entry, T0)
+    assert releases.flush(T0 + timedelta(seconds=2)) == 1  # a
+    assert releases.flush(T0 + timedelta(seconds=6.9)) == 0
+    assert releases.flush(T0 + timedelta(seconds=7)) == 1  # b
+    assert releases.flush(T0 + 12 * HOLD - timedelta(seconds=0.01)) == 0
+    assert releases.flush(T0 + 12 * HOLD) == 1  # c: the hold again
+
+
 def test_a_failed_flush_keeps_them_and_close_releases_everything_then_holds_nothing(
     releases: Releases, ticks: FakeTicks,
 ) -> None:
