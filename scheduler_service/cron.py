@@ -73,9 +73,18 @@ def parse(expr: str) -> str:
 
 def next_fire_time(expr: str, after: datetime, tz: str = DEFAULT_ZONE) -> datetime:
     """The first fire time strictly after ``after`` (aware), as aware UTC; the schedule is
-    read on the wall clock of the IANA zone ``tz`` (``cron_zones`` has the DST rule)."""
+    read on the wall clock of the IANA zone ``tz`` (``cron_zones`` has the DST rule).
+
+    Fire times are whole seconds, so the answer for ``after`` is the answer for its whole
+    second, and that is kept (``_next_after_second``): jobs sharing a schedule, created or
+    claimed within the same second, pay croniter's search (50-170 us) once."""
+    return _next_after_second(_check_type(expr), _utc(after).replace(microsecond=0), tz)
+
+
+@lru_cache(maxsize=4096)
+def _next_after_second(expr: str, after: datetime, tz: str) -> datetime:
     if is_utc(tz):
-        return _as_utc(_call(_iterator(expr).get_next, _utc(after)))
+        return _as_utc(_call(_iterator(expr).get_next, after))
     zone = load_zone(tz)
     template = _compile(_check_type(expr))[1]
 
@@ -83,7 +92,7 @@ def next_fire_time(expr: str, after: datetime, tz: str = DEFAULT_ZONE) -> dateti
         return _call(copy.copy(template).get_next, wall)
 
     try:
-        return next_instant(next_wall, _utc(after), zone, real_time=_follows_real_time(expr))
+        return next_instant(next_wall, after, zone, real_time=_follows_real_time(expr))
     except ValueError as exc:
         raise InvalidSchedule(f"No fire time found for this schedule near {after}") from exc
 

@@ -128,6 +128,10 @@ def _check_url_parts(url: str) -> None:
 class HttpUrl(fields.Url):
     """An absolute http(s) URL with a host; localhost, dotless names and IPs are allowed."""
 
+    # marshmallow compiles its URL regex (every Unicode letter) on first use, 0.3-0.6 s of
+    # CPU: at import, so that a worker's first request does not pay it.
+    validate.URL._regex(relative=False, absolute=True, require_tld=False)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
             schemes={"http", "https"}, require_tld=False, validate=_check_url_parts, **kwargs

@@ -245,3 +245,20 @@ def test_nth_weekday_and_last_or_nearest_day_need_the_other_day_field_open(expr:
 )
 def test_the_forms_kept_fire_as_documented(expr: str, expected: list[datetime]) -> None:
     assert nexts(expr, T0, len(expected)) == expected
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York", "Australia/Lord_Howe"])
+@pytest.mark.parametrize("expr", ["* * * * * *", "*/7 * * * * *", "0 30 2 * * *"])
+def test_the_next_fire_time_of_an_instant_is_that_of_its_whole_second(expr: str, tz: str) -> None:
+    """What the kept answers rest on (``cron._next_after_second``): fire times are whole
+    seconds, so any instant within a second has the same next one (here around the DST
+    changes of 2024, strictly after even when the whole second is itself a fire time)."""
+    for start in (at(2024, 3, 10, 6, 59, 59), at(2024, 11, 3, 5, 30, 0), at(2024, 4, 6, 15, 0, 0)):
+        for second in range(0, 3700, 97):
+            whole = start + timedelta(seconds=second)
+            expected = cron.next_fire_time(expr, whole, tz)
+            assert expected > whole
+            for micros in (1, 500_000, 999_999):
+                later = whole + timedelta(microseconds=micros)
+                assert cron.next_fire_time(expr, later, tz) == expected
+                assert cron._next_after_second.__wrapped__(expr, later, tz) == expected
