@@ -193,13 +193,20 @@ class JobCatalog:
             log.warning("job catalog not written for %s (run jobs recount): %s",
                         made["_id"], exc)  # fmt: skip
 
-    def add(self, document: dict[str, Any]) -> None:
-        """A new job's entry (one insert)."""
+    def add_many(self, documents: list[dict[str, Any]]) -> None:
+        """New jobs' entries (one insert; an entry already there, from a repair, is kept)."""
+        if not documents:
+            return
         try:
-            self.collection.insert_one(entry(document))
+            self.collection.insert_many([entry(document) for document in documents],
+                                        ordered=False)  # fmt: skip
+        except BulkWriteError as exc:
+            details = exc.details
+            if details.get("writeConcernErrors") or any(
+                    error.get("code") != 11000 for error in details.get("writeErrors", [])):
+                log.warning("job catalog not written (run jobs recount): %s", exc)
         except PyMongoError as exc:
-            log.warning("job catalog not written for %s (run jobs recount): %s",
-                        document["_id"], exc)  # fmt: skip
+            log.warning("job catalog not written (run jobs recount): %s", exc)
 
     def remove(self, *job_ids: ObjectId) -> None:
         """Jobs deleted (or found missing by a list: orphans)."""

@@ -24,6 +24,7 @@ from scheduler_service.stores.indexes import ensure_indexes
 from scheduler_service.stores.job_catalog import JobCatalog
 from scheduler_service.stores.job_counts import JobCounts, JobCountStore, delta, tag_changes
 from scheduler_service.stores.job_filter import JobFilter, JobPage
+from scheduler_service.stores.job_inserts import GroupedInserts, batch_writer
 from scheduler_service.stores.job_pages import Frontier, WalkResult
 from scheduler_service.stores.job_samples import BY_NEXT_RUN, mark
 from scheduler_service.stores.job_walk import walk_segments
@@ -83,6 +84,8 @@ class JobStore:
         self.collection: Collection = database["jobs"]
         self.counts_store = JobCountStore(database)
         self.catalog = JobCatalog(database)
+        self.inserts = GroupedInserts(batch_writer(self.collection, self.catalog,
+                                                   self.counts_store))  # fmt: skip
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.collection, INDEXES, SUPERSEDED)
@@ -102,13 +105,11 @@ class JobStore:
         return self.counts_store.recount(self.collection), self.catalog.repair(self.collection)
 
     def add(self, job: Job) -> Job:
+        """Insert a new job, its catalog entry and its count (``job_inserts``: together
+        with the jobs other requests of this process create meanwhile)."""
         document = mark(job.to_document())
-        result = self.collection.insert_one(document)
-        self.catalog.add(document)
-        self.counts_store.add(delta(total=1, enabled=int(job.enabled),
-                                    tags=dict.fromkeys(job.tags, 1), created_at=job.created_at),
-                              created_at=job.created_at)  # fmt: skip
-        return replace(job, id=result.inserted_id)
+        self.inserts.submit(document)
+        return replace(job, id=document["_id"])
 
     def get(self, job_id: ObjectId) -> Job | None:
         document = self.collection.find_one({"_id": job_id})
@@ -237,14 +238,10 @@ class JobStore:
         return sorted({str(doc["claimedBy"]) for doc in found if doc.get("claimedBy")})
 
     def skipped_ticks(self) -> int:
-        rows = list(
-            self.collection.aggregate(
-                [
-                    {"$match": {"skippedTicks": {"$gt": 0}}},
-                    {"$group": {"_id": None, "n": {"$sum": "$skippedTicks"}}},
-                ]
-            )
-        )
+        rows = list(self.collection.aggregate([
+            {"$match": {"skippedTicks": {"$gt": 0}}},
+            {"$group": {"_id": None, "n": {"$sum": "$skippedTicks"}}},
+        ]))  # fmt: skip
         return int(rows[0]["n"]) if rows else 0
 
     def running_attempts(self) -> int:
