@@ -18,13 +18,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pymongo.database import Database
 
-from scheduler_service import create_app, open_runtime
-from scheduler_service.config import Config
 from scheduler_service.delivery.attempt import AttemptRequest, perform
 from scheduler_service.delivery.payload import outgoing_headers
 from scheduler_service.delivery.session import new_session
-from scheduler_service.runtime import get_runtime
 from scheduler_service.services.job_service import MAX_MANUAL_RUNS_IN_FLIGHT
+from tests.support.api_on_wire import api_on_wire
 from tests.support.http_target import HttpTarget
 
 pytestmark = pytest.mark.integration
@@ -36,12 +34,8 @@ MIB = 1024 * 1024
 
 @pytest.fixture
 def wire_app(wire_uri: str) -> Iterator[Flask]:
-    app = create_app(open_runtime(Config(
-        mongodb_uri=wire_uri, scheduler_enabled=False, rate_limit="off",
-        allow_private_targets=True, max_request_bytes=24 * MIB,
-    )))  # fmt: skip
-    yield app
-    get_runtime(app).close()
+    with api_on_wire(wire_uri, allow_private_targets=True, max_request_bytes=24 * MIB) as app:
+        yield app
 
 
 @pytest.fixture

@@ -13,51 +13,31 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from flask import Flask
 from flask.testing import FlaskClient
-from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.database import Database
 
-from scheduler_service import create_app, open_runtime
-from scheduler_service.config import Config
 from scheduler_service.records import Entry
 from scheduler_service.runtime import get_runtime
 from scheduler_service.stores import job_catalog
 from scheduler_service.stores.job_catalog import STATE_COLLECTION, STATE_ID, entry
 from scheduler_service.stores.jobs import JobStore
 from scheduler_service.stores.ticks import TickStore
-from tests.integration.test_job_pages_wire import QUERIES, create, expected_order, walk
+from tests.support.api_on_wire import api_on_wire, open_api
+from tests.support.job_listing import QUERIES, create, expected_order, walk
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
-OLD_LIST_INDEXES = [
-    IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_-1__id_-1"),
-    IndexModel([("tags", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
-               name="tags_1_createdAt_-1__id_-1"),
-    IndexModel([("enabled", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
-               name="enabled_1_createdAt_-1__id_-1"),
-    IndexModel([("name", ASCENDING), ("_id", ASCENDING)], name="name_1__id_1"),
-]  # fmt: skip
-
-
-def open_app(uri: str) -> Flask:
-    return create_app(open_runtime(Config(mongodb_uri=uri, scheduler_enabled=False,
-                                          rate_limit="off")))  # fmt: skip
+LIMIT = 7
+# The list's indexes on ``jobs`` of earlier versions: the catalog's of the same names.
+OLD_LIST_INDEXES = [model for model in job_catalog.INDEXES
+                    if model.document["name"] in job_catalog.LIST_INDEXES_ON_JOBS]
 
 
 @pytest.fixture
-def wire_app(wire_uri: str) -> Iterator[Flask]:
-    app = open_app(wire_uri)
-    yield app
-    client = get_runtime(app).client
-    if client is not None:
-        client.close()
-
-
-@pytest.fixture
-def api(wire_app: Flask) -> FlaskClient:
-    return wire_app.test_client()
+def api(wire_uri: str) -> Iterator[FlaskClient]:
+    with api_on_wire(wire_uri) as app:
+        yield app.test_client()
 
 
 def catalog_matches(db: Database) -> bool:
@@ -86,7 +66,7 @@ def test_the_catalog_follows_every_change_made_through_the_api(
     assert "other.example.com" in wire_db["job_catalog"].find_one(
         {"_id": ObjectId(ids[5])})["searchText"]
     for query in QUERIES:
-        assert walk(api, query) == expected_order(wire_db, query), query
+        assert walk(api, query, LIMIT) == expected_order(wire_db, query), query
 
 
 def _claim_last_tick(ticks: TickStore, job_ids: list[ObjectId]) -> list[ObjectId]:
@@ -109,10 +89,10 @@ def test_the_claim_that_disables_a_one_off_reaches_the_catalog_batched(
     claimed = _claim_last_tick(ticks, ids[:3])
     # In the catalog within FLUSH_AFTER_S (before any list, which would repair it).
     wait_until(lambda: catalog_matches(wire_db), message="catalog after the claims")
-    assert not {str(i) for i in claimed} & set(walk(api, "enabled=true"))
-    assert sorted(walk(api, "enabled=false")) == sorted(str(i) for i in claimed)
+    assert not {str(i) for i in claimed} & set(walk(api, "enabled=true", LIMIT))
+    assert sorted(walk(api, "enabled=false", LIMIT)) == sorted(str(i) for i in claimed)
     for query in QUERIES:
-        assert walk(api, query) == expected_order(wire_db, query), query
+        assert walk(api, query, LIMIT) == expected_order(wire_db, query), query
 
 
 def test_the_disables_of_many_claims_are_one_write(wire_db: Database, api: FlaskClient) -> None:
@@ -165,12 +145,12 @@ def test_a_stale_entry_is_not_listed_against_its_job_and_is_repaired(
     ids = [create(api, n, enabled=True) for n in range(1, 6)]
     # A process died between the claim that disabled the job and the catalog's write.
     wire_db["jobs"].update_one({"_id": ObjectId(ids[2])}, {"$set": {"enabled": False}})
-    assert ids[2] not in walk(api, "enabled=true")
+    assert ids[2] not in walk(api, "enabled=true", LIMIT)
     assert catalog_matches(wire_db)  # the list wrote it again
-    assert ids[2] in walk(api, "enabled=false")
+    assert ids[2] in walk(api, "enabled=false", LIMIT)
     # A job deleted around its entry: not listed, and the entry goes.
     wire_db["jobs"].delete_one({"_id": ObjectId(ids[3])})
-    assert ids[3] not in walk(api, "")
+    assert ids[3] not in walk(api, "", LIMIT)
     assert catalog_matches(wire_db)
 
 
@@ -193,7 +173,7 @@ def test_a_database_of_an_earlier_version_is_upgraded_at_start_up(
 ) -> None:
     """Jobs of a version without the catalog: the list's indexes on ``jobs``, no catalog.
     The service's start builds the catalog, drops those indexes, and lists exactly."""
-    app = open_app(wire_uri)
+    app = open_api(wire_uri)
     api = app.test_client()
     for n in range(30):
         create(api, n)
@@ -202,15 +182,16 @@ def test_a_database_of_an_earlier_version_is_upgraded_at_start_up(
     wire_db[STATE_COLLECTION].delete_one({"_id": STATE_ID})
     wire_db["jobs"].create_indexes(OLD_LIST_INDEXES)
 
-    upgraded = open_app(wire_uri)
+    upgraded = open_api(wire_uri)
     try:
         assert catalog_matches(wire_db)
         assert not {model.document["name"] for model in OLD_LIST_INDEXES} & set(
             wire_db["jobs"].index_information())
         assert {model.document["name"] for model in OLD_LIST_INDEXES} <= set(
             wire_db["job_catalog"].index_information())
+        listed = upgraded.test_client()
         for query in QUERIES:
-            assert walk(upgraded.test_client(), query) == expected_order(wire_db, query), query
+            assert walk(listed, query, LIMIT) == expected_order(wire_db, query), query
     finally:
         get_runtime(upgraded).client.close()
 
@@ -221,7 +202,7 @@ def test_a_large_database_of_an_earlier_version_lists_while_its_catalog_builds(
     """More jobs than ``SYNC_BUILD_JOBS``: the start does not wait for the catalog (a
     gunicorn worker must start within 30 s); the list reads ``jobs`` on its old indexes
     until the catalog is built in a thread, then the catalog, and the old indexes go."""
-    app = open_app(wire_uri)
+    app = open_api(wire_uri)
     for n in range(30):
         create(app.test_client(), n)
     get_runtime(app).client.close()
@@ -238,12 +219,12 @@ def test_a_large_database_of_an_earlier_version_lists_while_its_catalog_builds(
         original(self, jobs)
 
     monkeypatch.setattr(job_catalog.JobCatalog, "_build", held_build)
-    upgraded = open_app(wire_uri)
+    upgraded = open_api(wire_uri)
     try:
         api = upgraded.test_client()
         assert wire_db["job_catalog"].count_documents({}) == 0  # not built yet
         for query in QUERIES:
-            assert walk(api, query) == expected_order(wire_db, query), query
+            assert walk(api, query, LIMIT) == expected_order(wire_db, query), query
         started.append(True)  # let the build go on
         wait_until(lambda: wire_db[STATE_COLLECTION].find_one({"_id": STATE_ID}),
                    message="catalog built")
@@ -251,6 +232,6 @@ def test_a_large_database_of_an_earlier_version_lists_while_its_catalog_builds(
                    & set(wire_db["jobs"].index_information()), message="old indexes dropped")
         assert catalog_matches(wire_db)
         for query in QUERIES:
-            assert walk(api, query) == expected_order(wire_db, query), query
+            assert walk(api, query, LIMIT) == expected_order(wire_db, query), query
     finally:
         get_runtime(upgraded).client.close()

@@ -7,22 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from bson import ObjectId
-from flask import Flask
 from flask.testing import FlaskClient
 from pymongo.database import Database
 
-from scheduler_service import create_app, open_runtime
-from scheduler_service.config import Config
-from scheduler_service.runtime import get_runtime
 from scheduler_service.stores import job_samples
 from scheduler_service.stores.job_counts import JobCounts, JobCountStore
 from scheduler_service.stores.job_pages import Frontier
 from scheduler_service.stores.job_walk import walk_segments
 from scheduler_service.stores.jobs import JobFilter, JobStore
-from tests.integration.test_job_pages_wire import expected_order
+from tests.support.api_on_wire import api_on_wire
+from tests.support.job_listing import expected_order, walk
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -44,12 +42,8 @@ def ratio(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> in
 
 @pytest.fixture
 def api(wire_uri: str, ratio: int) -> Iterator[FlaskClient]:
-    app: Flask = create_app(open_runtime(Config(mongodb_uri=wire_uri, scheduler_enabled=False,
-                                                rate_limit="off")))  # fmt: skip
-    yield app.test_client()
-    client = get_runtime(app).client
-    if client is not None:
-        client.close()
+    with api_on_wire(wire_uri) as app:
+        yield app.test_client()
 
 
 @pytest.fixture
@@ -74,27 +68,15 @@ def shared(api: FlaskClient, wire_db: Database) -> datetime:
     return at
 
 
-def walk(api: FlaskClient, query: str) -> list[str]:
-    seen: list[str] = []
-    cursor = None
-    for _ in range(100):  # bounded: 310 jobs in pages of 20 take 16
-        suffix = f"&cursor={cursor}" if cursor else ""
-        response = api.get(f"/api/jobs?limit={LIMIT}&{query}{suffix}")
-        assert response.status_code == 200, response.get_json()
-        body = response.get_json()
-        seen += [job["jobId"] for job in body["data"]]
-        assert body["pagination"]["complete"] is True
-        cursor = body["pagination"]["nextCursor"]
-        if cursor is None:
-            return seen
-    raise AssertionError("the walk did not end")
+def complete(page: dict[str, Any]) -> None:
+    assert page["pagination"]["complete"] is True
 
 
 @pytest.mark.parametrize("query", SORTS)
 def test_a_walk_lists_every_job_once_across_a_shared_key(
     api: FlaskClient, wire_db: Database, shared: datetime, query: str
 ) -> None:
-    seen = walk(api, query)
+    seen = walk(api, query, LIMIT, on_page=complete)
     assert len(seen) == len(set(seen)), "a job was listed twice"
     assert seen == expected_order(wire_db, query)
 
@@ -119,7 +101,7 @@ def test_filters_keep_the_order_by_name_and_next_run(
     api: FlaskClient, wire_db: Database, shared: datetime, query: str
 ) -> None:
     expected = expected_order(wire_db, query.replace("%20", " "))
-    assert walk(api, query) == expected
+    assert walk(api, query, LIMIT, on_page=complete) == expected
 
 
 @pytest.mark.parametrize("sort", ["name", "-name", "nextRunAt", "-nextRunAt"])
@@ -155,7 +137,7 @@ def test_names_beyond_ascii_and_long_ones_walk_in_code_point_order(
                                                "endpoint": "https://api.example.com/n"})
         assert response.status_code == 201, response.get_json()
     for query in ("sort=name", "sort=-name"):
-        assert walk(api, query) == expected_order(wire_db, query)
+        assert walk(api, query, LIMIT, on_page=complete) == expected_order(wire_db, query)
 
 
 def test_a_database_of_an_earlier_version_is_marked_in_the_background(

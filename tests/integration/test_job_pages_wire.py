@@ -11,18 +11,16 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from flask import Flask
 from flask.testing import FlaskClient
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
-from scheduler_service import create_app, open_runtime
-from scheduler_service.config import Config
 from scheduler_service.records import Entry
-from scheduler_service.runtime import get_runtime
 from scheduler_service.stores.job_counts import JobCountStore
 from scheduler_service.stores.jobs import JobStore
 from scheduler_service.stores.ticks import TickStore
+from tests.support.api_on_wire import api_on_wire
+from tests.support.job_listing import QUERIES, create, expected_order, walk
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -32,28 +30,9 @@ LIMIT = 7
 
 
 @pytest.fixture
-def wire_app(wire_uri: str) -> Iterator[Flask]:
-    app = create_app(open_runtime(Config(mongodb_uri=wire_uri, scheduler_enabled=False,
-                                         rate_limit="off")))  # fmt: skip
-    yield app
-    client = get_runtime(app).client
-    if client is not None:
-        client.close()
-
-
-@pytest.fixture
-def api(wire_app: Flask) -> FlaskClient:
-    return wire_app.test_client()
-
-
-def create(api: FlaskClient, n: int, **fields: Any) -> str:
-    run_at = datetime.now(UTC) + timedelta(days=1, minutes=(n * 37) % 101)
-    body = {"runAt": run_at.isoformat(), "endpoint": f"https://api.example.com/j{n}",
-            "name": f"job {n:03d} {'billing' if n % 3 == 0 else 'reports'}",
-            "tags": ["billing"] if n % 3 == 0 else [], "enabled": n % 4 != 0, **fields}  # fmt: skip
-    response = api.post("/api/jobs", json=body)
-    assert response.status_code == 201, response.get_json()
-    return str(response.get_json()["data"]["jobId"])
+def api(wire_uri: str) -> Iterator[FlaskClient]:
+    with api_on_wire(wire_uri) as app:
+        yield app.test_client()
 
 
 @pytest.fixture
@@ -61,57 +40,11 @@ def jobs(api: FlaskClient) -> list[str]:
     return [create(api, n) for n in range(JOBS)]
 
 
-def expected_order(db: Database, query: str) -> list[str]:
-    """The job ids the query selects, in its order, read whole from the database."""
-    args = dict(part.split("=") for part in query.split("&") if part)
-    selected: dict[str, Any] = {}
-    if "tag" in args:
-        selected["tags"] = args["tag"]
-    if "enabled" in args:
-        selected["enabled"] = args["enabled"] == "true"
-    documents = list(db["jobs"].find(selected))
-    if "q" in args:
-        documents = [doc for doc in documents if args["q"] in doc["searchText"]]
-    sort = args.get("sort", "-createdAt")
-    field, reverse = sort.lstrip("-"), sort.startswith("-")
-    if field == "nextRunAt":  # disabled jobs (no next run) first, by createdAt
-        def key(doc: dict[str, Any]) -> tuple[Any, ...]:
-            if doc["enabled"]:
-                return (1, doc["nextRunAt"], doc["_id"])
-            return (0, doc["createdAt"], doc["_id"])
-    else:
-        def key(doc: dict[str, Any]) -> tuple[Any, ...]:
-            return (doc[field], doc["_id"])
-    return [str(doc["_id"]) for doc in sorted(documents, key=key, reverse=reverse)]
-
-
-def walk(api: FlaskClient, query: str, on_page: Any = None) -> list[str]:
-    seen: list[str] = []
-    cursor = None
-    for _ in range(100):  # bounded: a walk of 45 jobs in pages of 7 takes 7 or 8
-        suffix = f"&cursor={cursor}" if cursor else ""
-        response = api.get(f"/api/jobs?limit={LIMIT}&{query}{suffix}")
-        assert response.status_code == 200, response.get_json()
-        body = response.get_json()
-        seen += [job["jobId"] for job in body["data"]]
-        cursor = body["pagination"]["nextCursor"]
-        if on_page is not None:
-            on_page()
-        if cursor is None:
-            return seen
-    raise AssertionError("the walk did not end")
-
-
-QUERIES = ["", "sort=createdAt", "sort=nextRunAt", "sort=-nextRunAt", "sort=name",
-           "sort=-name", "tag=billing", "enabled=false", "tag=billing&enabled=true",
-           "q=reports", "sort=nextRunAt&enabled=true", "sort=-nextRunAt&tag=billing"]  # fmt: skip
-
-
 @pytest.mark.parametrize("query", QUERIES)
 def test_a_cursor_walk_lists_every_job_once_in_order(
     api: FlaskClient, wire_db: Database, jobs: list[str], query: str
 ) -> None:
-    assert walk(api, query) == expected_order(wire_db, query)
+    assert walk(api, query, LIMIT) == expected_order(wire_db, query)
 
 
 @pytest.mark.parametrize("query", ["", "sort=createdAt", "sort=-nextRunAt", "tag=billing"])
@@ -120,7 +53,7 @@ def test_jobs_created_during_a_walk_change_nothing_already_listed(
 ) -> None:
     before = expected_order(wire_db, query)
     made: list[str] = []
-    seen = walk(api, query, on_page=lambda: made.append(create(api, 1000 + len(made))))
+    seen = walk(api, query, LIMIT, on_page=lambda _: made.append(create(api, 1000 + len(made))))
     assert len(seen) == len(set(seen)), "a job was listed twice"
     assert [job for job in seen if job in before] == before  # each once, in order
     assert set(seen) - set(before) <= set(made)
@@ -261,7 +194,7 @@ def test_jobs_sharing_one_key_are_listed_once_each(
     assert model is not None and model["enabled"]
     wire_db["jobs"].insert_many([dict(model) for _ in range(30)])
     JobStore(wire_db).recount()  # around the API: count them, and list them (the catalog)
-    seen = walk(api, query)
+    seen = walk(api, query, LIMIT)
     assert seen == expected_order(wire_db, query)
     assert len(seen) == len(set(seen)) == 31
 
