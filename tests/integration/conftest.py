@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -11,14 +12,18 @@ from flask.testing import FlaskClient
 
 from tests.support.in_process import running_service
 
+# The service's settings (``Config``'s field names) unless a module says otherwise in its
+# own ``SERVICE_SETTINGS``: for tests driven by manual runs, replays and chained runs.
+SERVICE_SETTINGS: dict[str, Any] = {
+    "scheduler_poll_interval_ms": 200, "max_concurrent_jobs": 4, "job_timeout_ms": 2000}
+
 
 @pytest.fixture
-def service(wire_uri: str) -> Iterator[Flask]:
-    """The app with its scheduler on the wire server, polling every 200 ms with 4 workers
-    and a 2 s attempt timeout: for tests driven by manual runs, replays and chained runs. A
-    module that needs other settings defines its own ``service``."""
-    with running_service(wire_uri, scheduler_poll_interval_ms=200, max_concurrent_jobs=4,
-                         job_timeout_ms=2000) as app:  # fmt: skip
+def service(request: pytest.FixtureRequest, wire_uri: str) -> Iterator[Flask]:
+    """The app with its scheduler on the wire server, with the module's ``SERVICE_SETTINGS``
+    (else this file's): closed, attempts in flight finished, at the end."""
+    settings = getattr(request.module, "SERVICE_SETTINGS", SERVICE_SETTINGS)
+    with running_service(wire_uri, **settings) as app:
         yield app
 
 

@@ -4,29 +4,20 @@ a hanging target cut at the timeout, a refused connection. The rest: test_schedu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from itertools import pairwise
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from pymongo.database import Database
 
 from tests.support.http_target import HttpTarget
-from tests.support.in_process import create_job, running_service, settled
+from tests.support.in_process import END_TO_END, NEVER, create_job, running_service, settled
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
-NEVER = "0 0 0 1 1 *"  # once a year: only manual runs fire in these tests
-
-
-@pytest.fixture
-def service(wire_uri: str) -> Iterator[Flask]:
-    with running_service(wire_uri, scheduler_poll_interval_ms=500, max_concurrent_jobs=4,
-                         job_timeout_ms=1500) as app:  # fmt: skip
-        yield app
+SERVICE_SETTINGS = END_TO_END  # the ``service`` fixture's (tests/integration/conftest.py)
 
 
 def test_retries_on_500_with_backoff_and_the_same_idempotency_key(

@@ -3,27 +3,23 @@ the scheduler running against a real HTTP target on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from pymongo.database import Database
 
 from scheduler_service.clock import iso_utc
 from tests.support.http_target import HttpTarget
-from tests.support.in_process import created_job, running_service
+from tests.support.in_process import created_job
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def service(wire_uri: str) -> Iterator[Flask]:
-    with running_service(wire_uri, scheduler_poll_interval_ms=300, job_timeout_ms=1500) as app:
-        yield app
+# The ``service`` fixture's (tests/integration/conftest.py).
+SERVICE_SETTINGS = {"scheduler_poll_interval_ms": 300, "job_timeout_ms": 1500}
 
 
 def job_of(api: FlaskClient, job_id: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from scheduler_service import create_app, open_runtime
 from scheduler_service.config import Config, variables
 from scheduler_service.runtime import get_runtime
 from tests.support.http_target import HttpTarget
-from tests.support.in_process import running_service
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
@@ -44,12 +42,9 @@ def scraped(text: str, name: str, **labels: str) -> float:
     )
 
 
-@pytest.fixture
-def service(wire_uri: str) -> Iterator[Flask]:
-    with running_service(wire_uri, scheduler_poll_interval_ms=300, job_timeout_ms=1500,
-                         shutdown_grace_ms=3000,
-                         rate_limit=Config().rate_limit) as app:  # fmt: skip
-        yield app
+# The ``service`` fixture's (tests/integration/conftest.py): the rate limit on, as deployed.
+SERVICE_SETTINGS = {"scheduler_poll_interval_ms": 300, "job_timeout_ms": 1500,
+                    "shutdown_grace_ms": 3000, "rate_limit": Config().rate_limit}
 
 
 def test_executions_and_start_lag_move_when_a_job_fires(

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from flask import Flask
 from flask.testing import FlaskClient
 from pymongo import MongoClient
 from pymongo.database import Database
@@ -23,19 +22,12 @@ from scheduler_service.config import Config
 from scheduler_service.runtime import compose, get_runtime
 from tests.support.document_writes import DocumentWrites
 from tests.support.http_target import HttpTarget
-from tests.support.in_process import create_job, executions, running_service, settled
+from tests.support.in_process import END_TO_END, NEVER, create_job, executions, settled
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
-NEVER = "0 0 0 1 1 *"  # once a year: only manual runs fire in these tests
-
-
-@pytest.fixture
-def service(wire_uri: str) -> Iterator[Flask]:
-    with running_service(wire_uri, scheduler_poll_interval_ms=500, max_concurrent_jobs=4,
-                         job_timeout_ms=1500) as app:  # fmt: skip
-        yield app
+SERVICE_SETTINGS = END_TO_END  # the ``service`` fixture's (tests/integration/conftest.py)
 
 
 def parse(ts: str) -> datetime:

@@ -28,6 +28,12 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     "rate_limit": "off",  # the tests poll the API as fast as they like
 }
 
+# Manual runs end to end (``test_scheduler.py``, ``test_failed_attempts.py``): a poll every
+# 500 ms, 4 workers, a 1.5 s attempt timeout.
+END_TO_END: dict[str, Any] = {
+    "scheduler_poll_interval_ms": 500, "max_concurrent_jobs": 4, "job_timeout_ms": 1500}
+NEVER = "0 0 0 1 1 *"  # once a year: only manual runs fire
+
 
 @contextmanager
 def running_service(mongodb_uri: str, **settings: Any) -> Iterator[Flask]:
