@@ -30,9 +30,9 @@ from scheduler_service.scheduler.pre_claims import (
 )
 from scheduler_service.scheduler.releases import Releases
 from scheduler_service.scheduler.timer_queue import Candidate
+from tests.support.settling import OK, FakeTarget, create_job
 from tests.support.workers import Worker, candidate, make_worker
-from tests.unit.test_chaining import WRITES
-from tests.unit.test_settlement import OK, FakeTarget, create_job
+from tests.support.write_count import count_writes
 
 EVERY_SECOND = "* * * * * *"
 WITHIN = timedelta(seconds=2)
@@ -44,21 +44,6 @@ AHEAD = timedelta(milliseconds=50)  # claimed ahead of its time (dispatcher.AHEA
 @pytest.fixture
 def database(app: Flask) -> Database:
     return get_runtime(app).database
-
-
-def count_writes(monkeypatch: pytest.MonkeyPatch, database: Database) -> list[str]:
-    """Every write call on the database's collections, by collection name."""
-    writes: list[str] = []
-    collection_type = type(database.jobs)
-    for name in WRITES:
-        original = getattr(collection_type, name)
-
-        def counted(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            writes.append(self.name)
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(collection_type, name, counted)
-    return writes
 
 
 def worker_with_releases(app: Flask) -> tuple[Worker, Releases]:
