@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
+from scheduler_service.delivery.session import new_session
 from tests.support.in_process import running_service
 
 # The service's settings (``Config``'s field names) unless a module says otherwise in its
@@ -30,3 +32,10 @@ def service(request: pytest.FixtureRequest, wire_uri: str) -> Iterator[Flask]:
 @pytest.fixture
 def api(service: Flask) -> FlaskClient:
     return service.test_client()
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    """An outgoing-request session as the scheduler makes them (``delivery/session.py``)."""
+    with new_session() as created:
+        yield created

@@ -1,39 +1,26 @@
-"""One HTTP attempt against a real local target (everything stays on 127.0.0.1)."""
+"""One HTTP attempt against a real local target (everything stays on 127.0.0.1): what is
+sent, what the outcome holds, the deadline and the response cap, the session, and a request
+made ready ahead. Redirects: test_attempt_redirects.py; failures before an answer:
+test_attempt_failures.py."""
 
 from __future__ import annotations
 
 import base64
-import socket
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 import requests
 
 from scheduler_service.delivery.attempt import AttemptRequest, perform, prepare
-from scheduler_service.delivery.outcome import AttemptOutcome, FailureKind, is_retryable
+from scheduler_service.delivery.outcome import AttemptOutcome
 from scheduler_service.delivery.payload import idempotency_key, outgoing_headers
 from scheduler_service.delivery.session import USER_AGENT, new_session, thread_session
 from scheduler_service.delivery.signing import Signing
+from tests.support.attempts import attempt
 from tests.support.http_target import HttpTarget
-from tests.support.ports import free_port
 
 TICK = datetime(2024, 1, 1, 12, 5, tzinfo=UTC)
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with new_session() as created:
-        yield created
-
-
-def attempt(session: requests.Session, url: str, **overrides: Any) -> AttemptOutcome:
-    fields: dict[str, Any] = {"url": url, "method": "POST", "headers": {}, "body": None,
-                              "timeout_s": 5.0, "max_response_bytes": 4096,
-                              "allow_private": True, **overrides}  # targets are on 127.0.0.1
-    return perform(AttemptRequest(**fields), session)
 
 
 def test_2xx_is_a_success_with_the_body_captured(target: HttpTarget,
@@ -134,148 +121,6 @@ def test_a_body_of_exactly_the_cap_is_not_truncated(target: HttpTarget,
     target.large("/exact", 1000)
     outcome = attempt(session, target.url("/exact"), max_response_bytes=1000)
     assert (outcome.response_body, outcome.truncated) == ("x" * 1000, False)
-
-
-def test_a_redirect_is_not_followed_by_default(target: HttpTarget,
-                                               session: requests.Session) -> None:
-    target.redirect("/old", target.url("/new"))
-    outcome = attempt(session, target.url("/old"))
-    assert not outcome.success and not outcome.retryable
-    assert outcome.status_code == 302
-    assert outcome.error_message == (
-        f"HTTP 302 Found (redirect not followed: Location {target.url('/new')})")
-    assert target.requests_for("/new") == []
-
-
-def test_a_redirect_is_followed_when_asked(target: HttpTarget,
-                                           session: requests.Session) -> None:
-    target.redirect("/old", "/new", status=307)
-    headers = {"X-Api-Key": "k", "Idempotency-Key": "i"}
-    outcome = attempt(session, target.url("/old"), follow_redirects=True, headers=headers,
-                      body={"a": 1})
-    assert (outcome.success, outcome.status_code) == (True, 200)
-    [received] = target.requests_for("/new")
-    assert (received.method, received.json()) == ("POST", {"a": 1})
-    assert received.header("X-Api-Key") == "k"  # same origin: headers kept
-
-
-def test_a_cross_origin_redirect_drops_secret_headers(target: HttpTarget,
-                                                      session: requests.Session) -> None:
-    with HttpTarget() as other:
-        target.redirect("/old", other.url("/new"), status=303)
-        headers = {"X-Api-Key": "k", "Authorization": "a", "Idempotency-Key": "i", "X-Ok": "y",
-                   "Accept": "text/plain"}  # fmt: skip
-        outcome = attempt(session, target.url("/old"), follow_redirects=True, headers=headers,
-                          body={"a": 1})
-        assert outcome.success
-        [received] = other.requests_for("/new")
-    assert (received.method, received.body) == ("GET", b"")  # 303: see other, with GET
-    assert received.header("X-Api-Key") is None and received.header("Authorization") is None
-    # Secret unless known to be harmless (issue 18): a header like X-Ok is dropped too.
-    assert received.header("X-Ok") is None
-    assert (received.header("Idempotency-Key"), received.header("Accept")) == ("i", "text/plain")
-
-
-def test_a_redirect_loop_stops(target: HttpTarget, session: requests.Session) -> None:
-    target.redirect("/loop", "/loop")
-    outcome = attempt(session, target.url("/loop"), follow_redirects=True)
-    assert outcome.error_message == "too many redirects (more than 5)"
-    assert not outcome.retryable
-    assert len(target.requests_for("/loop")) == 6
-
-
-def test_connection_refused(session: requests.Session) -> None:
-    outcome = attempt(session, f"http://127.0.0.1:{free_port()}/x")  # nothing listens there
-    assert (outcome.error_message, outcome.retryable, outcome.status_code) == (
-        "connection refused", True, None)
-
-
-def test_a_peer_that_closes_without_answering(session: requests.Session) -> None:
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-
-        def accept_and_close() -> None:
-            connection, _ = server.accept()
-            connection.recv(65536)
-            connection.close()
-
-        thread = threading.Thread(target=accept_and_close, daemon=True)
-        thread.start()
-        outcome = attempt(session, f"http://127.0.0.1:{server.getsockname()[1]}/x")
-        thread.join(timeout=5)
-    assert outcome.error_message is not None
-    assert outcome.error_message.startswith("connection error: ")
-    assert outcome.retryable
-
-
-def test_dns_failure(session: requests.Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A stand-in resolver answers for .invalid, so no query leaves the machine.
-    real = socket.getaddrinfo
-
-    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(host, str) and host.endswith(".invalid"):
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
-    outcome = attempt(session, "http://x.invalid/hook")
-    assert outcome.error_message == "DNS resolution failed for host 'x.invalid'"
-    assert outcome.retryable
-
-
-def test_tls_error(target: HttpTarget, session: requests.Session) -> None:
-    outcome = attempt(session, target.url("/tls").replace("http://", "https://"))
-    assert outcome.error_message is not None
-    assert outcome.error_message.startswith("TLS error: ")
-    assert outcome.retryable
-
-
-@pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1/x", "http://"])
-def test_invalid_url(session: requests.Session, url: str) -> None:
-    outcome = attempt(session, url)
-    assert outcome.error_message is not None
-    assert outcome.error_message.startswith("invalid URL: ")
-    assert not outcome.retryable
-
-
-def test_header_values_never_appear_in_messages(target: HttpTarget,
-                                                session: requests.Session) -> None:
-    outcome = attempt(session, target.url("/h"), headers={"X-Token": "s3cret\r\nInjected: 1"})
-    assert outcome.error_message is not None and "s3cret" not in outcome.error_message
-    assert not outcome.retryable
-    assert target.requests_for("/h") == []
-
-
-def test_unexpected_exceptions_become_failures() -> None:
-    class Broken(requests.Session):
-        def request(self, *args: Any, **kwargs: Any) -> Any:
-            raise RuntimeError("secret detail")
-
-    with Broken() as broken:
-        outcome = attempt(broken, "http://127.0.0.1:9/x")
-    assert (outcome.success, outcome.retryable) == (False, False)
-    assert outcome.error_message == "unexpected error: RuntimeError"
-
-
-def test_a_body_that_is_not_json_is_an_unexpected_failure(session: requests.Session) -> None:
-    outcome = attempt(session, "http://127.0.0.1:9/x", body={"a": object()})
-    assert outcome.error_message == "unexpected error: TypeError"
-
-
-@pytest.mark.parametrize(("kind", "status", "expected"), [
-    (FailureKind.TIMEOUT, None, True),
-    (FailureKind.CONNECTION, None, True),
-    (FailureKind.HTTP_STATUS, 502, True),
-    (FailureKind.HTTP_STATUS, 408, True),
-    (FailureKind.HTTP_STATUS, 429, True),
-    (FailureKind.HTTP_STATUS, 403, False),
-    (FailureKind.HTTP_STATUS, 301, False),
-    (FailureKind.INVALID_REQUEST, None, False),
-    (FailureKind.UNEXPECTED, None, False),
-])
-def test_is_retryable(kind: FailureKind, status: int | None, expected: bool) -> None:
-    assert is_retryable(kind, status) is expected
 
 
 def test_thread_session_is_one_per_thread() -> None:

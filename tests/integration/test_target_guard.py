@@ -90,12 +90,6 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> Connections:
     return spy
 
 
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with new_session() as created:
-        yield created
-
-
 def attempt(session: requests.Session, url: str, allow_private: bool,
             **overrides: Any) -> AttemptOutcome:
     return perform(AttemptRequest(url=url, method="POST", headers={}, body={"a": 1},
