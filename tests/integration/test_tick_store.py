@@ -1,55 +1,20 @@
-"""The claim protocol's storage contract, against mongomock and the real wire server."""
+"""The claim protocol's storage contract (``stores/ticks.py``), against mongomock and the
+real wire server: the poll's reads, claims as compare-and-sets, the overlap rule, claims of
+jobs together and claims that replace our settled entries. Letting go of entries:
+test_tick_releases_store.py."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from bson import ObjectId
 from pymongo.database import Database
 
-from scheduler_service.records import Entry, ExecutionRecord, Job, Status
+from scheduler_service.records import Entry
 from scheduler_service.stores.by_id import IDS_PER_QUERY
-from scheduler_service.stores.jobs import JobStore
 from scheduler_service.stores.ticks import TickStore
-
-T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
-LEASE = timedelta(seconds=60)
-
-
-def make_job(db: Database, inflight: tuple[Entry, ...] = (), **fields: Any) -> Job:
-    JobStore(db).ensure_indexes()
-    doc = {
-        "schedule": "* * * * * *",
-        "endpoint": "http://127.0.0.1:9/x",
-        "method": "POST",
-        "headers": {},
-        "body": None,
-        "executionType": "AT_LEAST_ONCE",
-        "enabled": True,
-        "retryAttempts": 3,
-        "retryDelay": 1000,
-        "concurrencyPolicy": "FORBID",
-        "missedRunPolicy": "COALESCE",
-        "nextRunAt": T0,
-        "lastRunAt": None,
-        "createdAt": T0,
-        "updatedAt": T0,
-        "inflight": [entry.to_document() for entry in inflight],
-        "skippedTicks": 0,
-        **fields,
-    }
-    db.jobs.insert_one(doc)
-    return Job.from_document(doc)
-
-
-def running_entry(owner: str, scheduled_at: datetime = T0, **fields: Any) -> Entry:
-    return replace(Entry.scheduled(scheduled_at, owner=owner, now=T0, lease=LEASE), **fields)
-
-
-def waiting_entry(attempt: int, due_at: datetime) -> Entry:
-    return replace(Entry.manual(T0), attempt=attempt, due_at=due_at, is_manual=False)
+from tests.support.tick_jobs import LEASE, T0, make_job, running_entry, waiting_entry
 
 
 def test_two_claimers_of_one_tick_one_wins(store_db: Database) -> None:
@@ -168,76 +133,6 @@ def test_retry_scheduling_respects_disable_unless_manual(store_db: Database) -> 
     assert ticks.schedule_retry(job.id, "a", retry)
 
 
-def test_drop_entry_and_renew_leases(store_db: Database) -> None:
-    mine, other = running_entry("a"), running_entry("b")
-    job = make_job(store_db, inflight=(mine, other))
-    ticks = TickStore(store_db)
-    later = T0 + 2 * LEASE
-    assert (
-        ticks.renew_leases([(job.id, mine.id), (job.id, other.id)], "a", later) == 1
-    )
-    stored = store_db.jobs.find_one({"_id": job.id})["inflight"]
-    assert {e["owner"]: e["dueAt"] for e in stored} == {"a": later, "b": T0 + LEASE}
-    ticks.drop_entry(job.id, other.id, "a")  # not a's: kept
-    ticks.drop_entry(job.id, mine.id, "a")
-    assert [e["owner"] for e in store_db.jobs.find_one({"_id": job.id})["inflight"]] == ["b"]
-
-
-def test_attempt_records_are_written_once_and_a_second_write_takes_the_result(
-    wire_db: Database,
-) -> None:
-    from scheduler_service.stores.executions import ExecutionStore
-
-    store = ExecutionStore(wire_db)
-    store.ensure_indexes()
-    job_id = ObjectId()
-    entry = running_entry("a")
-    failed = ended(job_id, entry, Status.FAILURE, error_message="HTTP 500")
-    other = ended(job_id, replace(entry, attempt=2), Status.SUCCESS)
-    assert store.record_many([failed, other]) == [None, None]
-    # The same attempt again (a retried write, or the end of an attempt another process had
-    # recorded as abandoned): one record, with the result written last.
-    succeeded = replace(failed, status=Status.SUCCESS, error_message=None, response_code=200)
-    assert store.record_many([succeeded]) == [None]
-    rows = list(wire_db.job_executions.find({"jobId": job_id}).sort("attempt", 1))
-    assert [(r["attempt"], r["status"], r["responseCode"]) for r in rows] == [
-        (1, "success", 200), (2, "success", None),
-    ]  # fmt: skip
-    assert rows[0]["_id"] == failed.id
-
-
-def test_an_orphan_is_recorded_as_failed_unless_its_end_was_recorded(wire_db: Database) -> None:
-    from scheduler_service.stores.executions import ExecutionStore
-
-    store = ExecutionStore(wire_db)
-    store.ensure_indexes()
-    job_id = ObjectId()
-    later = T0 + timedelta(seconds=30)
-    orphan = running_entry("dead")
-    store.close_orphan(job_id, orphan, later, "abandoned")
-    second = replace(orphan, attempt=2)
-    store.record_many([ended(job_id, second, Status.FAILURE)])
-    store.close_orphan(job_id, second, later, "abandoned")  # its end was recorded: kept
-    legacy = replace(orphan, attempt=3)  # a "running" record, as earlier versions wrote
-    wire_db.job_executions.insert_one(ExecutionRecord.running(job_id, legacy).to_document())
-    store.close_orphan(job_id, legacy, later, "abandoned")
-
-    rows = list(wire_db.job_executions.find({"jobId": job_id}).sort("attempt", 1))
-    assert [(r["attempt"], r["status"], r["errorMessage"]) for r in rows] == [
-        (1, "failure", "abandoned"), (2, "failure", None), (3, "failure", "abandoned"),
-    ]  # fmt: skip
-    assert rows[0]["completedAt"] == later and rows[0]["startedAt"] == T0
-
-
-def test_batched_release_drops_only_the_named_entries(store_db: Database) -> None:
-    a, b, c = running_entry("x"), running_entry("x"), running_entry("x")
-    job1 = make_job(store_db, inflight=(a, b))
-    job2 = make_job(store_db, inflight=(c,))
-    TickStore(store_db).drop_entries([(job1.id, a.id), (job2.id, c.id)], "x")
-    assert [e["id"] for e in store_db.jobs.find_one({"_id": job1.id})["inflight"]] == [b.id]
-    assert store_db.jobs.find_one({"_id": job2.id})["inflight"] == []
-
-
 def test_claiming_jobs_together_wins_exactly_those_still_as_seen(store_db: Database) -> None:
     jobs = [make_job(store_db) for _ in range(4)]
     store_db.jobs.update_one({"_id": jobs[1].id}, {"$set": {"updatedAt": T0 + LEASE}})
@@ -260,19 +155,6 @@ def test_claiming_jobs_together_wins_exactly_those_still_as_seen(store_db: Datab
     ticks.drop_entries([(jobs[0].id, entry.id)], "a")
     assert store_db.jobs.find_one({"_id": jobs[0].id})["inflight"] == []
     assert len(store_db.jobs.find_one({"_id": jobs[3].id})["inflight"]) == 1
-
-
-def test_release_jobs_forgets_only_this_owners_claims(store_db: Database) -> None:
-    mine, theirs, other = (make_job(store_db, claimedBy=o) for o in ("a", "b", "a"))
-    released = TickStore(store_db).release_jobs([mine.id, theirs.id], "a")
-    assert released == 1
-    owners = {d["_id"]: d["claimedBy"] for d in store_db.jobs.find()}
-    assert owners == {mine.id: None, theirs.id: "b", other.id: "a"}
-
-
-def ended(job_id: ObjectId, entry: Entry, status: Status, **result: Any) -> ExecutionRecord:
-    """The record of an attempt that ended at T0 (only the fields given set)."""
-    return replace(ExecutionRecord.running(job_id, entry), status=status, **result)
 
 
 def test_a_claim_replaces_the_settled_entry_it_names_in_the_same_write(
