@@ -69,9 +69,21 @@ def decode(selection: JobFilter, cursor: str) -> tuple[Frontier, int]:
         raise _refuse("This cursor belongs to another query: keep tag, enabled, q and sort "
                       "as they were when it was given.")  # fmt: skip
     try:
-        return _frontier(body), _whole(body.get("p"), 1, 10**9)
+        return _fitting(selection, _frontier(body)), _whole(body.get("p"), 1, 10**9)
     except (TypeError, ValueError, InvalidId, OverflowError):
         raise _refuse("Not a cursor of this API: pass nextCursor as it was given.") from None
+
+
+def _fitting(selection: JobFilter, frontier: Frontier) -> Frontier:
+    """``frontier`` if the query's walk could have written it: a segment its order has, a
+    key of its sort's type (a name, else a time). An edited cursor that passes the digest
+    would otherwise be read as past the end: a 200 with an empty page."""
+    if frontier.segment >= selection.segment_count:
+        raise ValueError(frontier.segment)
+    by_name = selection.sort.lstrip("-") == "name"
+    if frontier.key is not None and isinstance(frontier.key, str) is not by_name:
+        raise ValueError(frontier.key)
+    return frontier
 
 
 def _whole(value: Any, low: int, high: int) -> int:

@@ -57,6 +57,11 @@ class JobFilter:
         """Whether the walk's index range alone selects the jobs (no check left)."""
         return not self.q and len(self.tags) + (self.enabled is not None) <= 1
 
+    @property
+    def segment_count(self) -> int:
+        """How many segments ``segments`` makes of the order, whatever the counts."""
+        return 2 if self.sort.lstrip("-") == "nextRunAt" and self.enabled is None else 1
+
     def segments(self, now: datetime, counts: JobCounts) -> list[Segment]:
         """The order as stretches the walk reads in windows (``stores/job_pages.py``):
         ``createdAt`` on the filter's index (its first tag, else ``enabled``); by
