@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from pymongo.collection import Collection
@@ -19,17 +18,15 @@ from pymongo.collection import Collection
 from scheduler_service.clock import SystemClock
 from scheduler_service.config import Config
 from scheduler_service.services.job_service import JobService
+from scheduler_service.stores.chain_lock import ChainLock
+from scheduler_service.stores.chains import ChainStore
 
 NEVER_AGAIN = "0 0 0 1 1 *"  # once a year: after its seeded tick a job does not fire again
 EVERY_SECOND = "* * * * * *"
 
 
 class _Capture:
-    """Stands for the job store: ``add`` hands the document back. The bench's jobs chain to
-    nothing, so the service's chain store (made from ``collection.database``) is never
-    asked anything."""
-
-    collection = SimpleNamespace(database={"jobs": None})
+    """Stands for the job store: ``add`` hands the document back."""
 
     def add(self, document: dict[str, Any]) -> dict[str, Any]:
         return document
@@ -38,7 +35,12 @@ class _Capture:
 def template(schedule: str, endpoint: str) -> dict[str, Any]:
     # The bench's targets are on 127.0.0.1: allow private targets where the service checks.
     config = Config.from_env(environ={"ALLOW_PRIVATE_TARGETS": "true"})
-    service = JobService(_Capture(), None, config, SystemClock())  # type: ignore[arg-type]
+    # The bench's jobs chain to nothing: the chain store and lock are never asked anything.
+    nowhere: Any = {"jobs": None}
+    clock = SystemClock()
+    service = JobService(_Capture(), None, config, clock,  # type: ignore[arg-type]
+                         chains=ChainStore(nowhere),
+                         chain_lock=ChainLock.for_requests(nowhere, clock, config.db_timeout_ms))
     document = service.create(
         {"schedule": schedule, "endpoint": endpoint, "method": "POST", "body": {"bench": True}}
     )

@@ -31,6 +31,7 @@ from scheduler_service.crypto import HeaderCipher
 from scheduler_service.db import journaled
 from scheduler_service.services.dead_letter_service import DeadLetterService
 from scheduler_service.services.job_service import JobService
+from scheduler_service.stores.chain_lock import ChainLock
 from scheduler_service.stores.chains import ChainStore, waiting_cap
 from scheduler_service.stores.dead_letters import DeadLetterStore
 from scheduler_service.stores.executions import ExecutionStore
@@ -163,16 +164,21 @@ def compose(
     """The composition root: the stores, the cipher and the wake signal, each made once and
     handed to the job service (here) and the scheduler (``Runtime.new_scheduler``)."""
     # the API's writes wait for the journal: "accepted means stored" survives a database crash
-    jobs, executions = JobStore(journaled(database)), ExecutionStore(database)
-    dead_letters = DeadLetterStore(database)
-    chains = ChainStore(database, waiting_cap(config.response_body_limit))
+    api_database = journaled(database)
     cipher = HeaderCipher(config.encryption_keys)
     wake = threading.Event()
+    jobs, executions = JobStore(api_database), ExecutionStore(database)
+    dead_letters = DeadLetterStore(database)
+    chains = ChainStore(database, waiting_cap(config.response_body_limit))
+    job_service = JobService(
+        jobs, executions, config, clock, cipher=cipher, on_change=wake.set,
+        chains=ChainStore(api_database, waiting_cap(config.response_body_limit)),
+        chain_lock=ChainLock.for_requests(api_database, clock, config.db_timeout_ms))
     return Runtime(
         config=config, clock=clock, client=client, database=database, database_kind=kind,
         jobs=jobs, executions=executions, ticks=TickStore(database), dead_letters=dead_letters,
         chains=chains, cipher=cipher, wake=wake,
-        job_service=JobService(jobs, executions, config, clock, cipher=cipher, on_change=wake.set),
+        job_service=job_service,
         dead_letter_service=DeadLetterService(dead_letters, jobs, clock, on_change=wake.set),
     )  # fmt: skip
 

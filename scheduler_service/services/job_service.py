@@ -83,6 +83,8 @@ class JobService:
         config: Config,
         clock: Clock,
         *,
+        chains: ChainStore,  # the API's: its writes (``forget``) as journaled as the jobs'
+        chain_lock: ChainLock,  # ``ChainLock.for_requests``
         cipher: HeaderCipher | None = None,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
@@ -92,9 +94,8 @@ class JobService:
         self.clock = clock
         self.on_change = on_change  # wakes this process's scheduler so a near tick is not late
         self.cipher = cipher or HeaderCipher(config.encryption_keys)
-        self.chains = ChainStore(jobs.collection.database)
-        self.chain_lock = ChainLock.for_requests(jobs.collection.database, clock,
-                                                 config.db_timeout_ms)  # fmt: skip
+        self.chains = chains
+        self.chain_lock = chain_lock
 
     def create(self, payload: Any, *, allow_past: bool = False) -> dict[str, Any]:
         fields = self._load(_CREATE, payload)

@@ -20,10 +20,9 @@ from pymongo.database import Database
 from scheduler_service.clock import SystemClock
 from scheduler_service.config import Config
 from scheduler_service.errors import Conflict, InvalidInput
+from scheduler_service.runtime import compose
 from scheduler_service.services.job_service import JobService
 from scheduler_service.stores.chain_lock import LOCK_ID
-from scheduler_service.stores.executions import ExecutionStore
-from scheduler_service.stores.jobs import JobStore
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +30,9 @@ NEVER = "0 0 0 1 1 *"
 
 
 def service(database: Database) -> JobService:
+    """A job service of its own, as another process's: its own stores, chain lock included."""
     config = Config.from_env(environ={})
-    return JobService(JobStore(database), ExecutionStore(database), config, SystemClock())
+    return compose(config, SystemClock(), database, None, "injected").job_service
 
 
 def new_job(jobs: JobService) -> str:

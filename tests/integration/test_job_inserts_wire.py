@@ -19,8 +19,8 @@ from pymongo.errors import DuplicateKeyError
 from scheduler_service.clock import SystemClock
 from scheduler_service.config import Config
 from scheduler_service.db import journaled
+from scheduler_service.runtime import compose
 from scheduler_service.services.job_service import JobService
-from scheduler_service.stores.executions import ExecutionStore
 from scheduler_service.stores.jobs import JobStore
 from tests.integration.test_job_catalog_wire import catalog_matches
 from tests.support.waiting import wait_until
@@ -68,8 +68,7 @@ def watched(wire_server: str) -> Iterator[tuple[Database, Inserts]]:
 
 def service(database: Database) -> JobService:
     config = Config(scheduler_enabled=False, allow_private_targets=True)
-    return JobService(JobStore(journaled(database)), ExecutionStore(database), config,
-                      SystemClock())  # fmt: skip
+    return compose(config, SystemClock(), database, None, "injected").job_service
 
 
 def payload(n: int) -> dict[str, Any]:
