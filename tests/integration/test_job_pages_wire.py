@@ -199,6 +199,35 @@ def test_jobs_sharing_one_key_are_listed_once_each(
     assert len(seen) == len(set(seen)) == 31
 
 
+@pytest.mark.parametrize("query", ["sort=name", "sort=-name", "sort=name&enabled=true",
+                                   "sort=-name&q=reports"])  # fmt: skip
+def test_jobs_stored_without_a_name_are_listed_by_name(
+    api: FlaskClient, wire_db: Database, jobs: list[str], query: str
+) -> None:
+    """Jobs of a version before names (no ``name`` field), catalogued by a recount (as an
+    upgrade's repair does): listed by name as if named "", once each, by cursor and by
+    page number, shown as ``GET /api/jobs/:id`` shows them."""
+    model = wire_db["jobs"].find_one({"_id": ObjectId(jobs[1])}, {"_id": 0, "name": 0,
+                                                                  "sample": 0})  # fmt: skip
+    assert model is not None and model["enabled"]
+    unnamed = wire_db["jobs"].insert_many([dict(model) for _ in range(10)]).inserted_ids
+    JobStore(wire_db).recount()
+    order = expected_order(wire_db, query)
+    assert {str(i) for i in unnamed} <= set(order)
+    seen = walk(api, query, LIMIT)
+    assert seen == order
+    assert len(seen) == len(set(seen))
+    for page in (1, 2, 3):
+        response = api.get(f"/api/jobs?limit={LIMIT}&page={page}&{query}")
+        assert response.status_code == 200, response.get_json()
+        listed = response.get_json()["data"]
+        assert [job["jobId"] for job in listed] == order[(page - 1) * LIMIT:page * LIMIT]
+        for job in listed:  # shown as GET /api/jobs/:id shows it (name "")
+            if ObjectId(job["jobId"]) in unnamed:
+                assert job == api.get(f"/api/jobs/{job['jobId']}").get_json()["data"]
+                assert job["name"] == ""
+
+
 @pytest.mark.parametrize("direction", [ASCENDING, DESCENDING])
 def test_a_window_starting_at_a_jobs_own_millisecond_holds_it(
     wire_db: Database, jobs: list[str], direction: int

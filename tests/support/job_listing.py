@@ -45,6 +45,9 @@ def expected_order(db: Database, query: str) -> list[str]:
             if doc["enabled"]:
                 return (1, doc["nextRunAt"], doc["_id"])
             return (0, doc["createdAt"], doc["_id"])
+    elif field == "name":  # a job stored before names has none: listed as named ""
+        def key(doc: dict[str, Any]) -> tuple[Any, ...]:
+            return (doc.get("name") or "", doc["_id"])
     else:
         def key(doc: dict[str, Any]) -> tuple[Any, ...]:
             return (doc[field], doc["_id"])
