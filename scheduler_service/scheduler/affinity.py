@@ -4,6 +4,12 @@ That process queued the tick right after its claim; the others queue it only onc
 half a poll interval overdue (that process stopped or fell behind), and if such a
 take-over claim loses to that process after all (alive, only late), they leave the job to
 it for ``TAKEOVER_BACKOFF`` intervals rather than send a losing claim every tick.
+Jobs that no process claimed last (new, or handed over by a process that stopped) are
+claimed in an order of this process's own (``spread``): every process polls the same due
+jobs, and in the same order they would all claim the same ones first, one process winning
+each write, the others losing theirs (a round trip each), and the winner left with more
+jobs than its share.
+
 Correctness never rests on this: every claim is a compare-and-set. It spares the database
 the losing claims of the other processes.
 """
@@ -11,6 +17,8 @@ the losing claims of the other processes.
 from __future__ import annotations
 
 import threading
+import zlib
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from bson import ObjectId
@@ -39,6 +47,11 @@ class Affinity:
                 return True
         assert job.next_run_at is not None
         return job.next_run_at > now - self.takeover
+
+    def spread(self, jobs: Iterable[Job]) -> list[Job]:
+        """``jobs`` in this process's own order (the same one at every poll)."""
+        salt = self.owner.encode()
+        return sorted(jobs, key=lambda job: zlib.crc32(salt + str(job.id).encode()))
 
     def note_lost(self, jobs: list[Job], now: datetime) -> None:
         """These claims were lost; those of other processes' jobs were take-overs, lost to

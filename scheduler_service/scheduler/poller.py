@@ -93,7 +93,7 @@ class Poller:
             and not self.affinity.left_to_another(tick, now)
             and not self.queue.holds(("tick", tick.id, tick.next_run_at))
         ]
-        jobs = self.ticks.jobs_by_id(wanted)
+        jobs = self.affinity.spread(self.ticks.jobs_by_id(wanted))
         with_entries = self.ticks.jobs_with_due_entries(horizon, self.batch)
         mine = self.running.keys()
         # All at once: what this poll finds already due is then started by priority.

@@ -51,9 +51,9 @@ def queued(scheduler: Scheduler) -> set[Any]:
     return {candidate.job.id for candidate in scheduler.queue.close()}
 
 
-def make_scheduler(mongo_db: Database, clock: FixedClock) -> Scheduler:
+def make_scheduler(mongo_db: Database, clock: FixedClock, owner: str = "me") -> Scheduler:
     config = Config(scheduler_poll_interval_ms=POLL_MS, execution_retention_days=0)
-    return compose(config, clock, mongo_db, None, "injected").new_scheduler(owner="me")
+    return compose(config, clock, mongo_db, None, "injected").new_scheduler(owner=owner)
 
 
 def test_a_poll_leaves_another_processs_ticks_to_it_until_overdue(
@@ -217,3 +217,25 @@ def test_a_poll_queues_each_due_entry_of_a_job_and_none_that_is_not_due(
         scheduler.stop(grace_s=0)
     assert sorted(c.entry.id for c in got if c.entry is not None) == sorted(
         [expired.id, also_expired.id])  # fmt: skip
+
+
+def test_processes_queue_the_same_new_jobs_in_orders_of_their_own(
+    mongo_db: Database, clock: FixedClock
+) -> None:
+    """Polling the same unclaimed jobs, each process claims them in its own order (the same
+    one at every poll), not all of them the same jobs first."""
+    ids = [add_job(mongo_db, 0, None) for _ in range(40)]
+    orders = []
+    for owner in ("vm:1:a", "vm:2:b", "vm:1:a"):
+        scheduler = make_scheduler(mongo_db, clock, owner=owner)
+        try:
+            scheduler.poll_once()
+            order = []
+            while (candidate := scheduler.queue.pop_due_nowait()) is not None:
+                order.append(candidate.job.id)
+            orders.append(order)
+        finally:
+            scheduler.stop(grace_s=0)
+    assert sorted(orders[0]) == sorted(orders[1]) == sorted(ids)
+    assert orders[0] == orders[2], "the same process: the same order"
+    assert orders[0][:10] != orders[1][:10], "another process: another order"
