@@ -1,25 +1,33 @@
 """The dispatcher thread and the worker pool: due candidates are claimed, then run.
 
-The dispatcher takes each candidate from the timer queue at its due time, and only with a
-free worker (``MAX_CONCURRENT_JOBS``), so it never claims more than it can run; of those
-due, the highest priority first (``timer_queue.run_order``). It takes every other
-candidate due by then in the same batch, has ``Claimer`` claim them (scheduled ticks that
+The dispatcher takes a candidate due now from the timer queue only with an idle worker
+(``MAX_CONCURRENT_JOBS``), so it never claims more at or after a tick's time than it can
+run; of those due, the highest priority first (``timer_queue.run_order``). It takes every
+other candidate it can in the same batch, has ``Claimer`` claim them (scheduled ticks that
 share a plan in one write), and hands each tick won to the pool, where ``Executor`` makes
-the attempt, records it and settles the tick. A tick due before our own
-late attempt of the job's previous tick started waits for it (``catch_up.py``).
+the attempt, records it and settles the tick. Once the request is answered, the worker is
+free for the next tick while its thread records the attempt (as many threads again as
+workers; past that, a worker records its own). A tick due before our own late attempt of
+the job's previous tick started waits for it (``catch_up.py``).
 
 Claimed ahead: a scheduled tick is taken out ``AHEAD`` before its time and claimed then,
-its lease and start set to its time, so that at the due instant only the worker's timer
-stands between the tick and its request (its request is built meanwhile,
-``Executor.prepare``). 150 ms: claiming 20 jobs' ticks in one write took 50-190 ms on
-SecantusDB at load 7-10, so with 50 ms they started when the claim came back, late. Only
-a job with nothing in flight (or only its settled tick whose release we hold,
-``releases.py``) is claimed ahead: any other waits for its time, so the overlap rule
-(``FORBID``) judges what runs at the tick's time. A worker holds each tick claimed ahead
-until its time (``claimed_ahead.py``); a stopping process gives back those not started
-(``unclaim``: waiting entries, due at their time, one write per entry id). The ticks claimed
+its lease and start set to its time, so that at the due instant only a worker stands
+between the tick and its request (its request is built meanwhile, ``Executor.prepare``).
+150 ms: claiming 20 jobs' ticks in one write took 50-190 ms on SecantusDB at load 7-10, so
+with 50 ms they started when the claim came back, late. Only a job with nothing in flight
+(or only its settled tick whose release we hold, ``releases.py``) is claimed ahead: any
+other waits for its time, so the overlap rule (``FORBID``) judges what runs at the tick's
+time. A tick claimed ahead holds no worker while it waits: it goes back to the queue,
+handed to a worker ``HANDOFF`` before its time (``TimerQueue.take``). So every tick due at
+once is claimed ahead, a worker's worth a write, not only as many as there are idle
+workers (with 200 every-second jobs on 3 processes, 20 workers each, the ticks past the
+first 20 of a second were claimed after their time, in writes of a few as workers came
+free: 70% of them, 200-300 ms late at the median). One that no worker started within half
+its lease is given back (every worker was busy), so its lease never ends under a late
+attempt. A stopping process gives back those not started (``claimed_ahead.py``,
+``unclaim``: waiting entries, due at their time, one write per entry id). The ticks claimed
 with the one before them (``pre_claims.py``) are queued and, once taken out, judged by
-``PreClaimedTicks`` (``pre_claimed_ticks.py``), which hands those to run back to a worker.
+``PreClaimedTicks`` (``pre_claimed_ticks.py``), which hands those to run back here.
 """
 
 from __future__ import annotations
@@ -46,6 +54,8 @@ log = logging.getLogger(__name__)
 
 AHEAD = timedelta(milliseconds=150)  # how long before its time a scheduled tick is claimed
 READY_MARGIN = timedelta(milliseconds=20)  # a claim ahead back this early: made ready first
+HANDOFF = READY_MARGIN  # a tick claimed ahead goes to a worker this long before its time
+AHEAD_PER_WORKER = 10  # ticks claimed ahead waiting for their time, per worker, at most
 
 
 class Dispatcher:
@@ -62,41 +72,52 @@ class Dispatcher:
         self.lookahead = lookahead
         self.stopping = stopping
         self.releases = releases
-        self.slots = threading.BoundedSemaphore(workers)
+        queue.count_workers(workers, AHEAD_PER_WORKER * workers)
         self.ahead = ClaimedAhead()
         self.pre_claimed = PreClaimedTicks(queue, claimer, catch_up, clock, self.ahead, self,
                                            releases)  # fmt: skip
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="job")
+        # A thread per worker, and as many to record attempts whose requests were answered.
+        self._recording = threading.BoundedSemaphore(workers)
+        self.pool = ThreadPoolExecutor(2 * workers, thread_name_prefix="job")
 
     def run(self) -> None:
-        """The thread's loop: take what is due, one free worker per tick, until closed.
+        """The thread's loop: take what can be taken (``TimerQueue.take``), until closed.
 
-        A worker is secured before a candidate is taken out, so that the one taken is the
-        first by ``timer_queue.run_order`` among all due at that moment (priority), not
-        the one that happened to be due first while every worker was busy."""
-        while True:
-            while not self.slots.acquire(timeout=0.5):
-                if self.stopping.is_set():
+        A candidate due now is taken out only with an idle worker, so that the one taken is
+        the first by ``timer_queue.run_order`` among all due at that moment (priority), not
+        the one that happened to be due first while every worker was busy. One taken out
+        ahead of its time holds no worker while it is claimed and waits for its time. The
+        ticks claimed ahead are handed to workers at their time by a thread of their own
+        (``_start_claimed_ticks``), not behind this one's claims and reads (20 ticks
+        claimed ahead started 180-230 ms late at the median when this thread did both)."""
+        starter = threading.Thread(target=self._start_claimed_ticks, daemon=True,
+                                   name="scheduler-starter")  # fmt: skip
+        starter.start()
+        try:
+            while True:
+                batch = self.queue.take(CLAIM_BATCH)
+                if batch is None:
                     return
-            candidate = self.queue.pop_due()
-            if candidate is None:
-                self.slots.release()
-                return
-            batch = [candidate]
-            while len(batch) < CLAIM_BATCH and self.slots.acquire(blocking=False):
-                more = self.queue.pop_due_nowait()
-                if more is None:
-                    self.slots.release()
-                    break
-                batch.append(more)
+                if self.stopping.is_set():
+                    self.give_back(batch)
+                    return
+                self.dispatch(batch)
+        finally:
+            starter.join(5)
+
+    def _start_claimed_ticks(self) -> None:
+        """The starter thread's loop: each tick claimed ahead, at its time, to a worker."""
+        while (batch := self.queue.take(CLAIM_BATCH, claimed=True)) is not None:
             if self.stopping.is_set():
-                self.give_back(batch)
+                self.give_back(batch)  # given back by ``unclaim_ahead``
                 return
-            self.dispatch(batch)
+            for candidate in batch:
+                self._start_claimed(candidate)
 
     def dispatch(self, batch: list[Candidate]) -> None:
-        """Claim the batch (``Claimer``) and hand each tick won to a worker; each candidate
-        holds a worker slot, which is given back if nothing is to run."""
+        """Judge the pre-claimed ticks and claim the rest (``Claimer``): each tick won starts
+        on the worker its candidate holds, or, taken out ahead, waits in the queue for its
+        time and a worker."""
         pre = [candidate for candidate in batch if candidate.pre_claimed]
         if pre:
             self.pre_claimed.check(pre)
@@ -161,32 +182,72 @@ class Dispatcher:
                                          following)  # fmt: skip
 
     def start(self, candidate: Candidate, claim: Claim) -> None:
-        """Run the claim on the worker whose slot the candidate holds."""
-        self.pool.submit(self._run, candidate, claim)
+        """Run the claim on the worker the candidate holds; one taken out ahead, without a
+        worker, waits in the queue for its time (its request made ready meanwhile)."""
+        if candidate.worker:
+            self.pool.submit(self._run, candidate, claim, None)
+            return
+        self.ahead.add([claim])  # started, or given back by a stopping process
+        ready = self.executor.prepare(claim) if self._worth_preparing(claim) else None
+        self.queue.wait_claimed(candidate, claim, ready, HANDOFF)
+
+    def _start_claimed(self, candidate: Candidate) -> None:
+        """A tick claimed ahead, taken out with a worker at (about) its time: it starts, or,
+        taken out more than half its lease late (every worker was busy), it is given back (a
+        waiting entry, for any process), so that its lease never runs out before a late
+        attempt could renew it."""
+        claim = candidate.claim
+        assert claim is not None and claim.entry.started_at is not None
+        entry = claim.entry
+        if self.clock.now() - entry.started_at <= (entry.due_at - entry.started_at) / 2:
+            self.pool.submit(self._run, candidate, claim, candidate.ready)
+            return
+        self.give_back([candidate])
+        self.catch_up.ended(claim.key)
+        if self.ahead.take(claim.key):
+            try:
+                self.claimer.ticks.unclaim([(claim.job.id, entry)], self.claimer.owner)
+            except PyMongoError as exc:  # its lease runs out instead: then re-run by any
+                log.warning("could not give back job %s's late tick: %s", claim.job.id, exc)
 
     def delay(self, candidate: Candidate, until: datetime) -> None:
-        """Free the candidate's slot; it is taken out again at ``until`` (not ahead)."""
-        self.slots.release()
+        """Free the candidate's worker, if it holds one; it is taken out again at ``until``
+        (not ahead)."""
+        if candidate.worker:
+            self.queue.free_worker()
         self.queue.delay(candidate, until, early=False)
 
-    def give_back(self, candidates: list[Candidate]) -> None:
-        """Free the candidates' slots; they leave the queue."""
+    def give_back(self, candidates: list[Candidate], *, done: bool = True) -> None:
+        """Free the workers the candidates hold; they leave the queue (``done``)."""
         for candidate in candidates:
-            self.slots.release()
-            self.queue.done(candidate.key)
+            if candidate.worker:
+                candidate.worker = False
+                self.queue.free_worker()
+            if done:
+                self.queue.done(candidate.key)
 
-    def _run(self, candidate: Candidate, claim: Claim) -> None:
+    def _run(self, candidate: Candidate, claim: Claim, ready: object) -> None:
         """A claimed tick runs even while stopping: its attempt is what the grace is for.
-        One claimed ahead has its request made ready before it waits for its time."""
+        One claimed ahead has its request made ready before it waits for its time. Once its
+        request is answered, its worker is free for the next tick while this thread records
+        the attempt, as long as fewer than ``workers`` threads are recording."""
+        recording = False
+
+        def answered() -> None:
+            nonlocal recording
+            recording = self._recording.acquire(blocking=False)
+            if recording:
+                self.give_back([candidate], done=False)
+
         try:
-            ready = self.executor.prepare(claim) if self._worth_preparing(claim) else None
+            if ready is None and self._worth_preparing(claim):
+                ready = self.executor.prepare(claim)
             if self._starts(claim):
-                if ready is None:
-                    self.executor.execute(claim)
-                else:
-                    self.executor.execute(claim, ready)
+                self.executor.execute(claim, ready, answered=answered)  # type: ignore[arg-type]
         finally:
             self.catch_up.ended(claim.key)
+            if recording:
+                self._recording.release()
             self.give_back([candidate])
 
     def _worth_preparing(self, claim: Claim) -> bool:

@@ -93,15 +93,16 @@ class Executor:
             return None
         return Ready(request, prepare(request, self.session_factory()))
 
-    def execute(self, claim: Claim, ready: Ready | None = None) -> None:
+    def execute(self, claim: Claim, ready: Ready | None = None,
+                answered: Callable[[], None] | None = None) -> None:  # fmt: skip
         """Make the attempt ``claim.entry`` stands for (its request ``ready`` if made ahead),
-        then record and settle it; or settle an orphan's tick from its record
-        (``claim.recorded``)."""
+        then record and settle it (``answered`` is called in between, once the request is
+        done); or settle an orphan's tick from its record (``claim.recorded``)."""
         with self._guard(claim.job):
             if claim.recorded is not None:
                 self._settle_recorded(claim)
             else:
-                self._execute(claim.job, claim.entry, ready)
+                self._execute(claim.job, claim.entry, ready, answered)
 
     @contextmanager
     def _guard(self, job: Job) -> Iterator[None]:
@@ -113,7 +114,8 @@ class Executor:
         except Exception:
             log.exception("unexpected error while handling job %s", job.id)
 
-    def _execute(self, job: Job, entry: Entry, ready: Ready | None) -> None:
+    def _execute(self, job: Job, entry: Entry, ready: Ready | None,
+                 answered: Callable[[], None] | None = None) -> None:  # fmt: skip
         assert job.id is not None
         job_id, scheduled_at, attempt = job.id, entry.scheduled_at, entry.attempt
         started = self.clock.now()
@@ -135,6 +137,8 @@ class Executor:
                 outcome = (perform(request, session) if ready is None
                            else perform(request, session, ready.first))  # fmt: skip
                 shown = sent_request(request)
+            if answered is not None:
+                answered()
             self._record(job, entry, started, outcome, shown)
 
     def _request(self, job: Job, entry: Entry) -> AttemptRequest:

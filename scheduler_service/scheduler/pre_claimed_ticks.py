@@ -19,6 +19,7 @@ from pymongo.errors import PyMongoError
 
 from scheduler_service import metrics
 from scheduler_service.clock import Clock
+from scheduler_service.records import Job
 from scheduler_service.scheduler import catch_up, pre_claims
 from scheduler_service.scheduler.catch_up import CatchUp
 from scheduler_service.scheduler.claimed_ahead import ClaimedAhead
@@ -71,7 +72,17 @@ class PreClaimedTicks:
 
     def check(self, candidates: list[Candidate]) -> None:
         """Judge pre-claimed ticks on one read of their jobs (``pre_claims.judge``) and run,
-        skip, release or re-check each; on a database error, look again shortly."""
+        skip, release or re-check each; on a database error, look again shortly. One that
+        waits for our own attempt before it (``WAIT``) is looked at again without a read
+        while that attempt still runs (``Candidate.seen``): under overload, a read every
+        ``catch_up.RECHECK`` for each such tick added to what the database fell behind on."""
+        now = self.clock.now()
+        still = [c for c in candidates if c.seen is not None and self._must_wait(c, c.seen, now)]
+        for candidate in still:
+            self._recheck(candidate, pre_claims.Verdict.WAIT)
+        candidates = [c for c in candidates if c not in still]
+        if not candidates:
+            return
         try:
             fresh = {job.id: job for job in
                      self.claimer.ticks.jobs_by_id([c.job.id for c in candidates])}  # fmt: skip
@@ -85,18 +96,29 @@ class PreClaimedTicks:
             entry = candidate.entry
             assert entry is not None and candidate.job.id is not None
             job = fresh.get(candidate.job.id)
-            held = set() if job is None or self.releases is None else {
-                e.id for e in job.inflight if self.releases.holds(job.id, e.id)}  # fmt: skip
-            wait = job is not None and self.catch_up.must_wait(
-                pre_claims.in_flight_besides(job, entry, held), self.clock.now())  # fmt: skip
+            held = self._held(job)
+            wait = job is not None and self._must_wait(candidate, job, self.clock.now())
             verdict = pre_claims.judge(candidate.job, entry, job, self.claimer.owner,
                                        settled_here=held, must_wait=wait,
                                        now=self.clock.now())  # fmt: skip
+            candidate.seen = job if verdict is pre_claims.Verdict.WAIT else None
             if verdict is pre_claims.Verdict.RUN:
                 assert job is not None
                 self.workers.start(candidate, Claim(job, entry))
             else:
                 self._recheck(candidate, verdict)
+
+    def _held(self, job: Job | None) -> set[object]:
+        """The ids of ``job``'s settled entries whose releases this process holds."""
+        if job is None or self.releases is None:
+            return set()
+        return {e.id for e in job.inflight if self.releases.holds(job.id, e.id)}
+
+    def _must_wait(self, candidate: Candidate, job: Job, now: datetime) -> bool:
+        entry = candidate.entry
+        assert entry is not None
+        return self.catch_up.must_wait(
+            pre_claims.in_flight_besides(job, entry, self._held(job)), now)
 
     def _recheck(self, candidate: Candidate, verdict: pre_claims.Verdict) -> None:
         """A pre-claimed tick not to run now: look again soon (``WAIT``, within the misfire

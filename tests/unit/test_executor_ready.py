@@ -94,7 +94,7 @@ class Recording:
         self.calls.append(("prepare", self.clock.now(), None))
         return "ready"
 
-    def execute(self, claim: Claim, ready: object = None) -> None:
+    def execute(self, claim: Claim, ready: object = None, answered: object = None) -> None:
         self.calls.append(("execute", self.clock.now(), ready))
 
 

@@ -43,26 +43,10 @@ class Recording:
         self.started: list[str] = []
         self.release_first = threading.Event()
 
-    def execute(self, claim: Claim) -> None:
+    def execute(self, claim: Claim, ready: object = None, answered: object = None) -> None:
         self.started.append(claim.job.name)
         if len(self.started) == 1:
             assert self.release_first.wait(10)
-
-
-class WatchedSlots:
-    """The dispatcher's worker slots, telling when it waits for one."""
-
-    def __init__(self, workers: int) -> None:
-        self._slots = threading.BoundedSemaphore(workers)
-        self.waiting = threading.Event()
-
-    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
-        if blocking:
-            self.waiting.set()
-        return self._slots.acquire(blocking, timeout)
-
-    def release(self) -> None:
-        self._slots.release()
 
 
 def test_with_every_worker_busy_the_next_started_is_the_highest_priority_due() -> None:
@@ -75,16 +59,14 @@ def test_with_every_worker_busy_the_next_started_is_the_highest_priority_due() -
         Affinity("me", 1000), clock, workers=1, lookahead=timedelta(seconds=2),
         stopping=stopping,
     )  # fmt: skip
-    slots = dispatcher.slots = WatchedSlots(1)  # type: ignore[assignment]
     thread = threading.Thread(target=dispatcher.run, daemon=True)
     thread.start()
     try:
         queue.push(START, "first", job("first", 1), None)
         wait_until(lambda: executor.started == ["first"], message="the first attempt")
-        slots.waiting.clear()
-        # It waits for a worker before it takes anything out (it would otherwise hold the
-        # first candidate due, whatever its priority, until a worker is free).
-        wait_until(slots.waiting.is_set, message="the dispatcher waiting for a worker")
+        # It waits for a worker before it takes anything due out (it would otherwise hold
+        # the first candidate due, whatever its priority, until a worker is free).
+        wait_until(lambda: queue.idle_workers == 0, message="the only worker busy")
         # While the only worker is busy, low-priority ticks fall due before high ones.
         for number in range(3):
             queue.push(START - timedelta(seconds=3), f"low-{number}", job(f"low-{number}", 1))

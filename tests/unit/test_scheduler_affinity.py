@@ -127,9 +127,9 @@ def test_the_dispatcher_holds_back_such_a_tick_without_claiming_it(
     scheduler = make_scheduler(mongo_db, clock)
     try:
         scheduler.catch_up.claimed([(job_id, entry_id)])  # our late attempt, about to start
-        scheduler.dispatcher.slots.acquire()  # as the dispatch loop does for each candidate
         scheduler.queue.push(due, ("tick", job_id, due), job)
-        scheduler.dispatcher.dispatch([scheduler.queue.pop_due_nowait()])
+        # As the dispatch loop takes it: due, with a worker.
+        scheduler.dispatcher.dispatch(scheduler.queue.take(1) or [])
         assert scheduler.queue.holds(("tick", job_id, due)), "queued again, not dropped"
         assert scheduler.queue.pop_due_nowait() is None, "not before the re-check"
         stored = mongo_db.jobs.find_one({"_id": job_id})
@@ -176,8 +176,7 @@ def test_a_claim_the_database_did_not_answer_is_no_lost_take_over(
     try:
         job = Job.from_document(mongo_db.jobs.find_one({"_id": theirs}))
         scheduler.queue.push(job.next_run_at, ("tick", theirs, job.next_run_at), job)
-        scheduler.dispatcher.slots.acquire()
-        scheduler.dispatcher.dispatch([scheduler.queue.pop_due_nowait()])
+        scheduler.dispatcher.dispatch(scheduler.queue.take(1) or [])
         assert not scheduler.affinity.left_to_another(job, clock.now()), "still taken over"
     finally:
         scheduler.stop(grace_s=0)
