@@ -40,6 +40,10 @@ def main() -> None:
     counter = CommandCounter()
     monitoring.register(counter)
 
+    if os.environ.get("BENCH_TRACE"):
+        from bench import trace
+
+        trace.install(os.environ["BENCH_TRACE"])
     from scheduler_service.config import Config
     from scheduler_service.runtime import open_runtime
 
