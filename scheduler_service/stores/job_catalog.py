@@ -40,9 +40,10 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from scheduler_service.stores.by_id import IDS_PER_QUERY, find_by_ids
+from scheduler_service.stores.catalog_disables import FLUSH_AFTER_S as FLUSH_AFTER_S
+from scheduler_service.stores.catalog_disables import pending_for
 from scheduler_service.stores.indexes import ensure_indexes
 from scheduler_service.stores.job_samples import BY_NAME, FIELD, level
-from scheduler_service.stores.per_process import PerCollection
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,6 @@ FIELDS = ["name", "tags", "createdAt", "enabled", "searchText", "updatedAt"]
 STATE_COLLECTION = "job_counts"
 STATE_ID = "catalog"
 VERSION = 1
-FLUSH_AFTER_S = 0.1
 REPAIR_TIMEOUT_S = 600.0
 # At most this many jobs, a database without a catalog has it built before the process
 # serves; more, in a thread (a gunicorn worker must start within 30 s; about 1 ms a job).
@@ -88,52 +88,12 @@ def entry(document: dict[str, Any]) -> dict[str, Any]:
     return made
 
 
-class PendingDisables:
-    """One process's jobs disabled by a claim or skip (no tick left), not yet written to
-    the catalog: written as one ``update_many`` ``FLUSH_AFTER_S`` after the first, or when
-    this process lists jobs. Each holds only while the entry's ``updatedAt`` is the one the
-    claim saw (an API change since wrote the entry itself). Lost if the process dies first
-    (``JobCatalog.repair``)."""
-
-    def __init__(self, collection: Collection) -> None:
-        self.collection = collection
-        self.lock = threading.Lock()
-        self.writing = threading.Lock()
-        self.jobs: dict[ObjectId, datetime | None] = {}
-        self.timer: threading.Timer | None = None
-
-    def add(self, jobs: Iterable[tuple[ObjectId, datetime | None]]) -> None:
-        with self.lock:
-            self.jobs.update(jobs)
-            if self.timer is None and self.jobs:
-                self.timer = threading.Timer(FLUSH_AFTER_S, self._flush_quietly)
-                self.timer.daemon = True
-                self.timer.start()
-
-    def flush(self) -> None:
-        with self.writing:
-            with self.lock:
-                jobs, self.jobs = self.jobs, {}
-                if self.timer is not None:
-                    self.timer.cancel()
-                    self.timer = None
-            if jobs:
-                # Not an $or of (_id, updatedAt) pairs: SecantusDB scans the collection for
-                # that. An entry changed since has a newer updatedAt, none of these.
-                self.collection.update_many(
-                    {"_id": {"$in": list(jobs)}, "updatedAt": {"$in": list(set(jobs.values()))}},
-                    {"$set": {"enabled": False}},
-                )
-
-    def _flush_quietly(self) -> None:
-        try:
-            self.flush()
-        except PyMongoError as exc:  # lost: the entries stay enabled until a repair
-            log.warning("job catalog not written (run jobs recount): %s", exc)
-
-
-# This process's pending disables of a catalog collection (one per client and collection).
-pending_for = PerCollection(PendingDisables, at_exit=PendingDisables._flush_quietly)
+def differs(present: dict[str, Any], made: dict[str, Any]) -> bool:
+    """Whether an entry says of its job other than the job's document does (``made``),
+    ``updatedAt`` aside: a change of a field the catalog does not hold moves the job's
+    ``updatedAt`` and leaves the entry as it was, rightly."""
+    return any(present.get(name) != made[name] for name in FIELDS if name != "updatedAt") or (
+        present.get(FIELD) != made.get(FIELD))
 
 
 class JobCatalog:
@@ -259,7 +219,7 @@ class JobCatalog:
                     if any(error.get("code") != 11000 for error in exc.details["writeErrors"]):
                         raise
             stale = [made for job_id, made in wanted.items()
-                     if job_id in present and present[job_id] != made]  # fmt: skip
+                     if job_id in present and differs(present[job_id], made)]  # fmt: skip
             for made in stale:
                 self.put(made)
             orphans = [job_id for job_id in present if job_id not in wanted]
