@@ -112,9 +112,10 @@ class Claimer:
         # claim the same ticks with it (``pre_claims.py``).
         groups: dict[tuple[object, ...], list[Candidate]] = {}
         held: dict[object, Any] = {}
-        if self.releases is not None:  # how long held releases wait for our next claims
-            self.releases.note_lateness(max(now - (c.job.next_run_at or now)
-                                            for c in candidates), now)  # fmt: skip
+        # How late our follow-ups come: how long held releases wait for the next claims.
+        late = [now - c.job.next_run_at for c in candidates if c.follow_up and c.job.next_run_at]
+        if self.releases is not None and late:
+            self.releases.note_lateness(max(late), now)
         for candidate in candidates:
             job = candidate.job
             # Claimed ahead (``dispatcher.py``): planned, started and leased from its time.

@@ -70,16 +70,17 @@ class Releases:
             self._expected[job_id] = _Held(entry_ids, next_claim + hold)
 
     def note_lateness(self, late: timedelta, now: datetime) -> None:
-        """The scheduled ticks this process claims at ``now`` are ``late`` past their time
-        (at most; negative: claimed ahead). A process that is behind claims each job's next
+        """The follow-ups this process claims at ``now`` are ``late`` past their time (at
+        most; negative: claimed ahead). A process that is behind claims each job's next
         tick that much after it is due, or later (its missed ticks coalesced), so the holds
         of the settled ticks waiting for those claims stretch to twice how late it claims
         (capped as any hold); else they ended before the claims came (500 every-second jobs
         on one process: 2.9 documents per execution, not 2). That figure rises with the
-        latest claims at once and halves every hold while they are less late."""
+        latest claims at once (to the cap at most) and halves every hold while they are
+        less late."""
         with self._lock:
             halves = max((now - self._late_at) / self._hold, 0.0)
-            self._late = max(late, self._late * 0.5**halves, timedelta(0))
+            self._late = max(min(late, self._cap), self._late * 0.5**halves, timedelta(0))
             self._late_at = now
 
     def defer(self, job_id: ObjectId, entry_id: ObjectId, now: datetime) -> bool:

@@ -114,6 +114,17 @@ def test_a_process_that_claims_late_holds_twice_as_long_and_back_to_the_hold_onc
     assert releases.flush(T0 + 12 * HOLD) == 1  # c: the hold again
 
 
+def test_lateness_counts_up_to_the_cap_so_a_tick_hours_late_stretches_holds_for_seconds(
+    releases: Releases,
+) -> None:
+    job, entry = ObjectId(), ObjectId()
+    releases.note_lateness(timedelta(hours=1), T0)  # a job back after downtime: as the cap
+    releases.note_lateness(timedelta(0), T0 + 5 * HOLD)  # 2 x 15 s halved five times: 0.94 s
+    releases.expect(job, (entry,), T0 + 6 * HOLD)
+    assert releases.defer(job, entry, T0 + 5 * HOLD)
+    assert releases.flush(T0 + 7 * HOLD) == 1  # the hold again
+
+
 def test_a_failed_flush_keeps_them_and_close_releases_everything_then_holds_nothing(
     releases: Releases, ticks: FakeTicks,
 ) -> None:
