@@ -157,8 +157,9 @@ def send(session: PinnedSession, outgoing: Outgoing, timeout: Timeout) -> BaseHT
 
 
 def close(response: BaseHTTPResponse) -> None:
-    """As ``requests.Response.close`` on a response read from ``raw``: the connection is
-    closed (never drained: what is left of a capped body is not read), then its slot
-    goes back to the pool."""
+    """As ``requests.Response.close`` on a response read from ``raw``: an answer read to
+    its end has already given its connection back to the pool (kept alive, as with
+    ``requests``); any other's connection is closed, never drained (what is left of a
+    capped body is not read), and its slot goes back to the pool."""
     response.close()
     response.release_conn()
