@@ -183,10 +183,14 @@ class TimerQueue:
     def _take_early(self, limit: int) -> list[Candidate]:
         """The pre-claimed ticks out, and as many to claim as there are workers (one claim's
         write: a write of every tick due at once came back late), room allowing; none while
-        due work waits for a worker (this process is behind: it claims no tick before it
-        has a worker for it, and then none in pairs)."""
+        work past its time waits for a worker (this process is behind: it claims no tick
+        before it has a worker for it, and then none in pairs). Ticks claimed ahead waiting
+        for a worker ``lead`` before their time are no sign of that: with the first claim
+        of a second's ticks handed out, the third claim of that second waited for them, and
+        was made after its time."""
         taken: list[Candidate] = []
-        room = 0 if self._ready else self._workers
+        behind = bool(self._ready) and self._ready[0][1].due <= self._now()
+        room = 0 if behind else self._workers
         if self.ahead_limit is not None:
             room = min(room, self.ahead_limit - self._claimed)
         left: list[Candidate] = []

@@ -155,3 +155,16 @@ def test_nothing_is_taken_to_claim_ahead_while_due_work_waits_for_a_worker() -> 
     assert [c.key for c in take_now(queue)] == ["b"]
     [ahead] = take_now(queue)
     assert ahead.key == "c" and not ahead.worker, "caught up: c is claimed ahead again"
+
+
+def test_ticks_claimed_ahead_waiting_for_their_time_do_not_hold_back_more_claims_ahead() -> None:
+    clock = FixedClock(T0)
+    queue = queue_of(clock, workers=1)
+    due = T0 + AHEAD
+    queue.push(due, "a", job())
+    queue.push(due, "b", job())
+    [first] = take_now(queue)
+    queue.wait_claimed(first, claimed(first), None, LEAD)
+    clock.set(due - LEAD)  # a is handed out: it waits for the worker, before its time
+    [second] = take_now(queue)
+    assert second.key == "b" and not second.worker, "b is still claimed ahead"
