@@ -15,6 +15,7 @@ from bson import ObjectId
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
+from scheduler_service.stores.by_id import IDS_PER_QUERY
 from scheduler_service.stores.per_process import PerCollection
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ class PendingDisables:
                 return
             try:
                 for query in _queries(jobs):
-                    self.collection.update_many(query, {"$set": {"enabled": False}})
+                    self.collection.update_many(query, {"$set": {"enabled": False},
+                                                        "$unset": {"endsAt": ""}})
             except PyMongoError:
                 with self.lock:  # behind any added meanwhile: those are newer
                     self.jobs = {**jobs, **self.jobs}
@@ -104,16 +106,18 @@ class PendingDisables:
 
 
 def _queries(jobs: dict[ObjectId, datetime | None]) -> list[dict[str, Any]]:
-    """The filters of one batch's write: one for the jobs whose claim saw an
-    ``updatedAt``, one for those of an earlier version without one (rare)."""
+    """The filters of one batch's write: for the jobs whose claim saw an ``updatedAt``,
+    and for those of an earlier version without one (rare); ``IDS_PER_QUERY`` ids each
+    (SecantusDB's cost of an ``$in`` grows with the square of its list)."""
     dated = [job_id for job_id, seen in jobs.items() if seen is not None]
     undated = [job_id for job_id, seen in jobs.items() if seen is None]
     queries: list[dict[str, Any]] = []
     if dated:
-        newest = max(seen for seen in jobs.values() if seen is not None)
-        queries.append({"_id": {"$in": dated}, "updatedAt": {"$lte": newest}})
-    if undated:
-        queries.append({"_id": {"$in": undated}, "updatedAt": None})
+        newest = {"$lte": max(seen for seen in jobs.values() if seen is not None)}
+        queries += [{"_id": {"$in": dated[at:at + IDS_PER_QUERY]}, "updatedAt": newest}
+                    for at in range(0, len(dated), IDS_PER_QUERY)]  # fmt: skip
+    queries += [{"_id": {"$in": undated[at:at + IDS_PER_QUERY]}, "updatedAt": None}
+                for at in range(0, len(undated), IDS_PER_QUERY)]  # fmt: skip
     return queries
 
 

@@ -11,17 +11,22 @@ MongoDB rewrites only the index keys that changed (none of the list's on a claim
 rewrites the whole document on each update, so a job without the list's copy is still less
 to write there; there the catalog costs each API change one more small write.
 
-The catalog is derived data, written after the job by the job store (create, update,
-delete) with ``w: 1`` (lighter than a replica set's default majority: it can be rebuilt),
-and by the claim or skip that disables a job with no tick left: those are summed per
-process and written as one ``update_many`` within ``FLUSH_AFTER_S`` (``PendingDisables``),
-not one more write per execution. Each entry keeps its job's ``updatedAt``, and a write
-holds only while the entry is not newer, so a late write never undoes a later change.
-A process that dies between the job's write and the catalog's leaves an entry stale or
-missing: the list checks every job it shows against ``jobs`` (and repairs an entry found
-stale), and ``repair`` (at start-up when no catalog was built yet, an upgrade; ``flask
---app wsgi jobs recount``) compares the whole catalog with ``jobs`` and writes the
-difference.
+The catalog is derived data, written by the job store with ``w: 1`` (lighter than a
+replica set's default majority: it can be rebuilt): before the job on create (``add``:
+no job is ever in ``jobs`` without its entry, which no list could repair), after it on
+update and delete; and by the claim or skip that disables a job with no tick left: those
+are summed per process and written as one ``update_many`` within ``FLUSH_AFTER_S``
+(``catalog_disables``), not one more write per execution. Each entry keeps its job's
+``updatedAt`` (or an older one), and a write holds only while the entry is not newer, so
+a late write never undoes a later change.
+
+An entry may lag its job (a process that dies between the two writes, a catalog write
+that fails): the list checks every job it shows against ``jobs`` and its stretch
+(``verified``), writes again every entry it reads that lags, deletes entries without a
+job once old (``orphans``), and, where it reads disabled jobs from here, first repairs
+the entries past the end they announce (``overdue``: a claim's disable lost). ``repair``
+(at start-up when no catalog was built yet, an upgrade; ``flask --app wsgi jobs
+recount``) compares the whole catalog with ``jobs`` and writes the difference.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pymongo
@@ -42,13 +47,27 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from scheduler_service.stores.by_id import IDS_PER_QUERY, find_by_ids
 from scheduler_service.stores.catalog_disables import FLUSH_AFTER_S as FLUSH_AFTER_S
 from scheduler_service.stores.catalog_disables import pending_for
+from scheduler_service.stores.catalog_entries import (
+    ENDS,
+    FIELDS,
+    JOB_FIELDS,
+    LISTED,
+    differs,
+    entry,
+    orphans,
+    rewrites,
+)
 from scheduler_service.stores.indexes import ensure_indexes
-from scheduler_service.stores.job_samples import BY_NAME, FIELD, level
+from scheduler_service.stores.job_pages import Segment
+from scheduler_service.stores.job_samples import BY_NAME
+from scheduler_service.stores.job_walk import from_catalog
 
 log = logging.getLogger(__name__)
 
 COLLECTION = "job_catalog"
-FIELDS = ["name", "tags", "createdAt", "enabled", "searchText", "updatedAt"]
+# ``overdue``: entries whose end is this far past are looked at, at most so many per list.
+OVERDUE_AFTER_S = 10.0
+OVERDUE_PER_LIST = 100
 # Marks a catalog built (``repair`` done once): kept in ``job_counts`` beside the counts.
 STATE_COLLECTION = "job_counts"
 STATE_ID = "catalog"
@@ -72,28 +91,11 @@ INDEXES = [
     # By name, and its sampled jobs (``job_samples``: where a walk by name may stop).
     IndexModel([("name", ASCENDING), ("_id", ASCENDING)], name="name_1__id_1"),
     BY_NAME,
+    # The entries the scheduler is to disable, while it has not (``overdue``; partial:
+    # only enabled one-offs and jobs with ``endAt`` pay for it).
+    IndexModel([(ENDS, ASCENDING)], name="endsAt_1",
+               partialFilterExpression={ENDS: {"$exists": True}}),
 ]  # fmt: skip
-
-
-def entry(document: dict[str, Any]) -> dict[str, Any]:
-    """A job document's catalog entry (a job of an earlier version without tags: [],
-    without a name: ""), with its sample mark (``job_samples``) when it has one."""
-    made = {"_id": document["_id"], **{name: document.get(name) for name in FIELDS}}
-    made["tags"] = list(made["tags"] or [])
-    made["enabled"] = bool(made["enabled"])
-    made["name"] = made["name"] or ""
-    sampled = level(document["_id"])
-    if sampled is not None:
-        made[FIELD] = sampled
-    return made
-
-
-def differs(present: dict[str, Any], made: dict[str, Any]) -> bool:
-    """Whether an entry says of its job other than the job's document does (``made``),
-    ``updatedAt`` aside: a change of a field the catalog does not hold moves the job's
-    ``updatedAt`` and leaves the entry as it was, rightly."""
-    return any(present.get(name) != made[name] for name in FIELDS if name != "updatedAt") or (
-        present.get(FIELD) != made.get(FIELD))
 
 
 class JobCatalog:
@@ -141,9 +143,14 @@ class JobCatalog:
         """Write a job's entry from its document as just written, unless the entry is newer."""
         made = entry(document)
         try:
+            written = {name: made[name] for name in FIELDS}  # _id and mark kept
+            update: dict[str, Any] = {"$set": written}
+            if ENDS in made:
+                written[ENDS] = made[ENDS]
+            else:
+                update["$unset"] = {ENDS: ""}
             if self.collection.update_one(
-                {"_id": made["_id"], "updatedAt": {"$lte": made["updatedAt"]}},
-                {"$set": {name: made[name] for name in FIELDS}},  # _id and mark kept
+                {"_id": made["_id"], "updatedAt": {"$lte": made["updatedAt"]}}, update
             ).matched_count:
                 return
             self.collection.insert_one(made)
@@ -153,20 +160,34 @@ class JobCatalog:
             log.warning("job catalog not written for %s (run jobs recount): %s",
                         made["_id"], exc)  # fmt: skip
 
-    def add_many(self, documents: list[dict[str, Any]]) -> None:
-        """New jobs' entries (one insert; an entry already there, from a repair, is kept)."""
+    def changed(self, fields: set[str], document: dict[str, Any]) -> None:
+        """Write the entry of a job whose ``fields`` an update changed (now ``document``),
+        if that changes it (``rewrites``)."""
+        if rewrites(fields, document):
+            self.put(document)
+
+    def add_many(self, documents: list[dict[str, Any]]) -> set[Any]:
+        """New jobs' entries (one insert), written before the jobs (``job_inserts``), so
+        that no job is ever in ``jobs`` without its entry, which no list could repair:
+        raises when one may not be written (the jobs are then not written). The ids of
+        the entries inserted (one already there, from a repair, is kept). An entry whose
+        job never comes (its insert failed, its process died) is never listed
+        (``verified``) and is deleted once older than ``ORPHAN_GRACE_S`` (``orphans``)."""
+        ids = [document["_id"] for document in documents]
         if not documents:
-            return
+            return set()
         try:
             self.collection.insert_many([entry(document) for document in documents],
                                         ordered=False)  # fmt: skip
         except BulkWriteError as exc:
-            details = exc.details
-            if details.get("writeConcernErrors") or any(
-                    error.get("code") != 11000 for error in details.get("writeErrors", [])):
-                log.warning("job catalog not written (run jobs recount): %s", exc)
-        except PyMongoError as exc:
-            log.warning("job catalog not written (run jobs recount): %s", exc)
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != 11000 for error in errors):
+                raise
+            if exc.details.get("writeConcernErrors"):  # written, durability unknown
+                log.warning("job catalog written, not confirmed: %s", exc)
+            there = {error["index"] for error in errors}
+            return {job_id for at, job_id in enumerate(ids) if at not in there}
+        return set(ids)
 
     def remove(self, *job_ids: ObjectId) -> None:
         """Jobs deleted (or found missing by a list: orphans)."""
@@ -179,27 +200,58 @@ class JobCatalog:
         """Jobs a claim or skip disabled (``PendingDisables``): (id, updatedAt as seen)."""
         self.pending.add(jobs)
 
-    def verified(self, jobs: Collection, items: list[dict[str, Any]],
+    def verified(self, jobs: Collection, items: list[dict[str, Any]], sources: list[Segment],
                  admits: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:  # fmt: skip
-        """The jobs of a list's walk (``items``, in order), read whole from ``jobs``, each
-        checked there against the filter (``admits``): an entry may lag its job (a claim's
+        """The jobs of a list's walk (``items``, in order, each read in the segment of
+        ``sources``), read whole from ``jobs``, each checked there against the filter
+        (``admits``) and its segment's ``enabled``: an entry may lag its job (a claim's
         disable is written within ``FLUSH_AFTER_S``; a process may die between the two
-        writes). An entry found stale is written again, one whose job is gone deleted.
-        Items read whole from ``jobs`` (by ``nextRunAt``) are taken as they are."""
+        writes, a catalog write fail), and an entry saying disabled while its job is
+        enabled would list it twice by ``nextRunAt`` (the disabled stretch is read from
+        the catalog, the enabled one from ``jobs``). Every entry read that says other
+        than its job is written again (a list repairs what it reads, listed or not); one
+        whose job is gone is deleted (``orphans``). Items read whole from ``jobs`` (by
+        ``nextRunAt``) are taken as they are."""
+        entries = self.built()  # else the walk read ``jobs``
         found = {item["_id"]: item for item in items if "endpoint" in item}
         found.update((doc["_id"], doc) for doc in find_by_ids(
             jobs, [item["_id"] for item in items if item["_id"] not in found]))
         gone = [item["_id"] for item in items if item["_id"] not in found]
-        if gone:
+        if gone := orphans(gone, datetime.now(UTC)):
             self.remove(*gone)
         kept = []
-        for item in items:
+        for item, segment in zip(items, sources, strict=True):
             document = found.get(item["_id"])
-            if document is not None and not admits(document):
+            if document is None:
+                continue
+            admitted = admits(document) and segment.enabled in (None, bool(document.get("enabled")))
+            made = entry(document)
+            if (any(item.get(name) != made[name] for name in LISTED)
+                    if entries and from_catalog(segment) else not admitted):  # fmt: skip
                 self.put(document)
-            elif document is not None:
+            if admitted:
                 kept.append(document)
         return kept
+
+    def overdue(self, jobs: Collection, now: datetime) -> None:
+        """Repair the entries still saying enabled ``OVERDUE_AFTER_S`` past the time their
+        job was to be disabled (``endsAt``), whose job is disabled: a claim's disable lost
+        with its process (kill -9 within ``FLUSH_AFTER_S`` of the claim). Called by the
+        lists that read disabled jobs from the catalog, which would miss such a job (the
+        other lists read the entry and repair it in ``verified``). One read of a small
+        partial index, usually empty; at most ``OVERDUE_PER_LIST`` entries (a scheduler
+        that is behind leaves due jobs enabled: they are read again, and wait)."""
+        late = {doc["_id"]: doc.get(ENDS) for doc in self.collection.find(
+            {ENDS: {"$lt": now - timedelta(seconds=OVERDUE_AFTER_S)}},
+            projection=[ENDS]).limit(OVERDUE_PER_LIST)}  # fmt: skip
+        if not late:
+            return
+        found = {document["_id"]: document for document in find_by_ids(jobs, list(late))}
+        for job_id, document in found.items():
+            if entry(document).get(ENDS) != late[job_id]:  # disabled (or its end moved)
+                self.put(document)
+        if gone := orphans([job_id for job_id in late if job_id not in found], now):
+            self.remove(*gone)
 
     def repair(self, jobs: Collection) -> dict[str, int]:
         """Compare every entry with its job and write the difference (missing entries
@@ -208,7 +260,8 @@ class JobCatalog:
         own deadline); safe to run while the service runs, and by several processes."""
         self.pending.flush()
         with pymongo.timeout(REPAIR_TIMEOUT_S):
-            wanted = {doc["_id"]: entry(doc) for doc in jobs.find({}, projection=FIELDS)}
+            documents = {doc["_id"]: doc for doc in jobs.find({}, projection=JOB_FIELDS)}
+            wanted = {job_id: entry(doc) for job_id, doc in documents.items()}
             present = {doc["_id"]: doc for doc in self.collection.find({})}
             missing = [made for job_id, made in wanted.items() if job_id not in present]
             for start in range(0, len(missing), INSERT_CHUNK):
@@ -218,15 +271,15 @@ class JobCatalog:
                 except BulkWriteError as exc:  # another process inserted some first
                     if any(error.get("code") != 11000 for error in exc.details["writeErrors"]):
                         raise
-            stale = [made for job_id, made in wanted.items()
+            stale = [job_id for job_id, made in wanted.items()
                      if job_id in present and differs(present[job_id], made)]  # fmt: skip
-            for made in stale:
-                self.put(made)
-            orphans = [job_id for job_id in present if job_id not in wanted]
-            for start in range(0, len(orphans), IDS_PER_QUERY):
-                self.collection.delete_many(
-                    {"_id": {"$in": orphans[start:start + IDS_PER_QUERY]}})
+            for job_id in stale:
+                self.put(documents[job_id])
+            gone = orphans([job_id for job_id in present if job_id not in wanted],
+                           datetime.now(UTC))  # fmt: skip
+            for start in range(0, len(gone), IDS_PER_QUERY):
+                self.collection.delete_many({"_id": {"$in": gone[start:start + IDS_PER_QUERY]}})
         self.state.replace_one({"_id": STATE_ID},
                                {"version": VERSION, "repairedAt": datetime.now(UTC)},
                                upsert=True)  # fmt: skip
-        return {"inserted": len(missing), "rewritten": len(stale), "deleted": len(orphans)}
+        return {"inserted": len(missing), "rewritten": len(stale), "deleted": len(gone)}

@@ -53,6 +53,11 @@ class JobFilter:
         return not self.q or self.q.lower() in (document.get("searchText") or "")
 
     @property
+    def reads_disabled(self) -> bool:
+        """Whether the list reads disabled jobs (from the catalog: ``JobCatalog.overdue``)."""
+        return self.enabled is False or (self.enabled is None and "nextRunAt" in self.sort)
+
+    @property
     def exact_base(self) -> bool:
         """Whether the walk's index range alone selects the jobs (no check left)."""
         return not self.q and len(self.tags) + (self.enabled is not None) <= 1

@@ -26,7 +26,7 @@ sampled jobs instead (``job_fences``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -84,6 +84,8 @@ class WalkResult:
     frontier: Frontier | None  # where the next page starts; None: nothing is left
     scanned: int  # jobs read, the page's and the others
     complete: bool  # False: the scan budget ran out before the page was full
+    # ``walk_segments``: the segment each item was read in (the same length as ``items``).
+    sources: list[Segment] = field(default_factory=list)
 
 
 def _window(segment: Segment, frontier: Frontier, width: timedelta | None) -> dict[str, Any]:

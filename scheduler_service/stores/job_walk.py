@@ -94,6 +94,12 @@ def walk_fenced(collection: Collection, segment: Segment, frontier: Frontier, ne
             return WalkResult(taken, frontier, scanned, False)
 
 
+def from_catalog(segment: Segment) -> bool:
+    """Whether a walk reads the segment from ``job_catalog`` (all but the enabled jobs by
+    ``nextRunAt``, read on the poller's index of ``jobs``)."""
+    return segment.field != "nextRunAt"
+
+
 def walk_segments(catalog: Collection, jobs: Collection, segments: list[Segment],
                   frontier: Frontier, need: int, admits: Callable[[dict[str, Any]], bool],
                   budget: int) -> WalkResult:  # fmt: skip
@@ -101,17 +107,19 @@ def walk_segments(catalog: Collection, jobs: Collection, segments: list[Segment]
     asked only where a segment's index range does not select exactly): by ``nextRunAt``
     on ``jobs`` (the poller's index), by anything else on ``job_catalog``."""
     taken: list[dict[str, Any]] = []
+    sources: list[Segment] = []
     scanned = 0
     while frontier.segment < len(segments):
         segment = segments[frontier.segment]
         check = None if segment.exact else admits
         step = walk_fenced if segment.fenced else walk
-        collection = jobs if segment.field == "nextRunAt" else catalog
+        collection = catalog if from_catalog(segment) else jobs
         result = step(collection, segment, frontier, need - len(taken), check,
                       budget - scanned)  # fmt: skip
         taken += result.items
+        sources += [segment] * len(result.items)
         scanned += result.scanned
         if result.frontier is not None:
-            return WalkResult(taken, result.frontier, scanned, result.complete)
+            return WalkResult(taken, result.frontier, scanned, result.complete, sources)
         frontier = Frontier(segment=frontier.segment + 1, spacing_ms=frontier.spacing_ms)
-    return WalkResult(taken, None, scanned, True)
+    return WalkResult(taken, None, scanned, True, sources)

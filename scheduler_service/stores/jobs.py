@@ -1,10 +1,9 @@
 """The ``jobs`` collection: job definitions, their next tick, and their ticks in flight.
 
 Only the stores (this package) speak MongoDB, and they take and return the typed records
-of ``records/``. Ticks in flight
-(running attempts, waiting retries, manual runs) live inside the job document, in
-``inflight``, so deleting a job cancels them in the same write and claiming one is a
-single-document compare-and-set. See ``ticks.py`` for the claim protocol's writes.
+of ``records/``. Ticks in flight (running attempts, waiting retries, manual runs) live
+inside the job document, in ``inflight``, so deleting a job cancels them in the same
+write and claiming one is a single-document compare-and-set (``ticks.py``: its writes).
 """
 
 from __future__ import annotations
@@ -68,7 +67,6 @@ UNBOUNDED = 10**12
 # enabled_1_nextRunAt_1: enabled_1_nextRunAt_1__id_1 serves its queries.
 SUPERSEDED = ["nextRunAt_1_enabled_1", "nextRunAt_1", "enabled_1", "searchText_1",
               "enabled_1_nextRunAt_1"]
-CATALOGUED = frozenset({"name", "tags", "enabled", "searchText"})  # rewrite the entry
 
 
 def _pin(job_id: ObjectId, enabled: Any, tags: list[str]) -> dict[str, Any]:
@@ -129,10 +127,12 @@ class JobStore:
         budget = UNBOUNDED if exact else SCAN_BUDGET + skip
         # An upgraded database's catalog not built yet: ``jobs``, on its old list indexes.
         catalog = self.catalog.collection if self.catalog.built() else self.collection
+        if selection.reads_disabled and catalog is self.catalog.collection:
+            self.catalog.overdue(self.collection, now)  # where it reads them
         result = walk_segments(catalog, self.collection, segments, after or Frontier(),
                                skip + limit, selection.admits, budget)  # fmt: skip
-        jobs = [Job.from_document(document) for document in
-                self.catalog.verified(self.collection, result.items[skip:], selection.admits)]
+        jobs = [Job.from_document(document) for document in self.catalog.verified(
+            self.collection, result.items[skip:], result.sources[skip:], selection.admits)]
         total, exact = self._total(selection, counts, result, from_start=after is None)
         return JobPage(jobs, result.frontier, total, exact, result.complete)
 
@@ -175,8 +175,7 @@ class JobStore:
         )
         if document is None:
             return None
-        if CATALOGUED & set(changes):
-            self.catalog.put(document)
+        self.catalog.changed(set(changes), document)
         job = Job.from_document(document)
         if counted:
             self.counts_store.add(delta(enabled=int(job.enabled) - int(seen.enabled),

@@ -1,6 +1,6 @@
 """One buffer of pending writes per client and collection in this process, whatever the
 store instance (the API's and the scheduler's share it), flushed when the process exits:
-``job_counts.PendingCounts``, ``job_catalog.PendingDisables``."""
+``job_counts.PendingCounts``, ``catalog_disables.PendingDisables``."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from pymongo.database import Database
 
 from scheduler_service.records import Entry
 from scheduler_service.runtime import get_runtime
-from scheduler_service.stores import job_catalog
+from scheduler_service.stores import catalog_entries, job_catalog
 from scheduler_service.stores.job_catalog import STATE_COLLECTION, STATE_ID, entry
 from scheduler_service.stores.jobs import JobStore
 from scheduler_service.stores.ticks import TickStore
@@ -140,7 +140,7 @@ def test_a_late_write_does_not_undo_a_later_change(api: FlaskClient, wire_db: Da
 
 
 def test_a_stale_entry_is_not_listed_against_its_job_and_is_repaired(
-    api: FlaskClient, wire_db: Database
+    api: FlaskClient, wire_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = [create(api, n, enabled=True) for n in range(1, 6)]
     # A process died between the claim that disabled the job and the catalog's write.
@@ -148,8 +148,12 @@ def test_a_stale_entry_is_not_listed_against_its_job_and_is_repaired(
     assert ids[2] not in walk(api, "enabled=true", LIMIT)
     assert catalog_matches(wire_db)  # the list wrote it again
     assert ids[2] in walk(api, "enabled=false", LIMIT)
-    # A job deleted around its entry: not listed, and the entry goes.
+    # A job deleted around its entry: not listed, and the entry goes once old (a younger
+    # one may be a job being created: catalog_entries.orphans).
     wire_db["jobs"].delete_one({"_id": ObjectId(ids[3])})
+    assert ids[3] not in walk(api, "", LIMIT)
+    assert wire_db["job_catalog"].find_one({"_id": ObjectId(ids[3])}) is not None
+    monkeypatch.setattr(catalog_entries, "ORPHAN_GRACE_S", 0.0)
     assert ids[3] not in walk(api, "", LIMIT)
     assert catalog_matches(wire_db)
 
@@ -160,10 +164,15 @@ def test_recount_repairs_a_catalog_written_around(api: FlaskClient, wire_db: Dat
     wire_db["jobs"].insert_many([dict(model) for _ in range(5)])  # around the service
     wire_db["job_catalog"].delete_one({"_id": ObjectId(ids[0])})
     wire_db["job_catalog"].update_one({"_id": ObjectId(ids[1])}, {"$set": {"tags": ["x"]}})
-    wire_db["job_catalog"].insert_one({**entry(wire_db["jobs"].find_one()), "_id": ObjectId()})
+    long_ago = datetime.now(UTC) - timedelta(seconds=2 * catalog_entries.ORPHAN_GRACE_S)
+    orphan = {**entry(wire_db["jobs"].find_one()), "_id": ObjectId.from_datetime(long_ago)}
+    wire_db["job_catalog"].insert_one(orphan)  # its job's create died between the writes
+    young = {**orphan, "_id": ObjectId()}  # a job being created: kept
+    wire_db["job_catalog"].insert_one(young)
     assert not catalog_matches(wire_db)
     _, repaired = JobStore(wire_db).recount()
     assert repaired == {"inserted": 6, "rewritten": 1, "deleted": 1}
+    wire_db["job_catalog"].delete_one({"_id": young["_id"]})
     assert catalog_matches(wire_db)
     assert JobStore(wire_db).recount()[1] == {"inserted": 0, "rewritten": 0, "deleted": 0}
 

@@ -1,6 +1,6 @@
 """Creates from concurrent requests on the real wire server (SecantusDB): those that
 arrive while a create is being written go to the database together, in one journaled
-``insert_many`` into ``jobs`` and one into ``job_catalog`` (``stores/job_inserts.py``),
+``insert_many`` into ``job_catalog`` and one into ``jobs`` (``stores/job_inserts.py``),
 each request answered only once its job, its entry and its count are there; a job that
 cannot be written fails its own request alone, and is neither catalogued nor counted."""
 
@@ -101,8 +101,8 @@ def test_concurrent_creates_share_one_journaled_insert_of_jobs_and_one_of_entrie
         thread.join(10)
     # Each answered only once its job and its catalog entry were in the database.
     assert found_when_answered == dict.fromkeys(range(REQUESTS), (1, 1))
-    assert [(name, count) for name, count, _ in inserts.sent] == [
-        ("jobs", 1), ("job_catalog", 1), ("jobs", REQUESTS - 1), ("job_catalog", REQUESTS - 1)]
+    assert [(name, count) for name, count, _ in inserts.sent] == [  # each entry first
+        ("job_catalog", 1), ("jobs", 1), ("job_catalog", REQUESTS - 1), ("jobs", REQUESTS - 1)]
     assert all(concern.get("j") is True for name, _, concern in inserts.sent if name == "jobs")
     assert catalog_matches(database)
     counts = jobs.jobs.counts_store.read()

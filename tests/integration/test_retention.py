@@ -62,7 +62,8 @@ def test_superseded_indexes_are_dropped(wire_db: Database) -> None:
     # The list's indexes are the catalog's (stores/job_catalog.py), off the claim's path.
     assert set(wire_db.job_catalog.index_information()) == {
         "_id_", "createdAt_-1__id_-1", "tags_1_createdAt_-1__id_-1",
-        "enabled_1_createdAt_-1__id_-1", "name_1__id_1", "sample_1_name_1__id_1"}  # fmt: skip
+        "enabled_1_createdAt_-1__id_-1", "name_1__id_1", "sample_1_name_1__id_1",
+        "endsAt_1"}  # fmt: skip
     assert "status_1" not in set(wire_db.job_executions.index_information())
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +228,8 @@ def test_recount_repairs_the_job_catalog(runner: FlaskCliRunner, mongo_db: Datab
     assert seed(runner, tmp_path, [VALID, VALID]).exit_code == 0
     model = mongo_db["jobs"].find_one({}, {"_id": 0})
     mongo_db["jobs"].insert_many([dict(model) for _ in range(3)])
-    mongo_db["job_catalog"].insert_one({"_id": ObjectId(), "name": "orphan"})
+    long_ago = datetime.now(UTC) - timedelta(hours=1)  # a young one may be a job on its way
+    mongo_db["job_catalog"].insert_one({"_id": ObjectId.from_datetime(long_ago), "name": "orphan"})
 
     result = runner.invoke(args=["jobs", "recount"])
 
