@@ -5,25 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from marshmallow import Schema
 
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.delivery.masking import has_url_secrets, mask_url
-from scheduler_service.delivery.payload import largest_rendering
-from scheduler_service.delivery.target_guard import literal_refusal
-from scheduler_service.errors import Conflict, InvalidInput, JobNotFound
+from scheduler_service.errors import Conflict, JobNotFound
 from scheduler_service.records import Entry, ExecutionRecord, Job, search_text
-from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema, load_or_raise
-from scheduler_service.schemas.fields import MAX_BODY_BSON_BYTES
-from scheduler_service.services import job_cursor
+from scheduler_service.schemas import JobCreateSchema, JobUpdateSchema
+from scheduler_service.services import job_checks, job_cursor
 from scheduler_service.services.chain_rules import FIELDS as CHAIN_FIELDS
 from scheduler_service.services.chain_rules import check_links
 from scheduler_service.services.job_timing import (
@@ -50,9 +44,6 @@ UPDATE_TRIES = 5
 # of the instance (marshmallow 4 has no context), so threads may share them.
 _CREATE = JobCreateSchema()
 _UPDATE = JobUpdateSchema()
-# ``literal_refusal`` is a pure function of its arguments (no DNS query), but it asks the
-# C library's getaddrinfo whether a host is a literal: about 45 us a call, kept per host.
-_literal_refusal = lru_cache(maxsize=1024)(literal_refusal)
 
 
 @dataclass(frozen=True)
@@ -98,8 +89,8 @@ class JobService:
         self.chain_lock = chain_lock
 
     def create(self, payload: Any, *, allow_past: bool = False) -> dict[str, Any]:
-        fields = self._load(_CREATE, payload)
-        self._check_endpoint(fields)
+        fields = job_checks.load(_CREATE, payload, self.config)
+        job_checks.check(fields, self.config)
         fields.setdefault("retryAttempts", self.config.job_retry_attempts)
         fields.setdefault("retryDelay", self.config.job_retry_delay_ms)
         fields.setdefault("retryDelayMax", self.config.job_retry_delay_max_ms)
@@ -138,47 +129,6 @@ class JobService:
             document["timeoutMs"] = self.config.job_timeout_ms
         return document
 
-    def _timeout_message(self) -> str:
-        return f"Must be from 1000 to JOB_TIMEOUT ({self.config.job_timeout_ms}) ms."
-
-    def _load(self, schema: Schema, payload: Any) -> dict[str, Any]:
-        """``load_or_raise``, with ``timeoutMs``'s real bounds: the schema knows only the
-        highest ``JOB_TIMEOUT`` may be, not this process's."""
-        try:
-            return load_or_raise(schema, payload)
-        except InvalidInput as exc:
-            if "timeoutMs" in exc.details:
-                exc.details["timeoutMs"] = [self._timeout_message()]
-            raise
-
-    def _check_endpoint(self, fields: dict[str, Any]) -> None:
-        """Refuse an endpoint (or alert endpoint) whose host is an IP literal or ``localhost``
-        that the SSRF policy forbids; names are resolved and checked when each request is
-        made. A ``timeoutMs`` over ``JOB_TIMEOUT`` is refused too, and a body with so many
-        ``{{parent.responseBody}}`` that a chained run's could outgrow a stored document
-        (its dead letter's write would fail, and the run be sent again without end)."""
-        problems: dict[str, list[str]] = {}
-        for name in ("endpoint", "alertEndpoint"):
-            if fields.get(name) is None:
-                continue
-            host = urlsplit(fields[name]).hostname or ""
-            message = _literal_refusal(host, self.config.allow_private_targets)
-            if message is not None:
-                problems[name] = [message]
-        limit = self.config.job_timeout_ms
-        if fields.get("timeoutMs", 0) > limit:
-            problems["timeoutMs"] = [self._timeout_message()]
-        if fields.get("body") is not None:
-            size = largest_rendering(fields["body"], self.config.response_body_limit)
-            if size > MAX_BODY_BSON_BYTES:
-                problems["body"] = [
-                    f"Could be {size} bytes once {{{{parent.responseBody}}}} is replaced (each "
-                    f"by up to RESPONSE_BODY_LIMIT, {self.config.response_body_limit} bytes, "
-                    f"3 x in UTF-8), over the limit of {MAX_BODY_BSON_BYTES} (8 MiB)."]  # fmt: skip
-        if problems:
-            names = ", ".join(sorted(problems))
-            raise InvalidInput(f"Invalid request: check {names}", details=problems)
-
     def get(self, job_id: str) -> dict[str, Any]:
         document = self.jobs.get(parse_job_id(job_id))
         if document is None:
@@ -205,8 +155,8 @@ class JobService:
         re-enabling, recomputes ``nextRunAt``; disabling clears it and cancels waiting
         retries and manual runs."""
         oid = parse_job_id(job_id)
-        changes = self._load(_UPDATE, payload)
-        self._check_endpoint(changes)
+        changes = job_checks.load(_UPDATE, payload, self.config)
+        job_checks.check(changes, self.config)
         with self.chain_lock.for_lists(changes):
             for _ in range(UPDATE_TRIES):
                 current = self.jobs.get(oid)
