@@ -6,9 +6,10 @@ run; of those due, the highest priority first (``timer_queue.run_order``). It ta
 other candidate it can in the same batch, has ``Claimer`` claim them (scheduled ticks that
 share a plan in one write), and hands each tick won to the pool, where ``Executor`` makes
 the attempt, records it and settles the tick. Once the request is answered, the worker is
-free for the next tick while its thread records the attempt (as many threads again as
-workers; past that, a worker records its own). A tick due before our own late attempt of
-the job's previous tick started waits for it (``catch_up.py``).
+free for the next tick while its thread records the attempt (up to
+``RECORDERS_PER_WORKER`` threads per worker; past that, a worker records its own). A tick
+due before our own late attempt of the job's previous tick started waits for it
+(``catch_up.py``).
 
 Claimed ahead: a scheduled tick is taken out ``AHEAD`` before its time and claimed then,
 its lease and start set to its time, so that at the due instant only a worker stands
@@ -56,6 +57,10 @@ AHEAD = timedelta(milliseconds=150)  # how long before its time a scheduled tick
 READY_MARGIN = timedelta(milliseconds=20)  # a claim ahead back this early: made ready first
 HANDOFF = READY_MARGIN  # a tick claimed ahead goes to a worker this long before its time
 AHEAD_PER_WORKER = 10  # ticks claimed ahead waiting for their time, per worker, at most
+# Threads recording answered attempts, per worker, at most. A record waits for its group
+# commit (40-100 ms under load against a 7-13 ms request): with one per worker, a process
+# of 20 workers with 107 ticks due at once had its workers record their own.
+RECORDERS_PER_WORKER = 3
 
 
 class Dispatcher:
@@ -76,9 +81,10 @@ class Dispatcher:
         self.ahead = ClaimedAhead()
         self.pre_claimed = PreClaimedTicks(queue, claimer, catch_up, clock, self.ahead, self,
                                            releases)  # fmt: skip
-        # A thread per worker, and as many to record attempts whose requests were answered.
-        self._recording = threading.BoundedSemaphore(workers)
-        self.pool = ThreadPoolExecutor(2 * workers, thread_name_prefix="job")
+        # A thread per worker, and those recording attempts whose requests were answered.
+        self._recording = threading.BoundedSemaphore(RECORDERS_PER_WORKER * workers)
+        self.pool = ThreadPoolExecutor((1 + RECORDERS_PER_WORKER) * workers,
+                                       thread_name_prefix="job")  # fmt: skip
 
     def run(self) -> None:
         """The thread's loop: take what can be taken (``TimerQueue.take``), until closed.
@@ -230,7 +236,8 @@ class Dispatcher:
         """A claimed tick runs even while stopping: its attempt is what the grace is for.
         One claimed ahead has its request made ready before it waits for its time. Once its
         request is answered, its worker is free for the next tick while this thread records
-        the attempt, as long as fewer than ``workers`` threads are recording."""
+        the attempt, as long as fewer than ``RECORDERS_PER_WORKER`` threads per worker are
+        recording."""
         recording = False
 
         def answered() -> None:

@@ -16,7 +16,7 @@ from scheduler_service.records import Entry, Job
 from scheduler_service.scheduler.affinity import Affinity
 from scheduler_service.scheduler.catch_up import CatchUp
 from scheduler_service.scheduler.claimer import Claim, Claims
-from scheduler_service.scheduler.dispatcher import AHEAD, HANDOFF, Dispatcher
+from scheduler_service.scheduler.dispatcher import AHEAD, HANDOFF, RECORDERS_PER_WORKER, Dispatcher
 from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
 from tests.support.waiting import wait_until
@@ -149,17 +149,19 @@ def test_a_worker_takes_the_next_tick_once_its_request_is_answered() -> None:
         wait_until(lambda: executor.started == ["a", "b"], message="b started")
 
 
-def test_no_more_threads_record_than_there_are_workers() -> None:
+def test_no_more_threads_record_than_recorders_per_worker() -> None:
     clock = FixedClock(NOW)
     executor = Attempts()
+    names = [f"t{number}" for number in range(RECORDERS_PER_WORKER + 2)]
     with running(clock, executor, workers=1) as (queue, _):
-        for name in ("a", "b", "c"):
+        for name in names:
             queue.push(NOW, name, job(name))
-        wait_until(lambda: executor.started == ["a", "b"], message="b started")
-        # a records; b, answered too, keeps the worker while it records: c waits.
-        assert not wait_until_or_none(lambda: len(executor.started) == 3)
+        wait_until(lambda: executor.started == names[:-1], message="all but one started")
+        # The first ones record; the next, answered too, keeps the worker while it records:
+        # the last waits.
+        assert not wait_until_or_none(lambda: len(executor.started) == len(names))
         executor.recorded.set()
-        wait_until(lambda: len(executor.started) == 3, message="c started")
+        wait_until(lambda: executor.started == names, message="the last started")
 
 
 def test_a_tick_claimed_ahead_that_no_worker_started_within_half_its_lease_is_given_back(
