@@ -1,9 +1,10 @@
 """One HTTP attempt against a job's endpoint, bounded by a total deadline and a size cap.
 
 The answer's body is read by :mod:`answer` under the attempt's deadline (each read's timeout
-re-armed to the time left). Known gap: a target that drips its *status line or headers* is
-bounded only per read while http.client parses them. Past ``max_response_bytes`` reading
-stops and the connection is closed, not drained.
+re-armed to the time left), and every socket the attempt sent on is shut down at its
+deadline (:mod:`deadline_watch`): http.client's own reads (status line, headers, chunk size
+lines, trailers) are cut there too. Past ``max_response_bytes`` reading stops and the
+connection is closed, not drained.
 
 Redirects are not followed unless asked. When asked, hops are followed here (at most
 ``MAX_REDIRECTS``) within the same deadline, only to http(s) URLs, and a hop to another
@@ -39,7 +40,7 @@ import requests
 from urllib3 import BaseHTTPResponse
 from urllib3.util import Timeout
 
-from scheduler_service.delivery import answer, sender
+from scheduler_service.delivery import answer, deadline_watch, sender
 from scheduler_service.delivery.masking import is_secret_header
 from scheduler_service.delivery.outcome import (
     AttemptFailed,
@@ -103,13 +104,19 @@ def perform(request: AttemptRequest, session: Any,
     started = time.monotonic()
     if prepared is not None and prepared.session is not session:
         prepared = None
-    with private_targets(request.allow_private):
+    deadline = started + request.timeout_s
+    with private_targets(request.allow_private), deadline_watch.watching(deadline) as watch:
         try:
-            outcome = _perform(request, session, started + request.timeout_s, prepared)
+            outcome = _perform(request, session, deadline, prepared)
         except AttemptFailed as failed:
             outcome = failed.outcome()
         except Exception as exc:  # the runner must never see an exception from here
             outcome = unexpected(exc).outcome()
+    if watch.fired and (outcome.success or outcome.status_code is None or outcome.status_code
+                        < 300):  # cut at the deadline (whatever the cut looked like)
+        outcome = replace(timed_out(request.timeout_s).outcome(),
+                          status_code=outcome.status_code,
+                          response_body=outcome.response_body, truncated=outcome.truncated)
     return replace(outcome, error_message=safe_message(outcome.error_message),
                    duration_ms=int((time.monotonic() - started) * 1000))
 

@@ -32,6 +32,7 @@ from urllib3 import HTTPConnectionPool
 from urllib3.exceptions import LocationValueError
 from urllib3.util import connection as urllib3_connection
 
+from scheduler_service.delivery.deadline_watch import POOL_CLASSES
 from scheduler_service.delivery.target_guard import CheckedResolutions
 from scheduler_service.errors import TargetRefused
 
@@ -64,6 +65,11 @@ class PinnedAdapter(HTTPAdapter):
     def __init__(self, resolutions: CheckedResolutions | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.resolutions = resolutions or CheckedResolutions()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        """Pools whose connections the attempt's deadline watches (``deadline_watch``)."""
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
