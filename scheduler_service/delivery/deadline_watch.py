@@ -121,8 +121,9 @@ def _attach(sock: socket.socket | None) -> None:
 
 
 class WatchedHTTPConnection(HTTPConnection):
-    """Attached when connected (a TLS handshake is read by ``ssl`` on its own too) and when
-    a request is sent (a connection kept from an earlier attempt)."""
+    """Attached when its socket is made and when a request is sent on it (a connection
+    kept from an earlier attempt; for https the socket made is wrapped, and the wrapped one
+    is attached then). A TLS handshake is bounded by the connect timeout already."""
 
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
