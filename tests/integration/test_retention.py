@@ -63,7 +63,7 @@ def test_superseded_indexes_are_dropped(wire_db: Database) -> None:
     assert set(wire_db.job_catalog.index_information()) == {
         "_id_", "createdAt_-1__id_-1", "tags_1_createdAt_-1__id_-1",
         "enabled_1_createdAt_-1__id_-1", "name_1__id_1", "sample_1_name_1__id_1",
-        "endsAt_1"}  # fmt: skip
+        "endsAt_1_pending"}  # fmt: skip
     assert "status_1" not in set(wire_db.job_executions.index_information())
 
 
