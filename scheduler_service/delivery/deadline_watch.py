@@ -120,30 +120,30 @@ def _attach(sock: socket.socket | None) -> None:
         _watcher.attach(watch, sock)
 
 
-class WatchedHTTPConnection(HTTPConnection):
+class _Watched:
     """Attached when its socket is made and when a request is sent on it (a connection
     kept from an earlier attempt; for https the socket made is wrapped, and the wrapped one
-    is attached then). A TLS handshake is bounded by the connect timeout already."""
+    is attached then). A TLS handshake is bounded by the connect timeout already. Mixed
+    into urllib3's two connection classes, before them."""
+
+    sock: socket.socket | None
 
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         _attach(sock)
         return sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]
         _attach(self.sock)
 
 
-class WatchedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _attach(sock)
-        return sock
+class WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        super().request(*args, **kwargs)
-        _attach(self.sock)
+
+class WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class WatchedHTTPConnectionPool(HTTPConnectionPool):
