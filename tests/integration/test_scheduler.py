@@ -20,7 +20,7 @@ from scheduler_service import create_app, open_runtime
 from scheduler_service.clock import SystemClock
 from scheduler_service.config import Config
 from scheduler_service.runtime import compose, get_runtime
-from tests.support.document_writes import DocumentWrites
+from tests.support.document_writes import counted_scheduler
 from tests.support.http_target import HttpTarget
 from tests.support.in_process import END_TO_END, NEVER, create_job, executions, settled
 from tests.support.waiting import wait_until
@@ -201,10 +201,7 @@ def test_a_ticks_release_goes_with_the_jobs_next_claim(
     config = Config(mongodb_uri=wire_uri, allow_private_targets=True, rate_limit="off",
                     scheduler_poll_interval_ms=500, max_concurrent_jobs=8)  # fmt: skip
     app = create_app(open_runtime(config))
-    writes = DocumentWrites()
-    client: MongoClient = MongoClient(wire_uri, tz_aware=True, event_listeners=[writes])
-    scheduler = compose(config, SystemClock(), client.get_default_database(), client,
-                        "external").new_scheduler()  # fmt: skip
+    writes, client, scheduler = counted_scheduler(config)
     api = app.test_client()
     try:
         scheduler.start()

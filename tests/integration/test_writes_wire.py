@@ -4,13 +4,11 @@ server (``scheduler/releases.py``: a settled tick's release goes with the job's 
 from __future__ import annotations
 
 import pytest
-from pymongo import MongoClient
 
 from scheduler_service import create_app, open_runtime
-from scheduler_service.clock import SystemClock
 from scheduler_service.config import Config
-from scheduler_service.runtime import compose, get_runtime
-from tests.support.document_writes import DocumentWrites
+from scheduler_service.runtime import get_runtime
+from tests.support.document_writes import counted_scheduler
 from tests.support.http_target import HttpTarget
 from tests.support.in_process import create_job
 from tests.support.waiting import wait_until
@@ -31,10 +29,7 @@ def test_a_process_that_is_behind_still_folds_each_release_into_the_jobs_next_cl
     config = Config(mongodb_uri=wire_uri, allow_private_targets=True, rate_limit="off",
                     scheduler_poll_interval_ms=500, max_concurrent_jobs=1)  # fmt: skip
     app = create_app(open_runtime(config))
-    writes = DocumentWrites()
-    client: MongoClient = MongoClient(wire_uri, tz_aware=True, event_listeners=[writes])
-    scheduler = compose(config, SystemClock(), client.get_default_database(), client,
-                        "external").new_scheduler()  # fmt: skip
+    writes, client, scheduler = counted_scheduler(config)
     api = app.test_client()
     executions = get_runtime(app).database.job_executions
     for i in range(JOBS):

@@ -5,7 +5,12 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from pymongo import monitoring
+from pymongo import MongoClient, monitoring
+
+from scheduler_service.clock import SystemClock
+from scheduler_service.config import Config
+from scheduler_service.runtime import compose
+from scheduler_service.scheduler.scheduler import Scheduler
 
 
 class DocumentWrites(monitoring.CommandListener):
@@ -32,3 +37,14 @@ class DocumentWrites(monitoring.CommandListener):
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         with self.lock:
             self._collections.pop(event.request_id, None)
+
+
+def counted_scheduler(config: Config) -> tuple[DocumentWrites, MongoClient, Scheduler]:
+    """A scheduler on a client of its own whose document writes are counted (close the
+    client after stopping the scheduler)."""
+    writes = DocumentWrites()
+    client: MongoClient = MongoClient(config.mongodb_uri, tz_aware=True,
+                                      event_listeners=[writes])  # fmt: skip
+    scheduler = compose(config, SystemClock(), client.get_default_database(), client,
+                        "external").new_scheduler()  # fmt: skip
+    return writes, client, scheduler

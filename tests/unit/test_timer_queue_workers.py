@@ -86,14 +86,19 @@ def test_a_claimed_tick_waits_for_its_time_then_for_a_worker() -> None:
     assert second.key == "b" and second.worker
 
 
-def test_past_the_limit_of_ticks_claimed_ahead_a_candidate_waits_for_its_time() -> None:
-    clock = FixedClock(T0)
-    queue = queue_of(clock, workers=4, ahead_limit=1)
-    due = T0 + AHEAD
+def _claim_a_ahead_of_b(queue: TimerQueue, due: datetime) -> None:
+    """Two candidates due at ``due``: ``a`` taken out and claimed ahead, ``b`` queued."""
     queue.push(due, "a", job())
     queue.push(due, "b", job())
     [first] = take_now(queue)
     queue.wait_claimed(first, claimed(first), None, LEAD)
+
+
+def test_past_the_limit_of_ticks_claimed_ahead_a_candidate_waits_for_its_time() -> None:
+    clock = FixedClock(T0)
+    queue = queue_of(clock, workers=4, ahead_limit=1)
+    due = T0 + AHEAD
+    _claim_a_ahead_of_b(queue, due)
     clock.set(due - timedelta(milliseconds=50))
     assert take_now(queue) == [], "no room to claim b ahead"
     clock.set(due)
@@ -108,10 +113,7 @@ def test_a_candidate_whose_time_comes_while_it_waits_for_room_then_needs_a_worke
     clock = FixedClock(T0)
     queue = queue_of(clock, workers=1, ahead_limit=1)
     due = T0 + AHEAD
-    queue.push(due, "a", job())
-    queue.push(due, "b", job())
-    [first] = take_now(queue)
-    queue.wait_claimed(first, claimed(first), None, LEAD)
+    _claim_a_ahead_of_b(queue, due)
     clock.set(due)
     [started] = take_now(queue, claimed=True)
     assert started.key == "a" and started.worker  # claimed: to start
@@ -134,10 +136,7 @@ def test_close_returns_the_claimed_and_the_early_too() -> None:
     clock = FixedClock(T0)
     queue = queue_of(clock, workers=1, ahead_limit=1)
     due = T0 + AHEAD
-    queue.push(due, "a", job())
-    queue.push(due, "b", job())
-    [first] = take_now(queue)
-    queue.wait_claimed(first, claimed(first), None, LEAD)
+    _claim_a_ahead_of_b(queue, due)
     clock.set(due - timedelta(milliseconds=50))
     take_now(queue)  # b: out, no room: early
     assert sorted(c.key for c in queue.close()) == ["a", "b"]  # type: ignore[type-var]
@@ -161,10 +160,7 @@ def test_ticks_claimed_ahead_waiting_for_their_time_do_not_hold_back_more_claims
     clock = FixedClock(T0)
     queue = queue_of(clock, workers=1)
     due = T0 + AHEAD
-    queue.push(due, "a", job())
-    queue.push(due, "b", job())
-    [first] = take_now(queue)
-    queue.wait_claimed(first, claimed(first), None, LEAD)
+    _claim_a_ahead_of_b(queue, due)
     clock.set(due - LEAD)  # a is handed out: it waits for the worker, before its time
     [second] = take_now(queue)
     assert second.key == "b" and not second.worker, "b is still claimed ahead"
