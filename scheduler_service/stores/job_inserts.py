@@ -12,40 +12,61 @@ at a time). MongoDB also makes one journal commit wait for the next group commit
 Nothing is acknowledged sooner than before: each request waits until its own job is in
 the journal and its catalog entry written (the counts follow within 0.1 s, as before),
 so a 201 still means the job is stored and listed. Leader and followers, no thread of
-its own: a request that finds no batch in flight writes at once, with whatever is
-queued (its own job first), under its own request's database deadline; requests that
-arrive meanwhile queue, and the oldest of them writes the next batch when this one is
-acknowledged. Each request's wait is thus bounded by its own deadline: the batch ahead
-of it is bounded by an older request's, and its own by its own.
+its own: a request that finds no batch in flight writes its own job at once; requests
+that arrive meanwhile queue, and when a batch is acknowledged the next one (the queue's
+oldest, up to ``MAX_BATCH``) is written by the one of them whose database deadline
+(``pymongo.timeout``, per request: ``api/deadline.py``) is the latest, in its thread
+and under that deadline. So no request fails on a deadline earlier than its own: a
+write that times out there has outlived every deadline of its batch.
+
+Each request's wait is bounded by its own deadline: one whose deadline passes while it
+is queued leaves the queue (nothing written) and raises ``ExecutionTimeout``, as pymongo
+does; one whose deadline passes while its batch is being written by another raises it
+too, at its deadline, and its job may still be written, as with a lone insert whose
+deadline passes after it was sent (a timed-out write's outcome is unknown).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pymongo import _csot
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteConcernError, WriteError
+from pymongo.errors import (
+    BulkWriteError,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    WriteConcernError,
+    WriteError,
+)
 
 from scheduler_service.stores.job_catalog import JobCatalog
 from scheduler_service.stores.job_counts import JobCountStore, delta
 
 MAX_BATCH = 64  # jobs in one insert_many: bounded, as a job's body may be megabytes
 
+UNSENT = "while queued behind other jobs' write (job not written)"
+IN_FLIGHT = "while its batch was being written (the job may be written)"
+
 # Writes a batch; per document, None (written) or the exception its request raises.
 BatchWriter = Callable[[list[dict[str, Any]]], Sequence[BaseException | None]]
 
 
 class _Slot:
-    __slots__ = ("document", "done", "error", "lead")
+    __slots__ = ("batch", "deadline", "document", "done", "error")
 
-    def __init__(self, document: dict[str, Any]) -> None:
+    def __init__(self, document: dict[str, Any], deadline: float) -> None:
         self.document = document
-        self.done = threading.Event()  # written (or failed), or asked to lead: see ``lead``
+        self.deadline = deadline  # time.monotonic(); inf: none
+        self.done = threading.Event()  # written (or failed), or given a batch to write
         self.error: BaseException | None = None
-        self.lead = False
+        self.batch: list[_Slot] | None = None  # the batch this one writes
 
 
 class GroupedInserts:
@@ -55,27 +76,41 @@ class GroupedInserts:
         self._write = write
         self._max_batch = max_batch
         self._lock = threading.Lock()
-        self._queue: list[_Slot] = []
+        self._queue: deque[_Slot] = deque()
         self._busy = False  # a batch is being written; the queue waits for it
 
     def submit(self, document: dict[str, Any]) -> None:
         """Insert ``document`` (with the others queued meanwhile); raise its error."""
-        slot = _Slot(document)
+        slot = _Slot(document, _deadline())
         with self._lock:
-            self._queue.append(slot)
-            lead = not self._busy
-            self._busy = True
-        if not lead:
-            slot.done.wait()  # written by another, or this one leads the next batch
-        if slot.lead or lead:
-            self._lead()
+            if self._busy:
+                self._queue.append(slot)
+            else:
+                self._busy = True
+                slot.batch = [slot]
+        if slot.batch is None and (expired := self._wait(slot)) is not None:
+            raise expired
+        if slot.batch is not None:
+            self._lead(slot)
         if slot.error is not None:
             raise slot.error
 
-    def _lead(self) -> None:
+    def _wait(self, slot: _Slot) -> BaseException | None:
+        """Wait until ``slot`` is written or is to write a batch, or until its deadline:
+        then the timeout it raises (its job not written if it was still queued)."""
+        left = slot.deadline - time.monotonic()
+        if slot.done.wait(None if left == math.inf else max(left, 0.0)):
+            return None
         with self._lock:
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
+            if slot.done.is_set():  # just now
+                return None
+            if slot in self._queue:
+                self._queue.remove(slot)
+                return _expired(UNSENT)
+        return _expired(IN_FLIGHT)
+
+    def _lead(self, leader: _Slot) -> None:
+        batch = leader.batch or [leader]
         for slot in batch:  # until the write says otherwise
             slot.error = RuntimeError("job not written: its batch failed")
         try:
@@ -83,17 +118,48 @@ class GroupedInserts:
                 errors = list(self._write([slot.document for slot in batch]))
             except BaseException as exc:  # nothing known of any: each of them raises it
                 errors = [exc] * len(batch)
-            for position, (slot, error) in enumerate(zip(batch, errors, strict=True)):
-                slot.error = error if position == 0 else _own(error)
+            for slot, error in zip(batch, errors, strict=True):
+                slot.error = error if slot is leader else _own(error)
         finally:
             with self._lock:
-                for slot in batch[1:]:
-                    slot.done.set()
-                if self._queue:
-                    self._queue[0].lead = True
-                    self._queue[0].done.set()
-                else:
-                    self._busy = False
+                for slot in batch:
+                    if slot is not leader:
+                        slot.done.set()
+                self._hand_on()
+
+    def _hand_on(self) -> None:
+        """The next batch (the lock held): the oldest queued, up to ``max_batch``, given
+        to the one of them with the latest deadline; those already past theirs leave
+        with their timeout, unwritten."""
+        now = time.monotonic()
+        batch: list[_Slot] = []
+        while self._queue and len(batch) < self._max_batch:
+            slot = self._queue.popleft()
+            if slot.deadline <= now:
+                slot.error = _expired(UNSENT)
+                slot.done.set()
+            else:
+                batch.append(slot)
+        if not batch:
+            self._busy = False
+            return
+        leader = max(batch, key=lambda slot: slot.deadline)  # the first of equals
+        leader.batch = batch
+        leader.done.set()
+
+
+def _deadline() -> float:
+    """The calling request's database deadline (``pymongo.timeout``) on the monotonic
+    clock, inf if none. pymongo keeps it in a private module (``_csot``, pinned
+    pymongo): the value its own operations in this thread are bounded by."""
+    left = _csot.remaining()
+    return math.inf if left is None else time.monotonic() + left
+
+
+def _expired(where: str) -> ExecutionTimeout:
+    """The timeout pymongo raises past a deadline (503 ``UNAVAILABLE``, as any)."""
+    message = f"operation exceeded time limit {where}"
+    return ExecutionTimeout(message, 50, {"ok": 0, "errmsg": message, "code": 50})
 
 
 def _own(error: BaseException | None) -> BaseException | None:

@@ -1,6 +1,7 @@
 """Grouped inserts (``stores/job_inserts.py``): requests that arrive while a batch is being
-written go together in the next one, written by the oldest of them; each returns only
-once its own document is written, and gets its own document's error."""
+written go together in the next one, written by the one with the latest deadline (without
+deadlines, as here: the oldest); each returns only once its own document is written, and
+gets its own document's error. Deadlines: ``test_job_inserts_deadline``."""
 
 from __future__ import annotations
 
