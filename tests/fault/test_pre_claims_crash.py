@@ -7,11 +7,15 @@ first skipped by the overlap rule, the rest coalesced by the missed-run policy),
 again after. No tick is sent twice.
 
 Poll 1 s, lease 8 s: ticks 1 s apart are claimed in pairs (within min(look-ahead 2 s,
-lease / 8)); the pre-claimed entry's lease is 8 s.
+lease / 8)); the pre-claimed entry's lease is 8 s. The four jobs share their first tick
+(``startAt``), so their pairs are claimed together: jobs created either side of a second's
+boundary (slow creates, under load) were paired a second apart for good, and never all held
+the same pre-claimed tick.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -25,7 +29,7 @@ from scheduler_service.scheduler.affinity import TAKEOVER_BACKOFF
 from tests.fault.conftest import FleetFactory
 from tests.support.processes import create_job, owner_pid, service_env
 from tests.support.recording_target import read_records, start_recording_target
-from tests.support.waiting import wait_until
+from tests.support.waiting import load_scaled, wait_until
 
 pytestmark = pytest.mark.fault
 
@@ -43,10 +47,15 @@ def test_kill_9_between_ticks_claimed_in_pairs_loses_no_tick(
     requests_log = tmp_path / "target.requests"
     _, target_url = start_recording_target(fleet.group, requests_log)
     fleet.group.wait_ready()
+    # A whole second by which all four are created (four API calls: slower under load).
+    start = datetime.now(UTC).replace(microsecond=0) + math.ceil(load_scaled(2) + 1) * SECOND
     policies = {create_job(fleet.url, schedule="* * * * * *", endpoint=f"{target_url}/tick",
-                           concurrencyPolicy=policy, body={"n": n}): policy
+                           concurrencyPolicy=policy, body={"n": n},
+                           startAt=start.isoformat()): policy
                 for n, policy in enumerate(["ALLOW", "ALLOW", "FORBID", "FORBID"])}  # fmt: skip
     ids = [ObjectId(job_id) for job_id in policies]
+    firsts = {d["nextRunAt"].replace(tzinfo=UTC) for d in wire_db.jobs.find({"_id": {"$in": ids}})}
+    assert firsts == {start}, f"the jobs were created after their common first tick {start}"
 
     def paired_owner() -> str | None:
         """The one owner of every job, once each holds a tick claimed with the one before."""
@@ -55,7 +64,9 @@ def test_kill_9_between_ticks_claimed_in_pairs_loses_no_tick(
         paired = all(len(d.get("inflight") or []) == 2 for d in documents)
         return owners.pop() if paired and len(owners) == 1 and None not in owners else None
 
-    victim = wait_until(paired_owner, 20, message="every job's ticks claimed in pairs by one")
+    until_start = (start - datetime.now(UTC)).total_seconds()
+    victim = wait_until(paired_owner, max(until_start, 0) + load_scaled(20),
+                        message="every job's ticks claimed in pairs by one")  # fmt: skip
     fleet.group.scheduler("survivor", service_env(wire_uri, **settings))
     fleet.group.wait_ready()
 
@@ -72,7 +83,7 @@ def test_kill_9_between_ticks_claimed_in_pairs_loses_no_tick(
             ticks.add(later[0]["scheduledAt"].replace(tzinfo=UTC))
         return ticks.pop() if len(ticks) == 1 else None
 
-    first = wait_until(pre_claimed_tick, 20, interval_s=0.05,
+    first = wait_until(pre_claimed_tick, load_scaled(20), interval_s=0.05,
                        message="every job's next tick claimed with the one before")  # fmt: skip
     fleet.holder_of(victim).kill_scheduler(owner_pid(victim))
 
