@@ -167,30 +167,39 @@ def test_a_redirects_body_is_kept_as_any_answers(target: HttpTarget,
     assert outcome.error_message == "HTTP 302 Found (redirect not followed: Location /new)"
 
 
-@contextmanager
-def dripping_redirect() -> Iterator[str]:
-    """A raw server whose ``/drip`` answers a 302 to ``/done`` and then drips its declared
-    1,000-byte body, one byte every 50 ms; ``/done`` answers 200 ``done``."""
-    stopping = threading.Event()
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.1)
-
-    def answer(connection: socket.socket) -> None:
-        with connection:
-            head = b""
-            while b"\r\n\r\n" not in head and not stopping.is_set():
-                head += connection.recv(65536) or b"\r\n\r\n"
-            if head.startswith(b"GET /done "):
-                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone")
-                return
+def _answer_drip(connection: socket.socket, stopping: threading.Event,
+                 hung_up: threading.Event) -> None:  # fmt: skip
+    """``dripping_redirect``'s answer on one connection."""
+    with connection:
+        head = b""
+        while b"\r\n\r\n" not in head and not stopping.is_set():
+            head += connection.recv(65536) or b"\r\n\r\n"
+        if head.startswith(b"GET /done "):
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone")
+            return
+        try:
             connection.sendall(b"HTTP/1.1 302 Found\r\nLocation: /done\r\n"
                                b"Content-Length: 1000\r\n\r\n")
             for _ in range(1000):
                 if stopping.wait(0.05):
                     return
                 connection.sendall(b".")
+        except OSError:  # BrokenPipe or ConnectionReset: the client closed it
+            hung_up.set()
+
+
+@contextmanager
+def dripping_redirect() -> Iterator[tuple[str, threading.Event]]:
+    """A raw server whose ``/drip`` answers a 302 to ``/done`` and then drips its declared
+    1,000-byte body, one byte every 50 ms; ``/done`` answers 200 ``done``. Yields its URL and
+    an event set once the client hung up on a drip (a write to it failed: the client closed
+    it, which is how the attempt ends it). Its threads are joined on the way out."""
+    stopping, hung_up = threading.Event(), threading.Event()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.1)
+    answering: list[threading.Thread] = []
 
     def serve() -> None:
         while not stopping.is_set():
@@ -198,24 +207,30 @@ def dripping_redirect() -> Iterator[str]:
                 connection, _ = server.accept()
             except TimeoutError:
                 continue
-            threading.Thread(target=answer, args=(connection,), daemon=True).start()
+            answering.append(threading.Thread(target=_answer_drip, daemon=True,
+                                              args=(connection, stopping, hung_up)))
+            answering[-1].start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+        yield f"http://127.0.0.1:{server.getsockname()[1]}", hung_up
     finally:
         stopping.set()
         thread.join(timeout=5)
+        for answering_thread in answering:
+            answering_thread.join(timeout=5)
         server.close()
 
 
 @pytest.mark.parametrize("follow", [False, True])
 def test_a_redirect_that_drips_its_body_is_cut_at_the_deadline(session: PinnedSession,
                                                                follow: bool) -> None:
-    with dripping_redirect() as base:
+    with dripping_redirect() as (base, hung_up):
         outcome = perform(request_for(f"{base}/drip", method="GET", follow_redirects=follow,
                                       timeout_s=5.0 if follow else 1.0), session)  # fmt: skip
+        # The drip's connection is closed, not left to drip (its target's next writes fail).
+        assert hung_up.wait(5), "the client did not hang up on the dripping 302"
     if follow:  # the 302's body (50 s of it) is not read: its connection is closed
         assert (outcome.success, outcome.response_body) == (True, "done")
     else:  # read until the deadline, as any answer's
