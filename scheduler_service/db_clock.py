@@ -42,6 +42,9 @@ SAMPLES = 3  # hellos per measurement; the one with the shortest round trip coun
 # A sample whose round trip is longer is not used (its error is half the round trip): a
 # hello sent while the database restarts waits for it, and would shift the offset.
 MAX_ROUND_TRIP = timedelta(milliseconds=100)
+_ROUNDING = timedelta(milliseconds=1)  # ``localTime`` is whole milliseconds
+# An offset's error at most: half the longest round trip used, and the server's rounding.
+MAX_ERROR = MAX_ROUND_TRIP / 2 + _ROUNDING
 
 
 def _wall() -> datetime:
@@ -86,7 +89,7 @@ class DatabaseClock:
             log.debug("clock offset not measured: round trip %s", round_trip)
             return False
         self._offset = offset
-        self._error = round_trip / 2 + timedelta(milliseconds=1)
+        self._error = round_trip / 2 + _ROUNDING
         self.measured = True
         self._judge()
         return True

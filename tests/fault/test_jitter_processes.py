@@ -1,6 +1,11 @@
 """A jittered job's ticks start at the same delay after their time whichever process fires
 them: the delay is a hash of the job and the tick, computed alike by this test and by two
-scheduler processes (one of them killed half-way, so the other fires the rest)."""
+scheduler processes (one of them killed half-way, so the other fires the rest).
+
+The processes start ticks by the database's clock (``db_clock.py``), which they measure
+with an error of at most ``MAX_ERROR`` (51 ms; a few ms at load 6-10), and this test reads
+this machine's, the database's own: a tick may arrive that much before its delay by it.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,12 @@ import pytest
 from bson import ObjectId
 from pymongo.database import Database
 
+from scheduler_service.db_clock import MAX_ERROR
 from scheduler_service.scheduling import jitter
 from tests.fault.conftest import FleetFactory
 from tests.support.processes import create_job, owner_pid
 from tests.support.recording_target import read_records, start_recording_target
-from tests.support.waiting import wait_until
+from tests.support.waiting import load_scaled, wait_until
 
 pytestmark = pytest.mark.fault
 
@@ -35,7 +41,7 @@ def test_jittered_ticks_start_at_the_same_offset_on_two_processes(
     job_id = create_job(fleet.url, schedule="* * * * * *", endpoint=f"{target_url}/tick",
                         jitterMs=JITTER_MS, retryAttempts=0)  # fmt: skip
 
-    wait_until(lambda: len(read_records(log)) >= TICKS_EACH, 15, interval_s=0.1,
+    wait_until(lambda: len(read_records(log)) >= TICKS_EACH, load_scaled(15), interval_s=0.1,
                message="ticks from the first process")  # fmt: skip
     job = wire_db.jobs.find_one({"_id": ObjectId(job_id)})
     assert job is not None and job["claimedBy"]
@@ -43,8 +49,8 @@ def test_jittered_ticks_start_at_the_same_offset_on_two_processes(
     fleet.holder_of(first_owner).kill_scheduler(owner_pid(first_owner))
     killed_after = len(read_records(log))
 
-    wait_until(lambda: len(read_records(log)) >= killed_after + TICKS_EACH, 20, interval_s=0.1,
-               message="ticks from the survivor")  # fmt: skip
+    wait_until(lambda: len(read_records(log)) >= killed_after + TICKS_EACH, load_scaled(20),
+               interval_s=0.1, message="ticks from the survivor")  # fmt: skip
     after = wire_db.jobs.find_one({"_id": ObjectId(job_id)})
     assert after is not None and after["claimedBy"] not in (None, first_owner)
 
@@ -54,10 +60,13 @@ def test_jittered_ticks_start_at_the_same_offset_on_two_processes(
     for record in records:
         expected = jitter(ObjectId(job_id), record.scheduled, JITTER_MS).total_seconds()
         offset = record.received - record.scheduled.timestamp()
-        # Never before its delay; and no later than a poll interval and a take-over after,
-        # except a tick the killed process had claimed ahead or in a pair with the one
-        # before (README "One tick, step by step"): re-delivered when its lease ends.
-        assert expected - 0.002 <= offset < expected + LEASE_S + 1.0, (record, expected)
+        # Never before its delay (by the database's clock: see above), not even a catch-up
+        # after the kill (``planning.py``: it ran a later tick whose delay still ran, 370 ms
+        # early once); and no later than a poll interval and a take-over after, except a tick
+        # the killed process had claimed ahead or in a pair with the one before (README "One
+        # tick, step by step"): re-delivered when its lease ends.
+        early = MAX_ERROR.total_seconds()
+        assert expected - early <= offset < expected + LEASE_S + 1.0, (record, expected)
         if offset >= expected + 1.0:
             late.append(record)
         offsets.append(round(expected, 3))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from bson import ObjectId
 
 from scheduler_service.records import Job, MissedRunPolicy
@@ -109,3 +110,54 @@ def test_a_next_tick_that_does_not_fit_next_run_at_is_ignored() -> None:
     assert replace(job, next_run_at=T0 + timedelta(hours=1)).next_tick == T0 + timedelta(hours=1)
     assert replace(job, next_tick_at=None).next_tick == job.next_run_at
     assert replace(job, jitter_ms=0).next_tick == job.next_run_at
+
+
+SECOND = timedelta(seconds=1)
+EVERY_SECOND = replace(JOB, schedule="* * * * * *", jitter_ms=700)
+
+
+def _quick_then_slow() -> datetime:
+    """A tick of ``EVERY_SECOND`` with a short delay whose next tick has a long one."""
+    for n in range(600):
+        tick = T0 + n * SECOND
+        if jitter(JOB.id, tick, 700) < timedelta(milliseconds=100) < timedelta(
+                milliseconds=500) < jitter(JOB.id, tick + SECOND, 700):  # fmt: skip
+            return tick
+    raise AssertionError("no such tick in ten minutes")
+
+
+def test_a_catch_up_never_runs_a_tick_before_its_start() -> None:
+    tick = _quick_then_slow()  # say 12:00:44.068, then 12:00:45.622
+    following = tick + SECOND
+    slow = start_of(EVERY_SECOND, following)
+    assert slow is not None
+    # Missed (over 600 ms past its start), and the next tick's time has passed, not its start:
+    # the catch-up runs the missed tick, not the next one (which started 420 ms early once).
+    now = following + timedelta(milliseconds=200)
+    plan = plan_job(queued(EVERY_SECOND, tick), now, GRACE)
+    assert (plan.run, plan.following, plan.skipped) == (tick, following, 0)
+    skipped = plan_job(queued(replace(EVERY_SECOND, missed_run_policy=MissedRunPolicy.SKIP),
+                              tick), now, GRACE)  # fmt: skip
+    assert (skipped.run, skipped.following, skipped.skipped) == (None, following, 1)
+    # Once the next tick has started, it is the one the catch-up runs.
+    plan = plan_job(queued(EVERY_SECOND, tick), slow, GRACE)
+    assert (plan.run, plan.following) == (following, following + SECOND)
+
+
+@pytest.mark.parametrize("policy", list(MissedRunPolicy))
+def test_a_plan_runs_only_a_started_tick_and_passes_over_none_still_to_start(
+    policy: MissedRunPolicy,
+) -> None:
+    job = replace(EVERY_SECOND, missed_run_policy=policy)  # delays under a second: in order
+    for n in range(40):
+        due = T0 + n * SECOND
+        due_starts = start_of(job, due)
+        assert due_starts is not None
+        for late_ms in range(0, 4000, 70):
+            now = due_starts + timedelta(milliseconds=late_ms)
+            plan = plan_job(queued(job, due), now, GRACE)
+            runs, follows = start_of(job, plan.run), start_of(job, plan.following)
+            assert runs is None or runs <= now, (due, late_ms, plan)
+            assert follows is not None and plan.following > (plan.run or due - SECOND)
+            if now - due_starts > GRACE and policy is not MissedRunPolicy.RUN_ALL:  # missed
+                assert follows > now, (due, late_ms, plan)  # the first tick still to start
