@@ -173,12 +173,15 @@ def reencrypt_jobs() -> None:
 @_cli_errors
 def recount_jobs() -> None:
     """Count every job again (total, enabled, per tag, per day of creation) and store the
-    counts the API and stats read, and repair the job catalog the list reads: after writing
-    jobs around the API, or a crash between a job's write and its count's."""
-    counts, repaired = get_runtime().jobs.recount()
+    counts the API and stats read, repair the job catalog the list reads, and give jobs
+    without a priority the default one: after writing jobs around the API, a crash between
+    a job's write and its count's, or upgrading a large database."""
+    jobs = get_runtime().jobs
+    counts, repaired = jobs.recount()
     click.echo(f"{counts.total} jobs, {counts.enabled} enabled, {len(counts.tags)} tags")
     click.echo(f"catalog: {repaired['inserted']} entries added, {repaired['rewritten']} "
                f"rewritten, {repaired['deleted']} deleted")
+    click.echo(f"priority: {jobs.priorities.fill()} jobs without one given the default")
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:

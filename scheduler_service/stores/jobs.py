@@ -25,6 +25,7 @@ from scheduler_service.stores.job_counts import JobCounts, JobCountStore, delta,
 from scheduler_service.stores.job_filter import JobFilter, JobPage
 from scheduler_service.stores.job_inserts import GroupedInserts, batch_writer
 from scheduler_service.stores.job_pages import Frontier, WalkResult
+from scheduler_service.stores.job_priorities import JobPriorities
 from scheduler_service.stores.job_samples import BY_NEXT_RUN, mark
 from scheduler_service.stores.job_walk import walk_segments
 from scheduler_service.stores.ticks import EPOCH
@@ -84,6 +85,7 @@ class JobStore:
         self.catalog = JobCatalog(database)
         self.inserts = GroupedInserts(batch_writer(self.collection, self.catalog,
                                                    self.counts_store))  # fmt: skip
+        self.priorities = JobPriorities(self.collection, database)
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.collection, INDEXES, SUPERSEDED)
@@ -95,6 +97,7 @@ class JobStore:
         elif not counts.sampled:  # in the background: a worker's start has a deadline
             self.counts_store.mark_samples_later(self.collection)
         self.catalog.ensure(self.collection)
+        self.priorities.ensure()  # jobs of a version before priorities: given the default
 
     def recount(self) -> tuple[JobCounts, dict[str, int]]:
         """Count every job again and repair the catalog (``jobs recount``): after writing

@@ -109,7 +109,7 @@ class TickStore(TickReleases):
         priority: -1, nextRunAt}`` would let MongoDB stop at ``limit``, but costs every
         claim one more index key, and SecantusDB uses it only when hinted, then scanning
         the whole index: measured 20 s at 100k jobs). A job stored before priorities
-        existed has none: it runs as 5, but sorts after every job that has one."""
+        existed is given 5 at start-up (``job_priorities.py``)."""
         order = [("priority", DESCENDING)] if by_priority else []
         # ``<= horizon`` as ``< horizon + 1 ms`` (dates are whole milliseconds): SecantusDB
         # drops the jobs at an inclusive upper bound on enabled_1_nextRunAt_1__id_1, where
