@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -36,16 +35,10 @@ from pymongo.collection import Collection
 
 from scheduler_service.stores.job_pages import Frontier, Segment
 from scheduler_service.stores.job_samples import FIELD, LEVELS
+from scheduler_service.stores.key_bounds import after, inclusive
 
 Position = tuple[Any, ObjectId]  # (key, _id): a place in the order
 LOWEST, HIGHEST = ObjectId(b"\x00" * 12), ObjectId(b"\xff" * 12)
-
-
-def _after(key: Any) -> Any:
-    """The least key after ``key``: ``$gte: _after(k)`` leaves ``k``'s jobs out of the
-    index range itself (``$gt: k`` on SecantusDB reads them, then drops them, when the
-    field is not the index's last: 0.7 s for 5,000 jobs at one ``nextRunAt``)."""
-    return key + timedelta(milliseconds=1) if isinstance(key, datetime) else key + "\x00"
 
 
 class _Reversed:
@@ -140,9 +133,9 @@ def ranges(segment: Segment, base: dict[str, Any], start: Frontier, fence: Posit
             ids = {} if start.id is None else {"_id": {"$gt" if forward else "$lt": start.id}}
             queries.append({field: key, **ids, **base})
         if forward:
-            near = {"$gte": _after(key) if apart else key}
+            near = {"$gte": after(key) if apart else key}  # ``> key`` (``key_bounds``)
         else:
-            near = {"$lt": key if apart else _after(key)}
+            near = {"$lt": key} if apart else inclusive(key, upper=True)
     far: dict[str, Any] = {}  # and on the fence's
     if fence is not None:
         apart = heavy(fence[0])
@@ -150,9 +143,9 @@ def ranges(segment: Segment, base: dict[str, Any], start: Frontier, fence: Posit
             queries.append({field: fence[0], "_id": {"$lte" if forward else "$gte": fence[1]},
                             **base})  # fmt: skip
         if forward:
-            far = {"$lt": fence[0] if apart else _after(fence[0])}
+            far = {"$lt": fence[0]} if apart else inclusive(fence[0], upper=True)
         else:
-            far = {"$gte": _after(fence[0]) if apart else fence[0]}
+            far = {"$gte": after(fence[0]) if apart else fence[0]}
     bounds = {**near, **far}
     queries.insert(0, {field: bounds, **base} if bounds else dict(base))
     return queries

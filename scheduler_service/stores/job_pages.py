@@ -35,6 +35,7 @@ from pymongo import ASCENDING
 from pymongo.collection import Collection
 
 from scheduler_service.stores.job_days import Days
+from scheduler_service.stores.key_bounds import inclusive
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Beyond every key a job can have (the API takes years up to 2999); past it, the last
@@ -105,18 +106,11 @@ def _window(segment: Segment, frontier: Frontier, width: timedelta | None) -> di
 
 
 def _near(key: datetime | str, forward: bool, past: bool) -> dict[str, Any]:
-    """The bound at the frontier's key, as an exclusive one: SecantusDB drops the jobs at
-    an inclusive bound that falls at the end of its index range when the field is not the
-    index's last (``createdAt`` before ``_id``; measured: ``$gte`` on a descending
-    ``createdAt`` missed the jobs at that very millisecond). Dates are whole milliseconds,
-    so ``>= t`` is ``> t - 1 ms``; the name after ``s`` is ``s + "\x00"``."""
-    if forward:
-        if past or isinstance(key, str):
-            return {"$gt" if past else "$gte": key}
-        return {"$gt": key - timedelta(milliseconds=1)}
+    """The bound at the frontier's key: exclusive once past it, else inclusive, written as
+    SecantusDB reads it right (``key_bounds``)."""
     if past:
-        return {"$lt": key}
-    return {"$lt": key + "\x00" if isinstance(key, str) else key + timedelta(milliseconds=1)}
+        return {"$gt" if forward else "$lt": key}
+    return inclusive(key, upper=not forward)
 
 
 def _next_key(segment: Segment, frontier: Frontier, width: timedelta) -> datetime:

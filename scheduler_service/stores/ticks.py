@@ -9,7 +9,7 @@ decides what to claim; this module is how.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -21,6 +21,7 @@ from scheduler_service.records import Entry, Job
 from scheduler_service.stores.by_id import find_by_ids
 from scheduler_service.stores.job_catalog import JobCatalog
 from scheduler_service.stores.job_counts import JobCountStore, delta
+from scheduler_service.stores.key_bounds import inclusive
 from scheduler_service.stores.tick_releases import TickReleases
 
 # What the scheduler needs of a job to fire it; `inflight` included for the overlap rule.
@@ -111,10 +112,7 @@ class TickStore(TickReleases):
         the whole index: measured 20 s at 100k jobs). A job stored before priorities
         existed is given 5 at start-up (``job_priorities.py``)."""
         order = [("priority", DESCENDING)] if by_priority else []
-        # ``<= horizon`` as ``< horizon + 1 ms`` (dates are whole milliseconds): SecantusDB
-        # drops the jobs at an inclusive upper bound on enabled_1_nextRunAt_1__id_1, where
-        # nextRunAt is not the last field (a job due at the horizon itself was not due).
-        due = {"$lt": horizon + timedelta(milliseconds=1)}
+        due = inclusive(horizon, upper=True)  # ``<= horizon`` as SecantusDB reads it right
         cursor = (
             self.collection.find({"enabled": True, "nextRunAt": due}, projection=TICK_FIELDS)
             .sort([*order, ("nextRunAt", ASCENDING)])
