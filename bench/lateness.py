@@ -23,6 +23,7 @@ second; after a warm-up, a window of whole seconds is watched. Per run:
 
 from __future__ import annotations
 
+import os
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -94,6 +95,9 @@ def run(bench: Bench, shape: Shape) -> dict[str, Any]:
         counts = [service.ask("counts") for service in services]
         sleep_until(end + timedelta(seconds=SETTLE_S), SETTLE_S + 1)
         arrivals = _arrivals(bench)
+        if os.environ.get("BENCH_TRACE"):  # for bench.trace_report's stages
+            with open(os.path.join(os.environ["BENCH_TRACE"], "arrivals.txt"), "w") as out:
+                out.writelines(f"{a} {j} {s.timestamp()}\n" for a, j, s in arrivals)
     finally:
         bench.end_profile(db_profile)
         for service in services:

@@ -92,3 +92,102 @@ def install(directory: str) -> None:
                "att": claim.entry.attempt, "http": getattr(local, "http", None)})
 
     executor.Executor.execute = traced_execute  # type: ignore[method-assign]
+    install_stages(write)
+
+
+def install_stages(write: Any) -> None:
+    """Per attempt (``stage`` events): when its worker began to wait for the tick's time
+    and woke, when its request began to go out (its first ``send``), a new connection's
+    connect, and when its recording began; and what else held the process."""
+    import http.client
+
+    from scheduler_service.scheduler import dispatcher, executor
+
+    local = threading.local()
+    starts = dispatcher.Dispatcher._starts
+
+    def traced_starts(self: Any, claim: Any) -> Any:
+        entered = time.time()
+        result = starts(self, claim)
+        local.wait = (entered, time.time())
+        local.sent = local.send_call = local.connect = None
+        return result
+
+    dispatcher.Dispatcher._starts = traced_starts  # type: ignore[method-assign]
+    send = http.client.HTTPConnection.send
+
+    def traced_send(self: Any, data: Any) -> Any:
+        if getattr(local, "sent", 0) is None:
+            local.sent = time.time()
+        return send(self, data)
+
+    http.client.HTTPConnection.send = traced_send  # type: ignore[method-assign]
+    connect = http.client.HTTPConnection.connect
+
+    def traced_connect(self: Any) -> Any:
+        begun = time.time()
+        try:
+            return connect(self)
+        finally:
+            local.connect = (begun, time.time())
+
+    http.client.HTTPConnection.connect = traced_connect  # type: ignore[method-assign]
+    from scheduler_service.delivery import sender
+
+    sender_send = sender.send
+
+    def traced_sender_send(*args: Any, **kw: Any) -> Any:
+        if getattr(local, "send_call", 0) is None:
+            local.send_call = time.time()
+        return sender_send(*args, **kw)
+
+    sender.send = traced_sender_send
+    record = executor.Executor._record
+
+    def traced_record(self: Any, job: Any, entry: Any, *args: Any) -> Any:
+        begun = time.time()
+        try:
+            return record(self, job, entry, *args)
+        finally:
+            write({"e": "stage", "due": entry.scheduled_at.timestamp(), "job": str(job.id),
+                   "wait": getattr(local, "wait", None), "sent": getattr(local, "sent", None),
+                   "call": getattr(local, "send_call", None),
+                   "connect": getattr(local, "connect", None),
+                   "record": (begun, time.time())})
+            local.wait = local.sent = None
+
+    executor.Executor._record = traced_record  # type: ignore[method-assign]
+    install_busy(write)
+
+
+def install_busy(write: Any) -> None:
+    """``gc`` collections, ``poll``s and group commits' ``flush``es, each with its span."""
+    import gc
+
+    from scheduler_service.scheduler import group_commit, poller
+
+    def timed(kind: str, fn: Any) -> Any:
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            begun = time.time()
+            try:
+                return fn(*args, **kw)
+            finally:
+                write({"e": kind, "t": begun, "end": time.time()})
+        return wrapper
+
+    poller.Poller.poll_once = timed("poll", poller.Poller.poll_once)  # type: ignore[method-assign]
+    init = group_commit.GroupCommit.__init__
+
+    def traced_init(self: Any, flush: Any, name: str, *args: Any, **kw: Any) -> None:
+        init(self, timed("flush:" + name, flush), name, *args, **kw)
+
+    group_commit.GroupCommit.__init__ = traced_init  # type: ignore[method-assign]
+    began: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            began[:] = [time.time()]
+        elif began:
+            write({"e": "gc", "t": began[0], "end": time.time(), "gen": info["generation"]})
+
+    gc.callbacks.append(on_gc)

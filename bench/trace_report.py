@@ -77,7 +77,74 @@ def report(directory: Path) -> str:
         for kind, values in sorted(classes.items(), key=lambda item: -len(item[1])):
             out.append(f"  {len(values):5d} {kind:40s} start p50 {pct(values, 0.5):6.0f} / "
                        f"p99 {pct(values, 0.99):6.0f} ms")
-    return "\n".join(out)
+    return "\n".join(out + stages(directory, procs))
+
+
+STAGES = (("handed to its worker", "entered"), ("its worker awake", "woke"),
+          ("request out", "sent"), ("at the target", "arrived"), ("recording", "recorded"))
+BUSY = ("gc", "poll", "flush")  # what else took the GIL: collections, polls, group commits
+
+
+def _arrivals(directory: Path) -> dict[tuple[str, float], float]:
+    """(job, tick) -> when the target read it (written by the lateness section)."""
+    arrived: dict[tuple[str, float], float] = {}
+    if (directory / "arrivals.txt").exists():
+        for line in (directory / "arrivals.txt").open():
+            at, job, due = line.split()
+            arrived[(job, round(float(due), 3))] = float(at)
+    return arrived
+
+
+def stages(directory: Path, procs: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Per process, each stage of the attempts of ticks claimed ahead (``stage`` events),
+    relative to the tick's time; per second, the first to wake and the spread to the last;
+    and how often a collection, poll or group commit ran within a second's first 30 ms."""
+    arrived = _arrivals(directory)
+    out = []
+    for name, events in procs.items():
+        rows = [e for e in events if e["e"] == "stage" and e.get("wait")]
+        if not rows:
+            continue
+        dues = sorted({e["due"] for e in rows})
+        lo, hi = dues[0] + 4, dues[-1] - 2
+        times: dict[str, list[float]] = defaultdict(list)
+        seconds: dict[float, list[float]] = defaultdict(list)
+        for e in rows:
+            if not lo <= e["due"] < hi:
+                continue
+            at = {"entered": e["wait"][0], "woke": e["wait"][1], "sent": e.get("sent"),
+                  "arrived": arrived.get((e["job"], round(e["due"], 3))),
+                  "recorded": e["record"][0]}
+            for key, value in at.items():
+                if value is not None:
+                    times[key].append((value - e["due"]) * 1000)
+            seconds[e["due"]].append((e["wait"][1] - e["due"]) * 1000)
+        out.append(f"process {name}: stages of {len(times['woke'])} attempts claimed ahead, "
+                   "ms after the tick's time (p50 / p90 / p99 / max)")
+        for label, key in STAGES:
+            values = times[key]
+            if values:
+                out.append(f"  {label:22s} " + " / ".join(
+                    f"{pct(values, q):6.1f}" for q in (0.5, 0.9, 0.99, 1.0)))
+        out.extend(_spreads(events, seconds, lo, hi))
+    return out
+
+
+def _spreads(events: list[dict[str, Any]], seconds: dict[float, list[float]], lo: float,
+             hi: float) -> list[str]:  # fmt: skip
+    out = []
+    if seconds:
+        first = [min(v) for v in seconds.values()]
+        spread = [max(v) - min(v) for v in seconds.values()]
+        out.append(f"  per second: first awake p50 {pct(first, 0.5):.1f} / p90 "
+                   f"{pct(first, 0.9):.1f} ms, last awake after it p50 {pct(spread, 0.5):.1f}"
+                   f" / p90 {pct(spread, 0.9):.1f} ms")
+        busy = Counter(e["e"].split(":")[0] for e in events
+                       if e["e"].split(":")[0] in BUSY and lo <= e["end"] and e["t"] < hi
+                       and (e["t"] % 1 < 0.03 or e["end"] % 1 < 0.03))  # fmt: skip
+        out.append(f"  within a second's first 30 ms, of {len(seconds)} seconds: "
+                   + ", ".join(f"{kind} {busy[kind]}" for kind in BUSY))
+    return out
 
 
 if __name__ == "__main__":
