@@ -31,6 +31,9 @@ from typing import Any
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
+from scheduler_service.delivery import sends_due
+from scheduler_service.delivery.one_write import OneWrite
+
 
 class Watch:
     """One attempt's deadline and the sockets it sent on."""
@@ -136,13 +139,16 @@ class _Watched:
     def request(self, *args: Any, **kwargs: Any) -> None:
         super().request(*args, **kwargs)  # type: ignore[misc]
         _attach(self.sock)
+        watch = _current.get()
+        if watch is not None:  # an attempt's request is out: the answer waits for those due
+            sends_due.after_send(watch.deadline)
 
 
-class WatchedHTTPConnection(_Watched, HTTPConnection):
+class WatchedHTTPConnection(_Watched, OneWrite, HTTPConnection):
     pass
 
 
-class WatchedHTTPSConnection(_Watched, HTTPSConnection):
+class WatchedHTTPSConnection(_Watched, OneWrite, HTTPSConnection):
     pass
 
 

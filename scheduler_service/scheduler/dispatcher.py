@@ -36,11 +36,13 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 
 from pymongo.errors import PyMongoError
 
 from scheduler_service.clock import Clock
+from scheduler_service.delivery import sends_due
 from scheduler_service.scheduler import catch_up
 from scheduler_service.scheduler.affinity import Affinity
 from scheduler_service.scheduler.catch_up import CatchUp
@@ -249,13 +251,23 @@ class Dispatcher:
         try:
             if ready is None and self._worth_preparing(claim):
                 ready = self.executor.prepare(claim)
-            if self._starts(claim):
-                self.executor.execute(claim, ready, answered=answered)  # type: ignore[arg-type]
+            with self._expecting(claim):
+                if self._starts(claim):
+                    self.executor.execute(claim, ready, answered=answered)  # type: ignore
         finally:
             self.catch_up.ended(claim.key)
             if recording:
                 self._recording.release()
             self.give_back([candidate])
+
+    def _expecting(self, claim: Claim) -> AbstractContextManager[None]:
+        """A tick claimed ahead sends at its time: answers read meanwhile wait for it
+        (``sends_due``)."""
+        started = claim.entry.started_at
+        if started is None or not self.ahead.holds(claim.key):
+            return nullcontext()
+        return sends_due.expecting(sends_due.SENDS.now()
+                                   + (started - self.clock.now()).total_seconds())
 
     def _worth_preparing(self, claim: Claim) -> bool:
         """Claimed ahead with at least ``READY_MARGIN`` left before its time: one whose

@@ -1,0 +1,111 @@
+"""Answers wait for the requests due by now to go out (``delivery/sends_due.py``): an
+injected clock decides what is due; a thread's wait ends when the last due one is sent."""
+
+from __future__ import annotations
+
+import threading
+
+from scheduler_service.delivery import sends_due
+from scheduler_service.delivery.sends_due import SendsDue
+from tests.support.waiting import wait_until
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _waiter(sends: SendsDue, limit_s: float = 60.0) -> tuple[threading.Thread, list[bool]]:
+    result: list[bool] = []
+    thread = threading.Thread(target=lambda: result.append(sends.wait_for_sends(limit_s)),
+                              daemon=True)  # fmt: skip
+    thread.start()
+    return thread, result
+
+
+def test_nothing_due_waits_for_nothing() -> None:
+    clock = Clock(100.0)
+    sends = SendsDue(now=clock, hold_s=60)
+    sends.expect(100.5)  # due later: not waited for
+    assert sends.unsent() == 0
+    assert sends.wait_for_sends(60) is True
+
+
+def test_waits_until_the_last_due_request_is_sent() -> None:
+    clock = Clock(100.0)
+    sends = SendsDue(now=clock, hold_s=60)
+    first, second, later = sends.expect(99.99), sends.expect(100.0), sends.expect(101.0)
+    assert sends.unsent() == 2
+    thread, result = _waiter(sends)
+    sends.sent(first)
+    assert sends.unsent() == 1
+    thread.join(0.05)
+    assert thread.is_alive() and result == []  # one due request is still unsent
+    sends.sent(second)
+    thread.join(30)
+    assert result == [True]
+    assert sends.unsent() == 0
+    clock.now = 101.0
+    assert sends.unsent() == 1  # its time came
+    sends.sent(later)
+    sends.sent(later)  # twice: nothing more
+    assert sends.unsent() == 0
+
+
+def test_the_wait_is_bounded() -> None:
+    clock = Clock(100.0)
+    sends = SendsDue(now=clock, hold_s=0.01)
+    sends.expect(100.0)  # never sent
+    assert sends.wait_for_sends(60) is False  # ``hold_s`` ended it
+    assert SendsDue(now=clock, hold_s=60).wait_for_sends(0) is True  # nothing due
+    sends_long = SendsDue(now=clock, hold_s=60)
+    sends_long.expect(100.0)
+    assert sends_long.wait_for_sends(0.01) is False  # the caller's limit ended it
+
+
+def test_expecting_counts_the_request_until_after_send() -> None:
+    clock = Clock(100.0)
+    sends = SendsDue(now=clock, hold_s=60)
+    with sends_due.expecting(100.0, sends):
+        assert sends.unsent() == 1
+        sends_due.after_send(None, sends)  # this thread's request is out; none other due
+        assert sends.unsent() == 0
+    assert sends.unsent() == 0
+
+
+def test_expecting_gives_up_its_request_when_it_never_goes_out() -> None:
+    clock = Clock(100.0)
+    sends = SendsDue(now=clock, hold_s=60)
+    thread, result = _waiter(sends)
+    try:
+        with sends_due.expecting(99.0, sends):
+            wait_until(lambda: sends.unsent() == 1)
+            raise RuntimeError("the attempt failed before sending")
+    except RuntimeError:
+        pass
+    thread.join(30)
+    assert result == [True]
+    assert sends.unsent() == 0
+
+
+def test_after_send_waits_for_the_others_due() -> None:
+    clock = Clock(100.0)
+    sends = SendsDue(now=clock, hold_s=60)
+    other = sends.expect(100.0)
+    done = threading.Event()
+
+    def attempt() -> None:
+        with sends_due.expecting(100.0, sends):
+            sends_due.after_send(None, sends)
+            done.set()
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    wait_until(lambda: sends.unsent() == 1)  # its own is out, the other is not
+    assert not done.is_set()
+    sends.sent(other)
+    thread.join(30)
+    assert done.is_set()
