@@ -6,10 +6,11 @@ the job document (``stores/ticks.py``), so that one process runs the tick:
 
 - a **scheduled** tick: one ``update_many`` per group of jobs that share the tick, the next
   one and the overlap rule. It advances ``nextRunAt``, sets ``lastRunAt`` and
-  ``claimedBy``, and pushes a running ``Entry`` (owner, lease) into ``inflight``; and when
-  the job's next tick starts soon, that one's entry too (``pre_claims.py``). Ticks
-  missed by policy and ticks refused by the overlap rule are moved past (``skip_tick``:
-  ``nextRunAt`` and ``skippedTicks``).
+  ``claimedBy`` (this process, or the one it hands the job over to, ``balance.py``: then
+  that one claims the job's next tick, and this one queues no follow-up), and pushes a
+  running ``Entry`` (owner, lease) into ``inflight``; and when the job's next tick starts
+  soon, that one's entry too (``pre_claims.py``). Ticks missed by policy and ticks refused
+  by the overlap rule are moved past (``skip_tick``: ``nextRunAt`` and ``skippedTicks``).
 - a **retry**, **manual** run or **replay** (a waiting entry), or an **orphan** (a running
   entry whose lease ran out: its process died): one ``update_one`` turns the entry into a
   running one of this process. An orphan is first checked against its execution record:
@@ -32,6 +33,7 @@ tick (claim, record); any other, three (claim, record, release).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,6 +70,8 @@ class Claimer:
     running: RunningAttempts
     releases: Releases | None = None  # settled entries a claim may replace (one write)
     pre_claim_within: timedelta | None = None  # claim the next tick too if it starts by then
+    # The process to hand a job claimed as a pair over to, if any (``balance.py``).
+    hand_over: Callable[[], str | None] | None = None
 
     def claim(self, candidates: list[Candidate]) -> Claims:
         """Claim what is due: scheduled ticks together, waiting and orphaned entries one by
@@ -132,19 +136,20 @@ class Claimer:
             if self.releases is not None and (replaces := self.releases.take(
                     job.id, tuple(entry.id for entry in job.inflight))):  # fmt: skip
                 held[job.id] = replaces
+            to = self.hand_over() if pre and self.hand_over is not None else None
             key = (job.next_run_at, plan.run, starts, following, job.forbids_overlap,
                    len(held.get(job.id, ())),
-                   tuple((t, start_of(job, t)) for t in pre))  # fmt: skip
+                   tuple((t, start_of(job, t)) for t in pre), to)  # fmt: skip
             groups.setdefault(key, []).append(candidate)
         won: dict[object, Claim] = {}
         pending = list(groups.items())
         try:
             while pending:
-                (seen, run, starts, tick, forbid, _, pre), members = pending.pop(0)
+                (seen, run, starts, tick, forbid, _, pre, to), members = pending.pop(0)
                 assert isinstance(run, datetime)
                 at = max(now, seen) if isinstance(seen, datetime) else now
-                self._claim_group(members, (run, starts, tick, bool(forbid), pre), held, at,
-                                  won)  # fmt: skip
+                self._claim_group(members, (run, starts, tick, bool(forbid), pre, to), held,
+                                  at, won)  # fmt: skip
         except PyMongoError:
             for _, members in pending:  # never sent: their held releases are still due
                 self._give_back(members, held, now)
@@ -154,7 +159,7 @@ class Claimer:
     def _claim_group(self, members: list[Candidate], plan: tuple[Any, ...],
                      held: dict[object, Any], now: datetime,
                      won: dict[object, Claim]) -> None:  # fmt: skip
-        run, starts, tick, forbid, pre = plan
+        run, starts, tick, forbid, pre, to = plan
         for start in range(0, len(members), CLAIM_BATCH):
             batch = members[start : start + CLAIM_BATCH]
             replaces = list(dict.fromkeys(held[c.job.id] for c in batch if c.job.id in held))
@@ -164,12 +169,13 @@ class Claimer:
                 won_ids = self.ticks.claim_ticks(
                     [c.job for c in batch], entry, starts, following_tick=tick,
                     forbid_overlap=forbid, started_at=now, replaces=replaces or None,
-                    pre_claimed=also,
+                    pre_claimed=also, claimed_by=to,
                 )  # fmt: skip
             except PyMongoError:
                 self._give_back(members[start:], held, now)
                 raise
-            won.update({c.job.id: Claim(c.job, entry, starts, tick, pre_claimed=also)
+            won.update({c.job.id: Claim(c.job, entry, starts, tick, pre_claimed=also,
+                                        handed_to=to)
                         for c in batch if c.job.id in won_ids})  # fmt: skip
             lost = [candidate for candidate in batch if candidate.job.id not in won_ids]
             self._give_back(lost, held, now)

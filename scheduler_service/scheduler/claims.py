@@ -21,6 +21,7 @@ class Claim:
     pre_claimed: tuple[Entry, ...] = ()  # the ticks after it claimed in the same write
     # An orphan to settle from its attempt's record, not to run (``settlement.py``).
     recorded: ExecutionRecord | None = None
+    handed_to: str | None = None  # the job's claimedBy, if another process's (``balance.py``)
 
     @property
     def key(self) -> tuple[object, object]:
@@ -29,7 +30,8 @@ class Claim:
     def job_as_left(self) -> Job:
         """The job as this claim left it (what the next claim's compare-and-set checks)."""
         return replace(self.job, next_run_at=self.following, next_tick_at=self.following_tick,
-                       inflight=(self.entry, *self.pre_claimed), claimed_by=self.entry.owner)
+                       inflight=(self.entry, *self.pre_claimed),
+                       claimed_by=self.handed_to or self.entry.owner)
 
 
 @dataclass

@@ -11,24 +11,26 @@ free for the next tick while its thread records the attempt (up to
 due before our own late attempt of the job's previous tick started waits for it
 (``catch_up.py``).
 
-Claimed ahead: a scheduled tick is taken out ``AHEAD`` before its time and claimed then,
-its lease and start set to its time, so that at the due instant only a worker stands
-between the tick and its request (its request is built meanwhile, ``Executor.prepare``).
-150 ms: claiming 20 jobs' ticks in one write took 50-190 ms on SecantusDB at load 7-10, so
-with 50 ms they started when the claim came back, late. Only a job with nothing in flight
-(or only its settled tick whose release we hold, ``releases.py``) is claimed ahead: any
-other waits for its time, so the overlap rule (``FORBID``) judges what runs at the tick's
-time. A tick claimed ahead holds no worker while it waits: it goes back to the queue,
-handed to a worker ``HANDOFF`` before its time (``TimerQueue.take``). So every tick due at
-once is claimed ahead, a worker's worth a write, not only as many as there are idle
+Claimed ahead: a scheduled tick is taken out ``AHEAD`` before its time and claimed then, its
+lease and start set to its time, so that at the due instant only a worker stands between the
+tick and its request (its request is built meanwhile, ``Executor.prepare``). 300 ms: a
+process with 67 every-second jobs (200 on 3 processes) claims about 35 a second in two
+writes of a worker's worth, one after the other (round trips p50 55-65, p90 210-230 ms on
+SecantusDB): with 150 ms the claims of 32-50% of its ticks not pre-claimed came back after
+their time, with 300 ms 5-7% (README, Performance). Only a job with nothing
+in flight (or only its settled tick whose release we hold, ``releases.py``) is claimed
+ahead: any other waits for its time, so the overlap rule (``FORBID``) judges what runs at
+the tick's time. A tick claimed ahead holds no worker while it waits: it goes back to the
+queue, handed to a worker ``HANDOFF`` before its time (``TimerQueue.take``). So every tick
+due at once is claimed ahead, a worker's worth a write, not only as many as there are idle
 workers (with 200 every-second jobs on 3 processes, 20 workers each, the ticks past the
-first 20 of a second were claimed after their time, in writes of a few as workers came
-free: 70% of them, 200-300 ms late at the median). One that no worker started within half
-its lease is given back (every worker was busy), so its lease never ends under a late
-attempt. A stopping process gives back those not started (``claimed_ahead.py``,
-``unclaim``: waiting entries, due at their time, one write per entry id). The ticks claimed
-with the one before them (``pre_claims.py``) are queued and, once taken out, judged by
-``PreClaimedTicks`` (``pre_claimed_ticks.py``), which hands those to run back here.
+first 20 of a second were claimed after their time, in writes of a few as workers came free:
+70% of them, 200-300 ms late at the median). One that no worker started within half its
+lease is given back (every worker was busy), so its lease never ends under a late attempt. A
+stopping process gives back those not started (``claimed_ahead.py``, ``unclaim``: waiting
+entries, due at their time, one write per entry id). The ticks claimed with the one before
+them (``pre_claims.py``) are queued and, once taken out, judged by ``PreClaimedTicks``
+(``pre_claimed_ticks.py``), which hands those to run back here.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from scheduler_service.scheduler.timer_queue import Candidate, TimerQueue
 
 log = logging.getLogger(__name__)
 
-AHEAD = timedelta(milliseconds=150)  # how long before its time a scheduled tick is claimed
+AHEAD = timedelta(milliseconds=300)  # how long before its time a scheduled tick is claimed
 READY_MARGIN = timedelta(milliseconds=20)  # a claim ahead back this early: made ready first
 HANDOFF = READY_MARGIN  # a tick claimed ahead goes to a worker this long before its time
 AHEAD_PER_WORKER = 10  # ticks claimed ahead waiting for their time, per worker, at most
@@ -181,6 +183,8 @@ class Dispatcher:
             following = claim.following
             last = (claim.entry, *claim.pre_claimed)[-1]
             start = last.started_at or now  # a claim ahead: its tick's time
+            if claim.handed_to is not None:  # the job's next tick is another's (balance.py)
+                continue
             if following is not None and following <= max(now, start) + self.lookahead:
                 snapshot = claim.job_as_left()
                 key = ("tick", claim.job.id, following)

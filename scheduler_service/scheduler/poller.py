@@ -1,8 +1,9 @@
 """The poller thread: what falls due soon goes to the timer queue; nothing is claimed here.
 
 Every ``SCHEDULER_POLL_INTERVAL`` ms (or at once when woken by the job service) it reads the
-ticks due within the look-ahead (``stores/ticks.py``), leaves to another process the jobs
-that process claimed last (``affinity.py``), and queues the rest as candidates
+ticks due within the look-ahead (``stores/ticks.py``), counts who owns them
+(``balance.py``), leaves to another process the jobs that process claimed last, or was
+handed over (``affinity.py``), and queues the rest as candidates
 (``timer_queue.py``) with the waiting and orphaned entries due too. It also renews the
 leases of the attempts this process runs, and now and then takes over the dead-letter
 alerts that processes which died left unsent (``alerts.py``). While the database is
@@ -23,6 +24,7 @@ from scheduler_service.clock import Clock
 from scheduler_service.records import Job
 from scheduler_service.scheduler.affinity import Affinity
 from scheduler_service.scheduler.alerts import AlertSender
+from scheduler_service.scheduler.balance import Balance
 from scheduler_service.scheduler.local_attempts import RunningAttempts
 from scheduler_service.scheduler.timer_queue import TimerQueue
 from scheduler_service.stores.ticks import TickStore
@@ -46,6 +48,7 @@ class Poller:
     stopping: threading.Event
     wake: threading.Event
     alerts: AlertSender | None = None  # takes over alerts left by processes that died
+    balance: Balance | None = None  # learns from each poll's due jobs who owns how many
     _backlog: bool = field(default=False, init=False)  # the last poll found a batch due
 
     @property
@@ -86,6 +89,8 @@ class Poller:
         now = self.clock.now()
         horizon = now + self.lookahead
         due = self._due_ticks(horizon)
+        if self.balance is not None:
+            self.balance.observe(due, now)
         wanted = [
             tick.id
             for tick in due

@@ -27,6 +27,7 @@ from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.scheduler.affinity import Affinity
 from scheduler_service.scheduler.alerts import AlertSender
+from scheduler_service.scheduler.balance import Balance
 from scheduler_service.scheduler.batched_writes import BatchedWrites
 from scheduler_service.scheduler.catch_up import CatchUp
 from scheduler_service.scheduler.claimer import Claimer
@@ -71,6 +72,7 @@ class Scheduler:
         self.running = RunningAttempts()
         self.queue = TimerQueue(clock.now, ahead=AHEAD)
         self.affinity = Affinity(self.owner, config.scheduler_poll_interval_ms)
+        self.balance = Balance(self.owner, config.scheduler_poll_interval_ms)
         self._stopping = threading.Event()
         self._wake = wake or threading.Event()
         self._threads: list[threading.Thread] = []
@@ -90,12 +92,14 @@ class Scheduler:
             # job to sort a backlog by priority: ``Poller._due_ticks``).
             batch=max(2000, 16 * config.max_concurrent_jobs),
             stopping=self._stopping, wake=self._wake, alerts=self.alerts,
+            balance=self.balance,
         )  # fmt: skip
         # A tick and the next in one claim when that one starts soon (``pre_claims.py``): its
         # claim then folds the releases of both, held up to an eighth of the lease for it.
         self.claimer = Claimer(ticks, executions, clock, self.owner, lease,
                                config.misfire_grace, self.running, self.releases,
-                               pre_claim_within=min(self.poller.lookahead, lease / 8))  # fmt: skip
+                               pre_claim_within=min(self.poller.lookahead, lease / 8),
+                               hand_over=self.balance.hand_over)  # fmt: skip
         self.executor = Executor(
             ticks, executions, config, clock, self.owner, self.running, self._stopping,
             dead_letters, chains, cipher=cipher,

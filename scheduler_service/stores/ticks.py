@@ -160,6 +160,7 @@ class TickStore(TickReleases):
         replaces: Replaced = None,
         replaced_owner: str | None = None,
         pre_claimed: tuple[Entry, ...] = (),
+        claimed_by: str | None = None,
     ) -> set[ObjectId]:
         """Take the scheduled tick of jobs that share it (same ``nextRunAt``, same next one):
         advance ``nextRunAt`` to ``following``, record ``entry`` as running and its owner as
@@ -188,6 +189,9 @@ class TickStore(TickReleases):
         ``pre_claimed``: the ticks after ``entry``'s claimed in the same write (running
         entries of this process, each started and leased from its own time,
         ``scheduler/pre_claims.py``); ``following`` is then the tick after the last one.
+
+        ``claimed_by``: the job's ``claimedBy`` if not the entry's owner (a process this
+        one hands the jobs over to, ``scheduler/balance.py``).
         """
         if len(jobs) == 1:
             query = as_seen(jobs[0])
@@ -202,7 +206,7 @@ class TickStore(TickReleases):
                 "nextRunAt": jobs[0].next_run_at,
             }
         fields = {**next_tick(following, following_tick), "lastRunAt": started_at,
-                  "claimedBy": entry.owner}  # fmt: skip
+                  "claimedBy": claimed_by or entry.owner}  # fmt: skip
         update: dict[str, Any]
         entries = [entry.to_document(), *(e.to_document() for e in pre_claimed)]
         if replaces:
