@@ -78,7 +78,10 @@ def test_kill_9_between_ticks_claimed_in_pairs_loses_no_tick(
             entries = document.get("inflight") or []
             later = [e for e in entries if e["owner"] == victim and timedelta(seconds=0.2)
                      < e["startedAt"].replace(tzinfo=UTC) - now < timedelta(seconds=0.7)]
-            if len(entries) != 2 or len(later) != 1:
+            # The tick before has started: ``later`` is the pre-claimed one, not the first of
+            # a pair just claimed ahead (``dispatcher.AHEAD``, 300 ms, before its time).
+            started = [e for e in entries if e["startedAt"].replace(tzinfo=UTC) <= now]
+            if len(entries) != 2 or len(later) != 1 or len(started) != 1:
                 return None
             ticks.add(later[0]["scheduledAt"].replace(tzinfo=UTC))
         return ticks.pop() if len(ticks) == 1 else None
