@@ -1,7 +1,8 @@
 """Optional encryption at rest of a job's secrets (Fernet, from ``cryptography``).
 
-With ``ENCRYPTION_KEY`` set, every header value of a job, and its ``signingSecret``, is
-stored as ``enc:v1:<Fernet token>``; header names stay readable. So is the endpoint when it has
+With ``ENCRYPTION_KEY`` set, every header value of a job, its ``signingSecret`` and its
+``alertEndpoint`` (whose token may sit anywhere, the path included) are stored as
+``enc:v1:<Fernet token>``; header names stay readable. So is the endpoint when it has
 userinfo, a query or a fragment (the parts responses mask); others stay readable. The
 first key encrypts; every listed key decrypts, so keys are rotated by putting a new key
 first, running ``flask --app wsgi jobs reencrypt``, then dropping the old key. Values
@@ -80,14 +81,19 @@ class HeaderCipher:
         return self.seal_url(self.open_url(stored))
 
     def seal_secret(self, secret: str | None) -> str | None:
-        """A job's ``signingSecret`` as it is to be stored (sealed like a header value)."""
+        """A job's ``signingSecret`` or ``alertEndpoint`` as it is to be stored (sealed like
+        a header value)."""
         if self._fernet is None or secret is None or secret.startswith(PREFIX):
             return secret
         return PREFIX + self._fernet.encrypt(secret.encode()).decode()
 
     def open_secret(self, stored: str | None) -> str | None:
-        """A job's ``signingSecret`` as it signs."""
+        """A job's ``signingSecret`` as it signs, or ``alertEndpoint`` as it is requested."""
         return None if stored is None else self._open_value(stored)
+
+    def open_secret_for_display(self, stored: str | None) -> str | None:
+        """Like ``open_secret``, but one no key opens shows as ``<encrypted>``."""
+        return None if stored is None else self.open_url_for_display(stored)
 
     def rotate_secret(self, stored: str | None) -> str | None:
         return self.seal_secret(self.open_secret(stored))

@@ -36,10 +36,12 @@ from pymongo.errors import PyMongoError
 from scheduler_service import metrics
 from scheduler_service.clock import Clock
 from scheduler_service.config import Config
+from scheduler_service.crypto import HeaderCipher
 from scheduler_service.dead_letter import Alert, AlertState, DeadLetter
 from scheduler_service.delivery.attempt import AttemptRequest, perform
 from scheduler_service.delivery.redaction import redact_urls
 from scheduler_service.delivery.session import new_session as default_session
+from scheduler_service.errors import DecryptionError
 from scheduler_service.records import Job
 from scheduler_service.schemas.dead_letters import DeadLetterResponseSchema
 from scheduler_service.stores.dead_letters import DeadLetterStore
@@ -74,8 +76,10 @@ class AlertSender:
     def __init__(
         self, dead_letters: DeadLetterStore, config: Config, clock: Clock, owner: str,
         *, session_factory: Callable[[], Any] = default_session,
+        cipher: HeaderCipher | None = None,
     ) -> None:  # fmt: skip
         self.dead_letters = dead_letters
+        self.cipher = cipher or HeaderCipher()  # opens a job's sealed ``alertEndpoint``
         self.config = config
         self.clock = clock
         self.owner = owner
@@ -93,8 +97,14 @@ class AlertSender:
     # -- what settlement asks ---------------------------------------------------------------
 
     def targets(self, alert_endpoint: str | None) -> tuple[str, ...]:
-        """Where a dead letter of a job with this ``alertEndpoint`` is announced."""
-        urls = (self.config.alert_webhook_url, alert_endpoint)
+        """Where a dead letter of a job with this ``alertEndpoint`` (as stored: sealed with
+        ``ENCRYPTION_KEY``, or in clear) is announced. One no key opens is left out."""
+        try:
+            own = self.cipher.open_secret(alert_endpoint)
+        except DecryptionError as exc:
+            log.error("a job's alertEndpoint is left out of its alert: %s", exc)
+            own = None
+        urls = (self.config.alert_webhook_url, own)
         return tuple(dict.fromkeys(url for url in urls if url))
 
     def new_alert(self, targets: tuple[str, ...], now: datetime) -> Alert:

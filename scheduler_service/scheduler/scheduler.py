@@ -77,7 +77,7 @@ class Scheduler:
         self._wake = wake or threading.Event()
         self._threads: list[threading.Thread] = []
         lease = timedelta(milliseconds=config.job_lease_timeout_ms)
-        self.alerts = AlertSender(dead_letters, config, clock, self.owner)
+        self.alerts = AlertSender(dead_letters, config, clock, self.owner, cipher=cipher)
         interval = timedelta(milliseconds=config.scheduler_poll_interval_ms)
         # A settled tick's release waits for the job's next claim two intervals past that
         # claim's due time, longer while this process claims late (``releases.py``; shorter

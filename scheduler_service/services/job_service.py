@@ -108,6 +108,7 @@ class JobService:
         plain_endpoint = fields["endpoint"]
         fields["endpoint"] = self.cipher.seal_url(plain_endpoint)
         fields["signingSecret"] = self.cipher.seal_secret(fields.get("signingSecret"))
+        fields["alertEndpoint"] = self.cipher.seal_secret(fields.get("alertEndpoint"))
         job = replace(Job.new(fields, now=now, next_run_at=None,
                               headers=self.cipher.seal(fields["headers"])),
                       id=job_id,  # its id is part of its jitter
@@ -119,10 +120,11 @@ class JobService:
         return self._readable(created)
 
     def _readable(self, job: Job) -> dict[str, Any]:
-        """The job's document with header values and endpoint decrypted (responses then mask
-        their secrets), and the defaults of fields that jobs of earlier versions lack."""
+        """The job's document with header values and endpoints decrypted (responses then
+        mask their secrets), and the defaults of fields that jobs of earlier versions lack."""
         document = {**job.to_document(), "headers": self.cipher.open_for_display(job.headers),
-                    "endpoint": self.cipher.open_url_for_display(job.endpoint)}  # fmt: skip
+                    "endpoint": self.cipher.open_url_for_display(job.endpoint),
+                    "alertEndpoint": self.cipher.open_secret_for_display(job.alert_endpoint)}
         if document["retryDelayMax"] is None:
             document["retryDelayMax"] = self.config.job_retry_delay_max_ms
         if document["timeoutMs"] is None:
@@ -190,26 +192,38 @@ class JobService:
         if "signingSecret" in changes:
             changes["signingSecret"] = self.cipher.seal_secret(changes["signingSecret"])
         if "endpoint" in changes:
-            changes["endpoint"] = self._endpoint_to_store(changes["endpoint"], current.endpoint)
+            changes["endpoint"] = self._url_to_store(changes["endpoint"], current.endpoint,
+                                                     self.cipher.seal_url)  # fmt: skip
+        if "alertEndpoint" in changes:
+            changes["alertEndpoint"] = self._url_to_store(
+                changes["alertEndpoint"], current.alert_endpoint, self.cipher.seal_secret)
         return self.jobs.update(oid, changes, cancel_waiting=not enabled, seen=current)
 
-    def _endpoint_to_store(self, given: str, stored: str) -> str:
-        """The endpoint exactly as a response showed it (masked: a client that read the job
+    def _url_to_store(self, given: str | None, stored: str | None,
+                      seal: Callable[[str], str | None]) -> str | None:  # fmt: skip
+        """An endpoint exactly as a response showed it (masked: a client that read the job
         and sends it back) leaves the stored one as it is."""
-        if has_url_secrets(given) and given == mask_url(self.cipher.open_url_for_display(stored)):
+        if given is None:
+            return None
+        if stored is not None and has_url_secrets(given) and given == mask_url(
+                self.cipher.open_url_for_display(stored)):  # fmt: skip
             return stored
-        return self.cipher.seal_url(given)
+        return seal(given)
 
     def reencrypt(self) -> int:
-        """Seal every job's header values, secret-bearing endpoint and signing secret with
-        the first ``ENCRYPTION_KEY`` (key rotation, or encrypting jobs stored before
-        encryption was turned on); returns jobs changed."""
+        """Seal every job's header values, secret-bearing endpoint, signing secret and alert
+        endpoint with the first ``ENCRYPTION_KEY`` (key rotation, or encrypting jobs stored
+        before encryption was turned on); returns jobs changed."""
         changed = 0
-        for job_id, headers, endpoint, secret in self.jobs.all_secrets():
-            stored = (headers, endpoint, secret)
-            rotated = (self.cipher.rotate(headers), self.cipher.rotate_url(endpoint),
-                       self.cipher.rotate_secret(secret))
-            if rotated != stored and self.jobs.replace_secrets(job_id, stored, rotated):
+        cipher = self.cipher
+        for job_id, stored in self.jobs.all_secrets():
+            headers, endpoint = stored["headers"], stored["endpoint"]
+            rotated = {"headers": None if headers is None else cipher.rotate(headers),
+                       "endpoint": None if endpoint is None else cipher.rotate_url(endpoint),
+                       "signingSecret": cipher.rotate_secret(stored["signingSecret"]),
+                       "alertEndpoint": cipher.rotate_secret(stored["alertEndpoint"])}
+            new = {name: value for name, value in rotated.items() if value != stored[name]}
+            if new and self.jobs.replace_secrets(job_id, stored, new):
                 changed += 1
         return changed
 

@@ -59,6 +59,7 @@ INDEXES = [
 # a tag with ``enabled``): about 75 ms on an idle SecantusDB (75 us a job); the page then
 # ends early, with a cursor where the reading stopped. Page numbers add the jobs they skip.
 SCAN_BUDGET = 1000
+SECRET_FIELDS = ("headers", "endpoint", "signingSecret", "alertEndpoint")  # sealed at rest
 DELETE_TRIES = 5
 UNBOUNDED = 10**12
 
@@ -186,23 +187,15 @@ class JobStore:
                                         tags=tag_changes(list(seen.tags), list(job.tags))))
         return job
 
-    def all_secrets(self) -> Iterator[tuple[ObjectId, dict[str, str], str, str | None]]:
-        """Every job's stored header values, endpoint and signing secret (the parts
-        encrypted at rest)."""
-        fields = ["headers", "endpoint", "signingSecret"]
-        for document in self.collection.find({}, projection=fields):
-            yield (document["_id"], document.get("headers") or {},
-                   document.get("endpoint", ""), document.get("signingSecret"))
+    def all_secrets(self) -> Iterator[tuple[ObjectId, dict[str, Any]]]:
+        """Every job's stored ``SECRET_FIELDS`` (the parts encrypted at rest; None if absent)."""
+        for document in self.collection.find({}, projection=list(SECRET_FIELDS)):
+            yield document["_id"], {name: document.get(name) for name in SECRET_FIELDS}
 
-    def replace_secrets(self, job_id: ObjectId, old: tuple[dict[str, str], str, str | None],
-                        new: tuple[dict[str, str], str, str | None]) -> bool:  # fmt: skip
-        """Swap stored header values, endpoint and signing secret unless they changed
-        meanwhile."""
-        result = self.collection.update_one(
-            {"_id": job_id, "headers": old[0], "endpoint": old[1], "signingSecret": old[2]},
-            {"$set": {"headers": new[0], "endpoint": new[1], "signingSecret": new[2]}},
-        )
-        return result.modified_count == 1
+    def replace_secrets(self, job_id: ObjectId, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """Write ``new`` (some of ``SECRET_FIELDS``) unless they changed from ``old``."""
+        return self.collection.update_one({"_id": job_id, **old},
+                                          {"$set": new}).modified_count == 1  # fmt: skip
 
     def delete(self, job_id: ObjectId) -> bool:
         """Delete the job as last read: a compare-and-delete on what the counts count, read

@@ -82,3 +82,66 @@ def test_bad_keys_stop_start_up_without_echoing_them() -> None:
     assert "not-a-fernet-key" not in str(info.value)
     assert Config.from_env({"ENCRYPTION_KEY": f"{NEW},{OLD}"}).encryption_keys == (NEW, OLD)
     assert NEW not in repr(Config(encryption_keys=(NEW,)))
+
+
+ALERT = "https://alerts.example.com/hooks/T0/s3cret-path?token=tok3n"
+
+
+def test_the_alert_endpoint_is_sealed_at_rest_and_shown_masked(
+    mongo_db: Database, clock: FixedClock
+) -> None:
+    client = make_app(mongo_db, clock, (OLD,)).test_client()
+    created = client.post("/api/jobs", json={**JOB, "alertEndpoint": ALERT}).get_json()["data"]
+    shown = "https://alerts.example.com/hooks/T0/s3cret-path?token=***"
+    assert created["alertEndpoint"] == shown
+    stored = mongo_db.jobs.find_one()["alertEndpoint"]
+    assert stored.startswith(PREFIX) and "s3cret-path" not in stored and "tok3n" not in stored
+    assert HeaderCipher((OLD,)).open_secret(stored) == ALERT
+    job_id = created["jobId"]
+    # Sent back as shown (a client that read the job): the stored one stays.
+    again = client.put(f"/api/jobs/{job_id}", json={"alertEndpoint": shown}).get_json()["data"]
+    assert again["alertEndpoint"] == shown
+    assert mongo_db.jobs.find_one()["alertEndpoint"] == stored
+    moved = client.put(f"/api/jobs/{job_id}", json={"alertEndpoint": "https://a.example.com/x"})
+    assert moved.get_json()["data"]["alertEndpoint"] == "https://a.example.com/x"
+    sealed = mongo_db.jobs.find_one()["alertEndpoint"]
+    assert sealed.startswith(PREFIX)
+    assert HeaderCipher((OLD,)).open_secret(sealed) == "https://a.example.com/x"
+    cleared = client.put(f"/api/jobs/{job_id}", json={"alertEndpoint": None}).get_json()["data"]
+    assert cleared["alertEndpoint"] is None and mongo_db.jobs.find_one()["alertEndpoint"] is None
+
+
+def test_a_plaintext_alert_endpoint_from_before_is_read_and_sealed_by_reencrypt(
+    mongo_db: Database, clock: FixedClock
+) -> None:
+    make_app(mongo_db, clock, ()).test_client().post("/api/jobs", json={**JOB,
+                                                                         "alertEndpoint": ALERT})
+    assert mongo_db.jobs.find_one()["alertEndpoint"] == ALERT  # no key: stored as it is
+    app = make_app(mongo_db, clock, (NEW,))
+    listed = app.test_client().get("/api/jobs").get_json()["data"]
+    assert listed[0]["alertEndpoint"] == "https://alerts.example.com/hooks/T0/s3cret-path?token=***"
+    result = app.test_cli_runner().invoke(args=["jobs", "reencrypt"])
+    assert result.exit_code == 0 and "re-encrypted the headers of 1 jobs" in result.output
+    stored = mongo_db.jobs.find_one()["alertEndpoint"]
+    assert stored.startswith(PREFIX) and HeaderCipher((NEW,)).open_secret(stored) == ALERT
+    rotated = make_app(mongo_db, clock, (OLD, NEW)).test_cli_runner()
+    assert rotated.invoke(args=["jobs", "reencrypt"]).exit_code == 0
+    again = mongo_db.jobs.find_one()["alertEndpoint"]
+    assert HeaderCipher((OLD,)).open_secret(again) == ALERT  # the first key seals
+
+
+def test_alerts_go_to_the_opened_alert_endpoint(mongo_db: Database, clock: FixedClock) -> None:
+    from scheduler_service.scheduler.alerts import AlertSender
+    from scheduler_service.stores.dead_letters import DeadLetterStore
+
+    config = Config(alert_webhook_url="https://ops.example.com/all")
+    sealed = HeaderCipher((OLD,)).seal_secret(ALERT)
+
+    def sender(*keys: str) -> AlertSender:
+        return AlertSender(DeadLetterStore(mongo_db), config, clock, "me",
+                           cipher=HeaderCipher(keys))  # fmt: skip
+
+    assert sender(NEW, OLD).targets(sealed) == ("https://ops.example.com/all", ALERT)
+    assert sender(NEW).targets(ALERT) == ("https://ops.example.com/all", ALERT)  # from before
+    assert sender(NEW).targets(sealed) == ("https://ops.example.com/all",)  # no key opens it
+    assert sender().targets(None) == ("https://ops.example.com/all",)
