@@ -19,7 +19,6 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from scheduler_service.records import Entry, EntryState, Job
-from scheduler_service.stores.chains import LISTS as CHAIN_LISTS
 from scheduler_service.stores.indexes import ensure_indexes
 from scheduler_service.stores.job_catalog import JobCatalog
 from scheduler_service.stores.job_counts import JobCounts, JobCountStore, delta, tag_changes
@@ -43,9 +42,10 @@ INDEXES = [
     IndexModel([("inflight.dueAt", ASCENDING)], name="inflight_dueAt_1"),
     # The list's indexes are ``job_catalog``'s: here each would cost every claim and release
     # (SecantusDB rewrites every index entry of a document on each update).
-    # The jobs that chain to a job (``ChainStore.forget`` when it is deleted): one wildcard
-    # index over onSuccess and onFailure (``chains.LISTS``).
-    CHAIN_LISTS,
+    # The jobs that chain to a job (``ChainStore.forget`` when it is deleted): sparse, as
+    # the lists are stored only when not empty, so unchained jobs have no key in them.
+    IndexModel([("onSuccess", ASCENDING)], name="onSuccess_1", sparse=True),
+    IndexModel([("onFailure", ASCENDING)], name="onFailure_1", sparse=True),
     # Stats' skippedTicks: the jobs that skipped a tick, and only those (partial), so the
     # sum reads them and not every job (SecantusDB: 6 s at 100,000 jobs without it).
     IndexModel([("skippedTicks", ASCENDING)], name="skippedTicks_1",
@@ -67,9 +67,8 @@ UNBOUNDED = 10**12
 # enabled_1_nextRunAt_1, and each claim (a new nextRunAt) rewrote all three. And
 # searchText_1, which q's regex read before pages were read in windows: no query uses it.
 # enabled_1_nextRunAt_1: enabled_1_nextRunAt_1__id_1 serves its queries.
-# onSuccess_1 and onFailure_1 (sparse): chains.LISTS serves both, one definition for two.
 SUPERSEDED = ["nextRunAt_1_enabled_1", "nextRunAt_1", "enabled_1", "searchText_1",
-              "enabled_1_nextRunAt_1", "onSuccess_1", "onFailure_1"]
+              "enabled_1_nextRunAt_1"]
 
 
 def _pin(job_id: ObjectId, enabled: Any, tags: list[str]) -> dict[str, Any]:

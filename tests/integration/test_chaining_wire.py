@@ -7,7 +7,6 @@ from the lists; bad lists are 400s that change nothing."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -151,25 +150,3 @@ def test_bad_lists_are_400s_naming_the_field_and_change_nothing(
         assert message in f"{error['message']} {error['details'][field]}", error
 
     assert list(wire_db.jobs.find(sort=[("_id", 1)])) == before
-
-
-def test_a_deleted_job_is_looked_for_through_the_lists_index_not_a_scan(
-    wire_db: Database,
-) -> None:
-    # One index for both lists (chains.LISTS): SecantusDB uses it only when hinted, and
-    # otherwise reads every job; each of forget's reads examines the jobs naming it only.
-    from scheduler_service.stores.chains import LISTS_INDEX, ChainStore
-    from scheduler_service.stores.jobs import JobStore
-
-    JobStore(wire_db).ensure_indexes()
-    gone = ObjectId()
-    wire_db.jobs.insert_many([{"name": f"unchained-{n}"} for n in range(300)])
-    named = wire_db.jobs.insert_many([{"onSuccess": [gone]}, {"onSuccess": [ObjectId()],
-                                      "onFailure": [ObjectId(), gone]}]).inserted_ids  # fmt: skip
-    for name in ("onSuccess", "onFailure"):
-        plan = wire_db.command("explain", {"find": "jobs", "filter": {name: gone},
-                                           "hint": LISTS_INDEX}, verbosity="executionStats")
-        assert plan["executionStats"]["totalDocsExamined"] == 1  # not the 302 jobs
-    assert ChainStore(wire_db).forget(gone, datetime.now(UTC)) == 2
-    assert wire_db.jobs.count_documents({"_id": {"$in": named}, "$or": [
-        {"onSuccess": gone}, {"onFailure": gone}]}) == 0  # fmt: skip
