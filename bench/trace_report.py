@@ -66,7 +66,8 @@ def report(directory: Path) -> str:
         per_second = Counter(int(e["due"]) for e in runs)
         out.append(
             f"process {name}: {len(runs)} attempts ({pct(list(per_second.values()), 0.5):.0f} a "
-            f"second), start p50 {pct(starts, 0.5):.0f} / p99 {pct(starts, 0.99):.0f} ms\n"
+            f"second), worker began p50 {pct(starts, 0.5):.0f} / p99 {pct(starts, 0.99):.0f} ms"
+            " (one claimed ahead begins 10 ms early; its request waits for its time)\n"
             f"  {len(claims)} claims of {len(candidates)} candidates, {len(lost)} lost "
             f"({dict(Counter(c['kind'] for c in lost))}); round trip p50 {pct(trips, 0.5):.0f}"
             f" / p90 {pct(trips, 0.9):.0f} ms; sent after the first tick's time p10 "
@@ -75,7 +76,7 @@ def report(directory: Path) -> str:
             f"(the request p50 {pct(http, 0.5):.1f} ms); pre-claimed verdicts "
             f"{dict(Counter(e['v'] for e in events if e['e'] == 'verdict'))}")
         for kind, values in sorted(classes.items(), key=lambda item: -len(item[1])):
-            out.append(f"  {len(values):5d} {kind:40s} start p50 {pct(values, 0.5):6.0f} / "
+            out.append(f"  {len(values):5d} {kind:40s} began p50 {pct(values, 0.5):6.0f} / "
                        f"p99 {pct(values, 0.99):6.0f} ms")
     return "\n".join(out + stages(directory, procs))
 

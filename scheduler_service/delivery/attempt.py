@@ -40,7 +40,7 @@ import requests
 from urllib3 import BaseHTTPResponse
 from urllib3.util import Timeout
 
-from scheduler_service.delivery import answer, deadline_watch, sender
+from scheduler_service.delivery import answer, deadline_watch, sender, sends_due
 from scheduler_service.delivery.masking import is_secret_header
 from scheduler_service.delivery.outcome import (
     AttemptFailed,
@@ -101,7 +101,7 @@ def perform(request: AttemptRequest, session: Any,
             prepared: Prepared | None = None) -> AttemptOutcome:  # fmt: skip
     """Make one attempt (its first request ``prepared`` ahead, if it was on this Session).
     Never raises: every failure is an outcome."""
-    started = time.monotonic()
+    started = time.monotonic() + sends_due.starts_in()  # made ready ahead: sent at its time
     if prepared is not None and prepared.session is not session:
         prepared = None
     deadline = started + request.timeout_s
@@ -118,7 +118,7 @@ def perform(request: AttemptRequest, session: Any,
                           status_code=outcome.status_code,
                           response_body=outcome.response_body, truncated=outcome.truncated)
     return replace(outcome, error_message=safe_message(outcome.error_message),
-                   duration_ms=int((time.monotonic() - started) * 1000))
+                   duration_ms=max(int((time.monotonic() - started) * 1000), 0))
 
 
 def _first(request: AttemptRequest) -> tuple[str, dict[str, str], bytes | None]:

@@ -6,11 +6,16 @@ the same millisecond, each thread that gives it up waits behind the others to ta
 the body, and with it the whole request as the target sees it, went out one turn later
 than its head. So a body of bytes up to ``ONE_WRITE_BYTES`` is sent with the head, in one
 ``sendall``: the same bytes, in the same order.
+
+A request made ready ahead of its tick's time waits for that time just before its first
+write (or connect): :func:`sends_due.hold`.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from scheduler_service.delivery import sends_due
 
 ONE_WRITE_BYTES = 64 * 1024
 
@@ -31,15 +36,17 @@ class OneWrite:
         finally:
             self._held = None
         if held:
+            sends_due.hold()
             super().send(b"".join(held))  # type: ignore[misc]
 
     def send(self, data: Any) -> None:
         held = self._held
-        if held is not None:
-            if isinstance(data, bytes):
-                held.append(data)
-                return
-            self._held = None  # not bytes (never for a body of bytes): in order, as is
+        if held is not None and isinstance(data, bytes):
+            held.append(data)
+            return
+        sends_due.hold()  # the first write (or connect) of a request made ready ahead
+        if held is not None:  # not bytes (never for a body of bytes): in order, as is
+            self._held = None
             if held:
                 super().send(b"".join(held))  # type: ignore[misc]
                 held.clear()

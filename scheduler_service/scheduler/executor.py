@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.errors import PyMongoError
 
 from scheduler_service import metrics
-from scheduler_service.clock import Clock
+from scheduler_service.clock import Clock, to_millis
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.dead_letter import SentRequest
+from scheduler_service.delivery import sends_due
 from scheduler_service.delivery.attempt import AttemptRequest, Prepared, perform, prepare
 from scheduler_service.delivery.masking import mask_headers, mask_url
 from scheduler_service.delivery.outcome import AttemptOutcome
@@ -118,9 +120,10 @@ class Executor:
                  answered: Callable[[], None] | None = None) -> None:  # fmt: skip
         assert job.id is not None
         job_id, scheduled_at, attempt = job.id, entry.scheduled_at, entry.attempt
-        started = self.clock.now()
-        if attempt == 1:
-            metrics.record_start_lag("tick", started, scheduled_at)
+        woke, begun = self.clock.now(), time.monotonic()
+        held = (sends_due.expected() and entry.started_at is not None
+                and woke < entry.started_at)  # fmt: skip
+        started = entry.started_at if held and entry.started_at is not None else woke
         with (
             self.running.track(entry.id, job_id, scheduled_at, attempt, started,
                                leased_at=entry.started_at,
@@ -139,6 +142,10 @@ class Executor:
                 shown = sent_request(request)
             if answered is not None:
                 answered()
+            if held:
+                started = _released(entry, woke, begun)
+            if attempt == 1:
+                metrics.record_start_lag("tick", started, scheduled_at)
             self._record(job, entry, started, outcome, shown)
 
     def _request(self, job: Job, entry: Entry) -> AttemptRequest:
@@ -218,6 +225,18 @@ class Executor:
             return SentRequest(job.method, mask_url(self.cipher.open_url_for_display(job.endpoint)),
                                {}, _body(job, entry))  # fmt: skip
         return sent_request(request)
+
+
+def _released(entry: Entry, woke: datetime, begun: float) -> datetime:
+    """When an attempt woken ahead of its tick's time (``dispatcher.EARLY``) started: when
+    its request, built meanwhile, was let go at that time (``sends_due.hold``; never
+    before it). One that failed before its first write is let go at its time too."""
+    assert entry.started_at is not None
+    released = sends_due.released()
+    if released is None:
+        sends_due.hold()
+        released = sends_due.released() or time.monotonic()
+    return max(entry.started_at, to_millis(woke + timedelta(seconds=released - begun)))
 
 
 @dataclass(frozen=True)

@@ -109,3 +109,36 @@ def test_after_send_waits_for_the_others_due() -> None:
     sends.sent(other)
     thread.join(30)
     assert done.is_set()
+
+
+def test_hold_lets_an_expected_request_go_at_its_time_never_before() -> None:
+    clock = Clock(100.0)
+    sends = SendsDue(now=clock, hold_s=60)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the clock moves less than asked, then on
+        slept.append(seconds)
+        clock.now += seconds / 2 if len(slept) == 1 else seconds
+
+    with sends_due.expecting(100.01, sends):
+        assert sends_due.expected() and sends_due.released() is None
+        assert abs(sends_due.starts_in() - 0.01) < 1e-9
+        sends_due.hold(sleep)
+        assert clock.now >= 100.01  # not before its time
+        assert len(slept) == 2  # woken early once, it slept again
+        assert sends_due.released() is not None and sends_due.starts_in() == 0.0
+        sends_due.hold(sleep)  # let go once: the next write does not wait
+        assert len(slept) == 2
+    assert not sends_due.expected() and sends_due.released() is None
+
+
+def test_hold_without_an_expected_request_waits_for_nothing() -> None:
+    def sleep(seconds: float) -> None:
+        raise AssertionError("no wait expected")
+
+    sends_due.hold(sleep)
+    assert sends_due.starts_in() == 0.0
+    clock = Clock(100.0)
+    with sends_due.expecting(99.0, SendsDue(now=clock, hold_s=60)):  # its time has passed
+        sends_due.hold(sleep)
+        assert sends_due.released() is not None
