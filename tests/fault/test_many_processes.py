@@ -83,9 +83,10 @@ def test_four_workers_fire_every_tick_exactly_once(
     assert all(p.alive() for p in group.processes)
     # All four schedulers competed for the jobs throughout: the same workers as at the start
     # (none died and was replaced), each scheduler still running. Which instance ran which
-    # job is not asserted: a new job goes to whichever process claims its first tick, and
-    # stays there while that process keeps up (README, "Load therefore spreads by demand,
-    # not evenly"), so under load one instance may win every first claim.
+    # job is not asserted: a new job goes to whichever process claims its first tick, and a
+    # process that owns none of the due jobs is not seen by the others' balance (README, "A
+    # process that owns none of the due jobs is not seen by the others"), so under load one
+    # instance may win every first claim and keep them.
     for process in (first, second):
         assert process.worker_pids() == workers[process.name], f"{process.name} lost a worker"
         assert process.log_count(r"scheduler \S+ stopped") == 0, f"{process.name} stopped one"

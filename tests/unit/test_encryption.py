@@ -145,3 +145,25 @@ def test_alerts_go_to_the_opened_alert_endpoint(mongo_db: Database, clock: Fixed
     assert sender(NEW).targets(ALERT) == ("https://ops.example.com/all", ALERT)  # from before
     assert sender(NEW).targets(sealed) == ("https://ops.example.com/all",)  # no key opens it
     assert sender().targets(None) == ("https://ops.example.com/all",)
+
+
+def test_a_plaintext_value_from_before_is_sealed_when_that_field_changes_not_by_any_change(
+    mongo_db: Database, clock: FixedClock
+) -> None:
+    """README (Jobs' secrets): a value stored before ``ENCRYPTION_KEY`` is sealed when that
+    field is next written, or by ``jobs reencrypt``; a change of another field, or the
+    masked value sent back as shown, leaves it as stored."""
+    secret_headers = {"Authorization": "Bearer t0ken"}
+    plain = make_app(mongo_db, clock, ()).test_client()
+    plain.post("/api/jobs", json={**JOB, "alertEndpoint": ALERT, "headers": secret_headers})
+    client = make_app(mongo_db, clock, (NEW,)).test_client()
+    job_id = client.get("/api/jobs").get_json()["data"][0]["jobId"]
+    renamed = client.put(f"/api/jobs/{job_id}", json={"name": "renamed"})
+    assert renamed.status_code == 200
+    stored = mongo_db.jobs.find_one()
+    assert stored["alertEndpoint"] == ALERT and stored["headers"] == secret_headers
+    shown = renamed.get_json()["data"]["alertEndpoint"]
+    assert client.put(f"/api/jobs/{job_id}", json={"alertEndpoint": shown}).status_code == 200
+    assert mongo_db.jobs.find_one()["alertEndpoint"] == ALERT  # kept as stored: in clear
+    client.put(f"/api/jobs/{job_id}", json={"headers": secret_headers})
+    assert mongo_db.jobs.find_one()["headers"]["Authorization"].startswith(PREFIX)
