@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request
 
 from scheduler_service.api.body import json_body, optional_json_body
 from scheduler_service.clock import iso_utc
@@ -55,7 +55,8 @@ def _allow_past() -> bool:
 def create_job() -> tuple[Response, int]:
     job = _job.dump(_service().create(json_body(), allow_past=_allow_past()))
     response, status = _ok(job, 201)
-    response.headers["Location"] = url_for("jobs.get_job", job_id=job["jobId"])
+    # url_for("jobs.get_job", ...) without its URL building (a hex id needs no quoting).
+    response.headers["Location"] = f"{request.script_root}{jobs_api.url_prefix}/{job['jobId']}"
     return response, status
 
 

@@ -73,9 +73,11 @@ class Job:
 
     @classmethod
     def new(cls, fields: dict[str, Any], *, now: datetime, next_run_at: datetime | None,
-            headers: dict[str, str]) -> Job:  # fmt: skip
-        """A job from a validated create request (``JobCreateSchema``), not yet stored."""
-        return replace(cls.from_document(fields), id=None, headers=headers,
+            headers: dict[str, str], id: ObjectId | None = None,
+            search: str | None = None) -> Job:  # fmt: skip
+        """A job from a validated create request (``JobCreateSchema``), not yet stored
+        (``id``: the one it is to be stored with)."""
+        return replace(cls.from_document(fields), id=id, headers=headers, search=search,
                        next_run_at=next_run_at, created_at=now, updated_at=now)  # fmt: skip
 
     @property

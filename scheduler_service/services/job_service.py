@@ -109,8 +109,8 @@ class JobService:
         fields["endpoint"] = self.cipher.seal_url(plain_endpoint)
         fields["signingSecret"] = self.cipher.seal_secret(fields.get("signingSecret"))
         fields["alertEndpoint"] = self.cipher.seal_secret(fields.get("alertEndpoint"))
-        job = replace(Job.new(fields, now=now, next_run_at=None,
-                              headers=self.cipher.seal(fields["headers"])),
+        job = Job.new(fields, now=now, next_run_at=None,
+                      headers=self.cipher.seal(fields["headers"]),
                       id=job_id,  # its id is part of its jitter
                       search=search_text(fields["name"], plain_endpoint))  # fmt: skip
         timing = next_run(job, now, allow_past=allow_past, check_past=True)

@@ -111,7 +111,7 @@ class JobStore:
         with the jobs other requests of this process create meanwhile)."""
         document = mark(job.to_document())
         self.inserts.submit(document)
-        return replace(job, id=document["_id"])
+        return job if job.id == document["_id"] else replace(job, id=document["_id"])
 
     def get(self, job_id: ObjectId) -> Job | None:
         document = self.collection.find_one({"_id": job_id})

@@ -70,6 +70,17 @@ def test_create_answers_201_with_the_full_job_and_defaults(client: FlaskClient) 
     }
 
 
+def test_a_created_jobs_location_is_where_url_for_puts_it_under_a_mount_point(
+    client: FlaskClient,
+) -> None:
+    response = client.post("/api/jobs", json=JOB, base_url="http://localhost/scheduler")
+
+    assert response.status_code == 201
+    job_id = response.json["data"]["jobId"]
+    assert response.headers["Location"] == f"/scheduler/api/jobs/{job_id}"
+    assert client.get(f"/api/jobs/{job_id}").status_code == 200
+
+
 def test_create_with_explicit_values_and_disabled_has_no_next_run(client: FlaskClient) -> None:
     job = create(client, method="put", enabled=False, retryAttempts=0, retryDelay=0,
                  executionType="AT_MOST_ONCE", headers={})  # fmt: skip
