@@ -59,7 +59,7 @@ def run(bench: Bench) -> dict[str, Any]:
                 "errors": sum(r["errors"] for r in runs), "runs": runs}
 
     result = {"workers": int(env.get("WEB_CONCURRENCY", "2")),
-              "threadsPerWorker": int(env.get("GUNICORN_THREADS", "8")),
+              "threadsPerWorker": int(env.get("GUNICORN_THREADS", "16")),
               "clients": plan.api_threads, "jobsWhenListing": stored,
               "create": summary("create"), "list": summary("list")}
     log(f"API: create {result['create']['rps']} req/s, list {result['list']['rps']} req/s")

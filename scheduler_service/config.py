@@ -145,7 +145,7 @@ class ServerConfig(Settings):
     workers: int = setting(
         "WEB_CONCURRENCY", 2, read.integer, "gunicorn worker processes", bounds=(1, 256))
     threads: int = setting(
-        "GUNICORN_THREADS", 8, read.integer, "threads per gunicorn worker", bounds=(1, 256))
+        "GUNICORN_THREADS", 16, read.integer, "threads per gunicorn worker", bounds=(1, 256))
     graceful_timeout_s: int = setting(
         "GUNICORN_GRACEFUL_TIMEOUT", 30, read.integer, "s a worker has to stop after SIGTERM",
         bounds=(0, 3600))
