@@ -67,8 +67,9 @@ UNBOUNDED = 10**12
 # enabled_1_nextRunAt_1, and each claim (a new nextRunAt) rewrote all three. And
 # searchText_1, which q's regex read before pages were read in windows: no query uses it.
 # enabled_1_nextRunAt_1: enabled_1_nextRunAt_1__id_1 serves its queries.
+# onSuccess_onFailure_wildcard: made by f7f0d36 (reverted, 6f506c1): the sparse two serve.
 SUPERSEDED = ["nextRunAt_1_enabled_1", "nextRunAt_1", "enabled_1", "searchText_1",
-              "enabled_1_nextRunAt_1"]
+              "enabled_1_nextRunAt_1", "onSuccess_onFailure_wildcard"]
 
 
 def _pin(job_id: ObjectId, enabled: Any, tags: list[str]) -> dict[str, Any]:

@@ -51,6 +51,8 @@ def test_superseded_indexes_are_dropped(wire_db: Database) -> None:
     wire_db.job_executions.create_index("status", name="status_1")
     wire_db.jobs.create_index("searchText", name="searchText_1")
     wire_db.jobs.create_index([("enabled", 1), ("nextRunAt", 1)], name="enabled_1_nextRunAt_1")
+    wire_db.jobs.create_index([("$**", 1)], name="onSuccess_onFailure_wildcard",
+                              wildcardProjection={"onSuccess": 1, "onFailure": 1})  # fmt: skip
     JobStore(wire_db).ensure_indexes()
     ExecutionStore(wire_db).ensure_indexes()
     JobStore(wire_db).ensure_indexes()  # idempotent once they are gone
