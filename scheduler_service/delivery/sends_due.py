@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 
 HOLD_S = 0.02  # an answer waits at most this long for the requests due before it
 
@@ -93,6 +94,17 @@ class SendsDue:
 
 
 SENDS = SendsDue()
+CLOCKS_AGREE_S = 0.002  # see ``due_at``
+
+
+def due_at(started: datetime, clock_now: datetime, now: float) -> float:
+    """``started``, a time on the scheduler's clock (the database's, ``db_clock.py``, whose
+    ``clock_now`` it is), as a time on ``now``'s (this machine's, epoch seconds): when its
+    request may go out. Nor before ``started`` by this machine's clock, as long as the two
+    agree within ``CLOCKS_AGREE_S`` (the offset is measured to about a millisecond): a
+    target timing it by a clock in step with ours never sees it early."""
+    converted = now + (started - clock_now).total_seconds()
+    return max(converted, min(started.timestamp(), converted + CLOCKS_AGREE_S))
 
 
 @dataclass

@@ -274,8 +274,8 @@ class Dispatcher:
         started = claim.entry.started_at
         if started is None or not self.ahead.holds(claim.key):
             return nullcontext()
-        return sends_due.expecting(sends_due.SENDS.now()
-                                   + (started - self.clock.now()).total_seconds())
+        return sends_due.expecting(sends_due.due_at(started, self.clock.now(),
+                                                    sends_due.SENDS.now()))
 
     def _worth_preparing(self, claim: Claim) -> bool:
         """Claimed ahead with at least ``READY_MARGIN`` left before its time: one whose

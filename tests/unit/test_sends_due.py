@@ -4,6 +4,7 @@ injected clock decides what is due; a thread's wait ends when the last due one i
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 
 from scheduler_service.delivery import sends_due
 from scheduler_service.delivery.sends_due import SendsDue
@@ -142,3 +143,19 @@ def test_hold_without_an_expected_request_waits_for_nothing() -> None:
     with sends_due.expecting(99.0, SendsDue(now=clock, hold_s=60)):  # its time has passed
         sends_due.hold(sleep)
         assert sends_due.released() is not None
+
+
+def test_due_at_is_the_tick_on_this_machines_clock_never_before_it_by_either() -> None:
+    tick = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+    local = tick.timestamp() - 0.010  # 10 ms before the tick on this machine's clock
+    # The scheduler's clock in step with ours: the tick's time.
+    assert sends_due.due_at(tick, tick - timedelta(milliseconds=10), local) == tick.timestamp()
+    # The database's clock 0.5 ms ahead of ours: not before the tick by ours either.
+    ahead = sends_due.due_at(tick, tick - timedelta(milliseconds=9.5), local)
+    assert ahead == tick.timestamp()
+    # 0.5 ms behind: the tick by its clock, later by ours.
+    behind = sends_due.due_at(tick, tick - timedelta(milliseconds=10.5), local)
+    assert abs(behind - (tick.timestamp() + 0.0005)) < 1e-6
+    # 90 s ahead (a skewed clock, reported by health): its time, and 2 ms, not 90 s, more.
+    skewed = sends_due.due_at(tick, tick + timedelta(seconds=89.99), local)
+    assert abs(skewed - (local - 89.99 + sends_due.CLOCKS_AGREE_S)) < 1e-6
