@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
@@ -47,6 +48,7 @@ from scheduler_service.clock import Clock
 from scheduler_service.delivery import sends_due
 from scheduler_service.scheduler import catch_up
 from scheduler_service.scheduler.affinity import Affinity
+from scheduler_service.scheduler.ahead_check import AheadCheck, Verdict
 from scheduler_service.scheduler.catch_up import CatchUp
 from scheduler_service.scheduler.claimed_ahead import ClaimedAhead
 from scheduler_service.scheduler.claimer import CLAIM_BATCH, Claim, Claimer
@@ -75,7 +77,8 @@ class Dispatcher:
     def __init__(self, queue: TimerQueue, claimer: Claimer, executor: Executor,
                  catch_up: CatchUp, affinity: Affinity, clock: Clock, *, workers: int,
                  lookahead: timedelta, stopping: threading.Event,
-                 releases: Releases | None = None) -> None:  # fmt: skip
+                 releases: Releases | None = None,
+                 last_look: AheadCheck | None = None) -> None:  # fmt: skip
         self.queue = queue
         self.claimer = claimer
         self.executor = executor
@@ -87,6 +90,7 @@ class Dispatcher:
         self.releases = releases
         queue.count_workers(workers, AHEAD_PER_WORKER * workers)
         self.ahead = ClaimedAhead()
+        self.last_look = last_look or AheadCheck()  # ``ahead_check.py``
         self.pre_claimed = PreClaimedTicks(queue, claimer, catch_up, clock, self.ahead, self,
                                            releases)  # fmt: skip
         # A thread per worker, and those recording attempts whose requests were answered.
@@ -125,6 +129,7 @@ class Dispatcher:
             if self.stopping.is_set():
                 self.give_back(batch)  # given back by ``unclaim_ahead``
                 return
+            self.last_look.look(c.claim for c in batch if c.claim is not None)
             for candidate in batch:
                 self._start_claimed(candidate)
 
@@ -220,6 +225,7 @@ class Dispatcher:
             return
         self.give_back([candidate])
         self.catch_up.ended(claim.key)
+        self.last_look.forget(claim)
         if self.ahead.take(claim.key):
             try:
                 self.claimer.ticks.unclaim([(claim.job.id, entry)], self.claimer.owner)
@@ -297,6 +303,10 @@ class Dispatcher:
         wait = (claim.entry.started_at - early - self.clock.now()).total_seconds()
         if wait > 0 and self.stopping.wait(wait):
             return False
+        left = (claim.entry.started_at - self.clock.now()).total_seconds()
+        if self.last_look.verdict(claim, time.monotonic() + left) is not Verdict.RUN:
+            self.ahead.take(claim.key)  # deleted or disabled since its claim: not run
+            return False
         return self.ahead.take(claim.key)
 
     def unclaim_ahead(self) -> int:
@@ -314,4 +324,5 @@ class Dispatcher:
     def shutdown(self) -> None:
         """Drop the work not started; running attempts go on (``Scheduler.stop`` waits)."""
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.last_look.shutdown()
 

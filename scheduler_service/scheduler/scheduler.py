@@ -26,6 +26,7 @@ from scheduler_service.clock import Clock
 from scheduler_service.config import Config
 from scheduler_service.crypto import HeaderCipher
 from scheduler_service.scheduler.affinity import Affinity
+from scheduler_service.scheduler.ahead_check import AheadCheck
 from scheduler_service.scheduler.alerts import AlertSender
 from scheduler_service.scheduler.balance import Balance
 from scheduler_service.scheduler.batched_writes import BatchedWrites
@@ -111,6 +112,7 @@ class Scheduler:
             self.queue, self.claimer, self.executor, self.catch_up, self.affinity, clock,
             workers=config.max_concurrent_jobs, lookahead=self.poller.lookahead,
             stopping=self._stopping, releases=self.releases,
+            last_look=AheadCheck(ticks.collection, ticks.drop_entry),
         )  # fmt: skip
 
     def start(self) -> None:
