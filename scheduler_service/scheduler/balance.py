@@ -79,6 +79,7 @@ class Balance:
         self.takeover = timedelta(milliseconds=poll_interval_ms / 2)  # as ``affinity.py``
         self._memory = MEMORY * timedelta(milliseconds=poll_interval_ms)
         self._seen: dict[object, tuple[str, datetime]] = {}  # job id -> owner, when seen
+        self._stopped: dict[str, datetime] = {}  # process -> when seen letting go of its jobs
         self._budget: dict[str, int] = {}  # process -> jobs still to hand over to it
         self._lock = threading.Lock()
 
@@ -86,7 +87,10 @@ class Balance:
         """A poll's due jobs (``_id``, ``nextRunAt``, ``claimedBy``): who owns how many,
         and so what this process is to hand over, to whom, until the next poll. A job is
         counted for its owner as last seen within ``MEMORY`` intervals: one claimed in a
-        pair just before the poll has its next tick past the look-ahead, and is not read."""
+        pair just before the poll has its next tick past the look-ahead, and is not read.
+        A job last seen as a process's that reads unclaimed was let go of by that process
+        stopping (``release_jobs``): it is then no one's share, nor given any, for
+        ``MEMORY`` intervals (its jobs claimed in pairs still name it meanwhile)."""
         behind: set[str] = set()
         with self._lock:
             for job in due:
@@ -97,10 +101,12 @@ class Balance:
                     self._seen.pop(job.id, None)
                 elif owner is not None:
                     self._seen[job.id] = (owner, now)
-                else:
-                    self._seen.pop(job.id, None)
+                elif (last := self._seen.pop(job.id, None)) is not None:
+                    self._stopped[last[0]] = now  # a stopping process lets go of its jobs
             forget = now - self._memory
-            for job_id in [j for j, (_, at) in self._seen.items() if at < forget]:
+            self._stopped = {o: at for o, at in self._stopped.items() if at >= forget}
+            for job_id in [j for j, (o, at) in self._seen.items()
+                           if at < forget or o in self._stopped]:  # fmt: skip
                 del self._seen[job_id]
             counts = Counter({self.owner: 0}) + Counter(o for o, _ in self._seen.values())
             counts[self.owner] += 0

@@ -125,3 +125,24 @@ def test_unclaimed_jobs_are_nobodys_share(clock: FixedClock) -> None:
     balance = Balance("c", POLL_MS)
     balance.observe(due_jobs({None: 100, "a": 10, "c": 10}), clock.now())
     assert balance.hand_over() is None
+
+
+def test_nothing_is_handed_to_a_process_that_stopped_and_released_its_jobs(
+    clock: FixedClock,
+) -> None:
+    """review3 (failed before ``Balance`` remembered stopped processes): a process stopped
+    with SIGTERM sets ``claimedBy: None`` on the jobs it had queued
+    (``Scheduler._release_jobs``); its jobs claimed in a pair just before (next tick past
+    the look-ahead) still read as its own for up to ``MEMORY`` intervals. The others then
+    counted it as alive and under its share, and handed jobs over to it in their pair
+    claims: each such job's next tick waited until half an interval overdue."""
+    jobs = due_jobs({"a": 67, "b": 67, "c": 67})
+    balance = Balance("a", POLL_MS)
+    balance.observe(jobs, clock.now())
+    assert balance.hand_over() is None
+    clock.advance(seconds=1)
+    # c stopped: the 34 jobs it had queued were released; its other 33 were pair-claimed
+    # just before and are not read by this poll.
+    released = [replace(job, claimed_by=None) for job in jobs[134:168]]
+    balance.observe(jobs[:134] + released, clock.now())
+    assert hand_overs(balance) == [], "jobs handed over to a process that has stopped"
