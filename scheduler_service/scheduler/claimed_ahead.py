@@ -7,10 +7,16 @@ pre-claimed tick let go of before its time is taken out (``pre_claimed_ticks.py`
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 
+from pymongo.errors import PyMongoError
+
 from scheduler_service.scheduler.claims import Claim
+from scheduler_service.stores.tick_releases import TickReleases
+
+log = logging.getLogger(__name__)
 
 
 class ClaimedAhead:
@@ -36,3 +42,15 @@ class ClaimedAhead:
         with self._lock:
             claims, self._claims = list(self._claims.values()), {}
         return claims
+
+    def give_back_all(self, ticks: TickReleases, owner: str) -> int:
+        """Take them all out and give them back (``TickReleases.unclaim``: waiting entries,
+        due at their time, for any process): a stopping process."""
+        claims = self.take_all()
+        if not claims:
+            return 0
+        try:
+            return ticks.unclaim([(c.job.id, c.entry) for c in claims], owner)
+        except PyMongoError as exc:  # their leases run out instead: then re-run by others
+            log.warning("could not give back %d ticks claimed ahead: %s", len(claims), exc)
+            return 0

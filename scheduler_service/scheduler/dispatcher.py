@@ -5,32 +5,19 @@ The dispatcher takes a candidate due now from the timer queue only with an idle 
 run; of those due, the highest priority first (``timer_queue.run_order``). It takes every
 other candidate it can in the same batch, has ``Claimer`` claim them (scheduled ticks that
 share a plan in one write), and hands each tick won to the pool, where ``Executor`` makes
-the attempt, records it and settles the tick. Once the request is answered, the worker is
-free for the next tick while its thread records the attempt (up to
-``RECORDERS_PER_WORKER`` threads per worker; past that, a worker records its own). A tick
-due before our own late attempt of the job's previous tick started waits for it
-(``catch_up.py``).
+the attempt, records it and settles the tick; once answered, up to ``RECORDERS_PER_WORKER``
+threads per worker record while the worker goes on. A tick due before our own late attempt
+of the job's previous tick started waits for it (``catch_up.py``).
 
-Claimed ahead: a scheduled tick is taken out ``AHEAD`` before its time and claimed then, its
-lease and start set to its time, so that at the due instant only a worker stands between the
-tick and its request (its request is built meanwhile, ``Executor.prepare``). 300 ms: a
-process with 67 every-second jobs (200 on 3 processes) claims about 35 a second in two
-writes of a worker's worth, one after the other (round trips p50 55-65, p90 210-230 ms on
-SecantusDB): with 150 ms the claims of 32-50% of its ticks not pre-claimed came back after
-their time, with 300 ms 5-7% (README, Performance). Only a job with nothing
-in flight (or only its settled tick whose release we hold, ``releases.py``) is claimed
-ahead: any other waits for its time, so the overlap rule (``FORBID``) judges what runs at
-the tick's time. A tick claimed ahead holds no worker while it waits: it goes back to the
-queue, handed to a worker ``HANDOFF`` before its time (``TimerQueue.take``). So every tick
-due at once is claimed ahead, a worker's worth a write, not only as many as there are idle
-workers (with 200 every-second jobs on 3 processes, 20 workers each, the ticks past the
-first 20 of a second were claimed after their time, in writes of a few as workers came free:
-70% of them, 200-300 ms late at the median). One that no worker started within half its
-lease is given back (every worker was busy), so its lease never ends under a late attempt. A
-stopping process gives back those not started (``claimed_ahead.py``, ``unclaim``: waiting
-entries, due at their time, one write per entry id). The ticks claimed with the one before
-them (``pre_claims.py``) are queued and, once taken out, judged by ``PreClaimedTicks``
-(``pre_claimed_ticks.py``), which hands those to run back here.
+Claimed ahead (README, Architecture and Performance, for the why of each figure): a
+scheduled tick of a job with nothing in flight (or only its settled tick whose release we
+hold, ``releases.py``) is taken out ``AHEAD`` before its time and claimed then, its lease
+and start set to its time. It holds no worker while it waits: a starter thread hands it to
+a worker ``HANDOFF`` before its time, with a last look at its job (``ahead_check.py``); its
+request is built ``EARLY`` and let go at its time (``sends_due``). One no worker started
+within half its lease is given back; a stopping process gives back those not started
+(``claimed_ahead.py``, ``unclaim``). Ticks claimed with the one before them
+(``pre_claims.py``) are judged by ``PreClaimedTicks`` (``pre_claimed_ticks.py``) first.
 """
 
 from __future__ import annotations
@@ -62,14 +49,12 @@ log = logging.getLogger(__name__)
 AHEAD = timedelta(milliseconds=300)  # how long before its time a scheduled tick is claimed
 READY_MARGIN = timedelta(milliseconds=20)  # a claim ahead back this early: made ready first
 HANDOFF = READY_MARGIN  # a tick claimed ahead goes to a worker this long before its time
-# Its worker wakes this long before its time, builds the request through to its first
-# write, and that write waits for the time (``sends_due.hold``): twenty requests due at once
-# took 0.4-0.5 ms of GIL each to build, so the last went out 8-10 ms late.
+# Its worker wakes this long before its time and builds the request through to its first
+# write, which waits for the time (``sends_due.hold``): building takes 0.4-0.5 ms of GIL.
 EARLY = timedelta(milliseconds=10)
 AHEAD_PER_WORKER = 10  # ticks claimed ahead waiting for their time, per worker, at most
-# Threads recording answered attempts, per worker, at most. A record waits for its group
-# commit (40-100 ms under load against a 7-13 ms request): with one per worker, a process
-# of 20 workers with 107 ticks due at once had its workers record their own.
+# Threads recording answered attempts, per worker, at most: a record waits for its group
+# commit (40-100 ms under load against a 7-13 ms request).
 RECORDERS_PER_WORKER = 3
 
 
@@ -100,14 +85,9 @@ class Dispatcher:
 
     def run(self) -> None:
         """The thread's loop: take what can be taken (``TimerQueue.take``), until closed.
-
-        A candidate due now is taken out only with an idle worker, so that the one taken is
-        the first by ``timer_queue.run_order`` among all due at that moment (priority), not
-        the one that happened to be due first while every worker was busy. One taken out
-        ahead of its time holds no worker while it is claimed and waits for its time. The
-        ticks claimed ahead are handed to workers at their time by a thread of their own
-        (``_start_claimed_ticks``), not behind this one's claims and reads (20 ticks
-        claimed ahead started 180-230 ms late at the median when this thread did both)."""
+        A candidate due now is taken out only with an idle worker (so by priority among all
+        due then); the ticks claimed ahead are handed to workers at their time by a thread
+        of their own (``_start_claimed_ticks``), not behind this one's claims and reads."""
         starter = threading.Thread(target=self._start_claimed_ticks, daemon=True,
                                    name="scheduler-starter")  # fmt: skip
         starter.start()
@@ -285,8 +265,7 @@ class Dispatcher:
 
     def _worth_preparing(self, claim: Claim) -> bool:
         """Claimed ahead with at least ``READY_MARGIN`` left before its time: one whose
-        claim came back later is sent at once, not made ready first (twenty made ready
-        after a claim that came back 8 ms before their time started 22-27 ms late)."""
+        claim came back later is sent at once, not made ready first."""
         if not self.ahead.holds(claim.key):
             return False
         assert claim.entry.started_at is not None
@@ -311,15 +290,7 @@ class Dispatcher:
 
     def unclaim_ahead(self) -> int:
         """Give back the ticks claimed ahead and not started (the dispatcher has stopped)."""
-        claims = self.ahead.take_all()
-        if not claims:
-            return 0
-        try:
-            return self.claimer.ticks.unclaim([(c.job.id, c.entry) for c in claims],
-                                              self.claimer.owner)  # fmt: skip
-        except PyMongoError as exc:  # their leases run out instead: then re-run by others
-            log.warning("could not give back %d ticks claimed ahead: %s", len(claims), exc)
-            return 0
+        return self.ahead.give_back_all(self.claimer.ticks, self.claimer.owner)
 
     def shutdown(self) -> None:
         """Drop the work not started; running attempts go on (``Scheduler.stop`` waits)."""
