@@ -4,8 +4,7 @@ they run as, not after every job that has a priority. On the real wire server.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 from unittest import mock
 
 from bson import ObjectId
@@ -15,18 +14,8 @@ from scheduler_service.records import DEFAULT_PRIORITY, Entry
 from scheduler_service.stores import job_priorities
 from scheduler_service.stores.jobs import JobStore
 from scheduler_service.stores.ticks import TickStore
+from tests.support.tick_jobs import T0, due_job
 from tests.support.waiting import wait_until
-
-T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
-
-
-def add(db: Database, priority: int | None, due: datetime, **fields: Any) -> ObjectId:
-    document = {"schedule": "* * * * * *", "endpoint": "http://127.0.0.1:9/x",
-                "method": "POST", "enabled": True, "nextRunAt": due, "updatedAt": T0,
-                "inflight": [], "claimedBy": None, **fields}  # fmt: skip
-    if priority is not None:
-        document["priority"] = priority
-    return db.jobs.insert_one(document).inserted_id
 
 
 def by_priority(db: Database) -> list[ObjectId]:
@@ -36,12 +25,12 @@ def by_priority(db: Database) -> list[ObjectId]:
 def test_the_start_gives_jobs_of_an_earlier_version_the_default_priority(
     wire_db: Database,
 ) -> None:
-    legacy = add(wire_db, None, T0 - timedelta(minutes=1))  # the oldest due: no priority
-    low = add(wire_db, 3, T0 - timedelta(seconds=2))
-    high = add(wire_db, 7, T0 - timedelta(seconds=1))
+    legacy = due_job(wire_db, None, T0 - timedelta(minutes=1))  # the oldest due: no priority
+    low = due_job(wire_db, 3, T0 - timedelta(seconds=2))
+    high = due_job(wire_db, 7, T0 - timedelta(seconds=1))
     retry = Entry.retry(Entry.manual(T0), T0 - timedelta(minutes=1))
-    legacy_retry = add(wire_db, None, T0 + timedelta(days=1), inflight=[retry.to_document()])
-    low_retry = add(wire_db, 3, T0 + timedelta(days=1), inflight=[retry.to_document()])
+    legacy_retry = due_job(wire_db, None, T0 + timedelta(days=1), inflight=[retry.to_document()])
+    low_retry = due_job(wire_db, 3, T0 + timedelta(days=1), inflight=[retry.to_document()])
     assert by_priority(wire_db) == [high, low, legacy]  # the fault: after even priority 3
 
     store = JobStore(wire_db)
@@ -60,13 +49,13 @@ def test_the_start_gives_jobs_of_an_earlier_version_the_default_priority(
 def test_it_is_idempotent_and_noted_so_a_later_start_reads_no_job_for_it(
     wire_db: Database,
 ) -> None:
-    add(wire_db, None, T0)
+    due_job(wire_db, None, T0)
     store = JobStore(wire_db)
     assert store.priorities.fill() == 1
     assert store.priorities.fill() == 0  # once done it matches nothing
     # A job written around the API afterwards keeps none until `jobs recount` (fill): a
     # later start only reads the note.
-    late = add(wire_db, None, T0)
+    late = due_job(wire_db, None, T0)
     with mock.patch.object(store.priorities.jobs, "update_many") as update:
         assert store.priorities.ensure() is None
     update.assert_not_called()
@@ -75,7 +64,7 @@ def test_it_is_idempotent_and_noted_so_a_later_start_reads_no_job_for_it(
 
 
 def test_a_large_database_is_filled_in_the_background(wire_db: Database) -> None:
-    legacy = [add(wire_db, None, T0) for _ in range(3)]
+    legacy = [due_job(wire_db, None, T0) for _ in range(3)]
     store = JobStore(wire_db)
     with mock.patch.object(job_priorities, "SYNC_FILL_JOBS", 2):
         thread = store.priorities.ensure()

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bson import ObjectId
 from pymongo.database import Database
 
 from scheduler_service.records import Entry, Job
@@ -48,3 +49,14 @@ def running_entry(owner: str, scheduled_at: datetime = T0, **fields: Any) -> Ent
 
 def waiting_entry(attempt: int, due_at: datetime) -> Entry:
     return replace(Entry.manual(T0), attempt=attempt, due_at=due_at, is_manual=False)
+
+
+def due_job(db: Database, priority: int | None, due: datetime, **fields: Any) -> ObjectId:
+    """A minimal every-second job due at ``due``, with ``priority`` (None: stored without
+    one, as before priorities existed), for the tests of the order a poll reads."""
+    document = {"schedule": "* * * * * *", "endpoint": "http://127.0.0.1:9/x",
+                "method": "POST", "enabled": True, "nextRunAt": due, "updatedAt": T0,
+                "inflight": [], "claimedBy": None, **fields}  # fmt: skip
+    if priority is not None:
+        document["priority"] = priority
+    return db.jobs.insert_one(document).inserted_id
