@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -86,20 +87,30 @@ class AheadCheck:
         self._pending: dict[tuple[object, object], Future[dict[object, JobLook]]] = {}
         self._lock = threading.Lock()
 
-    def look(self, claims: Iterable[Claim]) -> None:
-        """Start one read of these claims' jobs (a thread of its own)."""
+    def look(self, claims: Iterable[Claim], now: datetime | None = None) -> None:
+        """Start one read of these claims' jobs (a thread of its own). ``now``: the
+        scheduler's clock; a read that would start after the last of their times is not
+        made (no worker waits for it then), so reads behind a slow database do not pile
+        up."""
         claims = list(claims)
         if not claims or self.collection is None:
             return
+        until = math.inf
+        starts = [c.entry.started_at for c in claims if c.entry.started_at is not None]
+        if now is not None and starts:
+            until = time.monotonic() + (max(starts) - now).total_seconds()
         ids = list(dict.fromkeys(claim.job.id for claim in claims))
-        future = self._reads.submit(self._read, ids)
+        future = self._reads.submit(self._read, ids, until)
         with self._lock:
             for claim in claims:
                 self._pending[claim.key] = future
 
-    def _read(self, ids: list[ObjectId]) -> dict[object, JobLook]:
+    def _read(self, ids: list[ObjectId], until: float) -> dict[object, JobLook]:
         assert self.collection is not None
-        with pymongo.timeout(READ_BUDGET_S):
+        left = until - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("too late for a last look")
+        with pymongo.timeout(min(left, READ_BUDGET_S)):
             return {document["_id"]: JobLook.from_document(document)
                     for document in find_by_ids(self.collection, ids, FIELDS)}  # fmt: skip
 

@@ -109,7 +109,7 @@ class Dispatcher:
             if self.stopping.is_set():
                 self.give_back(batch)  # given back by ``unclaim_ahead``
                 return
-            self.last_look.look(c.claim for c in batch if c.claim is not None)
+            self.last_look.look([c.claim for c in batch if c.claim], self.clock.now())
             for candidate in batch:
                 self._start_claimed(candidate)
 

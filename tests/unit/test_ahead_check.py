@@ -82,3 +82,22 @@ def test_a_look_not_back_by_the_ticks_time_lets_it_run_without_waiting_longer() 
     assert time.monotonic() - started < 4  # waited for its time, not for the read
     release.set()
     check.shutdown()
+
+
+def test_no_read_is_made_once_the_last_of_the_ticks_times_has_passed() -> None:
+    class CountingCollection:
+        reads = 0
+
+        def find(self, *args: object, **kwargs: object) -> list[dict[str, object]]:
+            CountingCollection.reads += 1
+            return []
+
+    claim = claimed()
+    check = AheadCheck(CountingCollection(), lambda *args: None)  # type: ignore[arg-type]
+    check.look([claim], now=TICK + timedelta(seconds=1))  # its time passed a second ago
+    assert check.verdict(claim, time.monotonic() + 1) is Verdict.RUN
+    check.look([claim], now=TICK - timedelta(seconds=1))
+    assert check.verdict(claim, time.monotonic() + 1) is Verdict.GONE  # read: none found
+    assert CountingCollection.reads == 1
+    check.shutdown()
+
