@@ -53,11 +53,12 @@ def plan(counts: dict[str, int], behind: Iterable[str] = ()) -> dict[tuple[str, 
     if len(counts) < 2:
         return {}
     quota = sum(counts.values()) / len(counts)
+    excluded = set(behind)
     slack = max(MIN_SLACK, SLACK * quota)
     over = [[owner, n - math.ceil(quota)] for owner, n in sorted(counts.items())
             if n - quota > slack]  # fmt: skip
     under = [[owner, math.floor(quota) - n] for owner, n in sorted(counts.items())
-             if n < math.floor(quota) and owner not in set(behind)]  # fmt: skip
+             if n < math.floor(quota) and owner not in excluded]  # fmt: skip
     moves: dict[tuple[str, str], int] = {}
     while over and under:
         giver, taker = over[0], under[0]
@@ -108,8 +109,8 @@ class Balance:
             for job_id in [j for j, (o, at) in self._seen.items()
                            if at < forget or o in self._stopped]:  # fmt: skip
                 del self._seen[job_id]
-            counts = Counter({self.owner: 0}) + Counter(o for o, _ in self._seen.values())
-            counts[self.owner] += 0
+            counts = Counter(o for o, _ in self._seen.values())
+            counts[self.owner] += 0  # this process counts, with 0 jobs if it owns none
             moves = plan(dict(counts), behind - {self.owner})
             self._budget = {to: n for (giver, to), n in moves.items() if giver == self.owner}
 
