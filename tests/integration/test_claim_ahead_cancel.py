@@ -63,3 +63,34 @@ def test_a_job_deleted_or_disabled_before_its_tick_claimed_ahead_does_not_fire(
         # Well past its time: nothing may have been sent after the change was answered.
         wait_until(lambda: datetime.now(UTC) > run_at + timedelta(seconds=1.5), 10)
     assert target.requests_for("/gone") == [], f"fired after the {change} was answered"
+
+
+def next_tick_claimed(db: Database, job_id: str) -> dict[str, Any] | None:
+    """The job's entry starting 0.3-0.75 s from now: claimed ahead (``AHEAD`` 0.9 s below)
+    and past the pre-claimed judgement made ``AHEAD`` before its time, not yet handed over."""
+    document = db.jobs.find_one({"_id": ObjectId(job_id)}) or {}
+    now = datetime.now(UTC)
+    return next((e for e in document.get("inflight", []) if e.get("startedAt")
+                 and now + timedelta(milliseconds=300) < e["startedAt"]
+                 < now + timedelta(milliseconds=750)), None)  # fmt: skip
+
+
+def test_an_every_second_job_disabled_with_its_next_tick_claimed_ahead_stops_at_once(
+    wire_uri: str, wire_db: Database, target: HttpTarget, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A recurring job disabled after its next tick was claimed ahead and judged, before the
+    tick's last look: no request arrives after the disable is answered (fails with
+    ``AheadCheck.look`` made a no-op)."""
+    monkeypatch.setattr(scheduler_module, "AHEAD", timedelta(milliseconds=900))
+    with running_service(wire_uri, scheduler_poll_interval_ms=500) as app:
+        api = app.test_client()
+        job = created_job(api, schedule="* * * * * *", endpoint=target.url("/every"),
+                          retryAttempts=0)  # fmt: skip
+        target.wait_for_requests("/every", 1, timeout_s=10)
+        wait_until(lambda: next_tick_claimed(wire_db, job["jobId"]), 5)
+        answer = api.put(f"/api/jobs/{job['jobId']}", json={"enabled": False})
+        assert answer.status_code == 200, answer.get_json()
+        changed_at = datetime.now(UTC)
+        wait_until(lambda: datetime.now(UTC) > changed_at + timedelta(seconds=2.5), 10)
+    late = [r.received_at for r in target.requests_for("/every") if r.received_at > changed_at]
+    assert late == [], "fired after the disable was answered"
